@@ -1,0 +1,230 @@
+// One configuration schema for the whole suite, validated once at start (STYLE.md practice 3).
+// Sources, lowest precedence first: schema defaults, a JSON config file (--config / ZTP_CONFIG),
+// ZTP_* environment variables, command-line flags. Every leaf names its env var and flag here so
+// the README table, `ztp config show` and the parser read one source.
+import { readFileSync } from 'node:fs';
+import { Type, type Static, type TSchema, type TObject } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { ZtpError } from './errors.js';
+
+/** Marks a leaf with its environment variable; the flag is derived (--bootstrap-port). */
+const env = (name: string) => ({ env: name });
+
+const Port = (def: number, envName: string, description: string) =>
+  Type.Integer({ minimum: 0, maximum: 65535, default: def, description, ...env(envName) });
+const Host = (def: string, envName: string, description: string) =>
+  Type.String({ minLength: 1, default: def, description, ...env(envName) });
+
+export const ConfigSchema = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1, default: './data', description: 'directory for ztp.db, pki/, images/', ...env('ZTP_DATA_DIR') }),
+    logLevel: Type.Union(
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+      { default: 'info', description: 'pino log level', ...env('ZTP_LOG_LEVEL') },
+    ),
+    publicHost: Type.String({ default: '', description: 'host name or address devices use to reach this suite (default: the machine host name)', ...env('ZTP_PUBLIC_HOST') }),
+    bootstrap: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'run the RFC 8572 bootstrap server', ...env('ZTP_BOOTSTRAP_ENABLED') }),
+        host: Host('0.0.0.0', 'ZTP_BOOTSTRAP_HOST', 'bootstrap server listen address'),
+        port: Port(8443, 'ZTP_BOOTSTRAP_PORT', 'bootstrap server HTTPS port'),
+        auth: Type.Union([Type.Literal('cert-or-basic'), Type.Literal('cert'), Type.Literal('basic'), Type.Literal('cert-and-basic')], {
+          default: 'cert-or-basic',
+          description: 'device authentication: TLS client certificate (IDevID), HTTP Basic, either or both',
+          ...env('ZTP_BOOTSTRAP_AUTH'),
+        }),
+        serialFrom: Type.Union([Type.Literal('serialNumber'), Type.Literal('CN'), Type.Literal('hardwareModuleName'), Type.Literal('regex')], {
+          default: 'serialNumber',
+          description: 'where the serial number is read from an IDevID certificate',
+          ...env('ZTP_BOOTSTRAP_SERIAL_FROM'),
+        }),
+        serialRegex: Type.String({ default: '', description: 'with serialFrom=regex: a regex over the subject DN whose first group is the serial', ...env('ZTP_BOOTSTRAP_SERIAL_REGEX') }),
+        maxBodyBytes: Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024, default: 64 * 1024, description: 'largest accepted request body, bytes', ...env('ZTP_BOOTSTRAP_MAX_BODY_BYTES') }),
+        encrypt: Type.Boolean({ default: false, description: 'encrypt conveyed information to the device IDevID (EnvelopedData) when it authenticated by certificate', ...env('ZTP_BOOTSTRAP_ENCRYPT') }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    api: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'run the admin API and dashboard', ...env('ZTP_API_ENABLED') }),
+        host: Host('0.0.0.0', 'ZTP_API_HOST', 'admin API listen address'),
+        port: Port(8081, 'ZTP_API_PORT', 'admin API HTTP port'),
+        token: Type.String({ default: '', description: 'admin bearer token (default: generated once into <dataDir>/admin-token)', ...env('ZTP_API_TOKEN') }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    images: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'run the image file server', ...env('ZTP_IMAGES_ENABLED') }),
+        host: Host('0.0.0.0', 'ZTP_IMAGES_HOST', 'image server listen address'),
+        port: Port(8080, 'ZTP_IMAGES_PORT', 'image server HTTP port (0 disables plain HTTP)'),
+        tlsPort: Port(8444, 'ZTP_IMAGES_TLS_PORT', 'image server HTTPS port (0 disables HTTPS)'),
+        bmcUrl: Type.String({ default: '', description: 'base URL BMCs use to reach the image server', ...env('ZTP_IMAGES_BMC_URL') }),
+        deviceUrl: Type.String({ default: '', description: 'base URL DPUs use to reach the image server', ...env('ZTP_IMAGES_DEVICE_URL') }),
+        requireClientCert: Type.Boolean({ default: false, description: 'require an IDevID client certificate on HTTPS for every image', ...env('ZTP_IMAGES_REQUIRE_CLIENT_CERT') }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    dhcp: Type.Object(
+      {
+        interface: Type.String({ default: '', description: 'network interface the DHCP responder listens on (empty disables it)', ...env('ZTP_DHCP_INTERFACE') }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 67, description: 'DHCPv4 server port', ...env('ZTP_DHCP_PORT') }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    pki: Type.Object(
+      {
+        ownerCert: Type.String({ default: '', description: 'operator owner certificate (PEM); default: the generated lab owner certificate', ...env('ZTP_PKI_OWNER_CERT') }),
+        ownerKey: Type.String({ default: '', description: 'operator owner private key (PEM)', ...env('ZTP_PKI_OWNER_KEY') }),
+        ownerChain: Type.String({ default: '', description: 'PEM bundle: owner certificate chain up to the pinned-domain-cert', ...env('ZTP_PKI_OWNER_CHAIN') }),
+        deviceTrustBundle: Type.String({ default: '', description: 'PEM bundle of IDevID trust anchors (and intermediates); default: the lab IDevID CA', ...env('ZTP_PKI_DEVICE_TRUST_BUNDLE') }),
+        vouchersDir: Type.String({ default: '', description: 'directory of vendor-issued vouchers <serial>.vcj, passed through untouched', ...env('ZTP_PKI_VOUCHERS_DIR') }),
+        tlsCert: Type.String({ default: '', description: 'operator TLS certificate (PEM) for the HTTPS listeners', ...env('ZTP_PKI_TLS_CERT') }),
+        tlsKey: Type.String({ default: '', description: 'operator TLS private key (PEM)', ...env('ZTP_PKI_TLS_KEY') }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+
+/** ZTP_* variables that are not settings (read elsewhere, documented in the README). */
+const NON_SETTING_ENV = new Set(['ZTP_CONFIG', 'ZTP_SHARED']);
+
+export interface SettingInfo {
+  path: string[];
+  key: string;
+  env: string;
+  flag: string;
+  default: unknown;
+  description: string;
+}
+
+/** Every configurable leaf, in schema order: feeds env parsing, flags and the README table. */
+export function listSettings(schema: TObject = ConfigSchema, prefix: string[] = []): SettingInfo[] {
+  const out: SettingInfo[] = [];
+  for (const [name, sub] of Object.entries(schema.properties) as [string, TSchema][]) {
+    const path = [...prefix, name];
+    if (sub.type === 'object' && sub.properties) {
+      out.push(...listSettings(sub as TObject, path));
+    } else if (typeof sub.env === 'string') {
+      out.push({
+        path,
+        key: path.join('.'),
+        env: sub.env,
+        flag: '--' + path.map((p) => p.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join('-'),
+        default: sub.default,
+        description: String(sub.description ?? ''),
+      });
+    }
+  }
+  return out;
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const part of path.slice(0, -1)) {
+    const next = node[part];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function schemaAt(path: string[]): TSchema {
+  let s: TSchema = ConfigSchema;
+  for (const p of path) s = (s as TObject).properties[p] as TSchema;
+  return s;
+}
+
+/** Strings from env/flags become the leaf's type; a value that does not convert fails validation later. */
+function coerce(raw: string, schema: TSchema): unknown {
+  if (schema.type === 'integer' || schema.type === 'number') {
+    return /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;
+  }
+  if (schema.type === 'boolean') {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    return raw;
+  }
+  return raw;
+}
+
+export interface ConfigSources {
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** flag name without dashes' prefix (e.g. 'bootstrap-port') → value */
+  flags?: Record<string, string>;
+}
+
+export function loadConfig(sources: ConfigSources = {}): Config {
+  const environment = sources.env ?? process.env;
+  const settings = listSettings();
+  let raw: Record<string, unknown> = {};
+  const file = sources.file ?? environment.ZTP_CONFIG;
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ZtpError('CONFIG_INVALID', `cannot read config file ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('top level must be an object');
+      raw = parsed as Record<string, unknown>;
+    } catch (err) {
+      throw new ZtpError('CONFIG_INVALID', `config file ${file} is not a JSON object: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const byEnv = new Map(settings.map((s) => [s.env, s]));
+  for (const [name, value] of Object.entries(environment)) {
+    if (!name.startsWith('ZTP_') || value === undefined || NON_SETTING_ENV.has(name)) continue;
+    const setting = byEnv.get(name);
+    if (!setting) throw new ZtpError('CONFIG_UNKNOWN_KEY', `unknown environment variable ${name} (see README "Configuration")`, { details: { key: name } });
+    setPath(raw, setting.path, coerce(value, schemaAt(setting.path)));
+  }
+  const byFlag = new Map(settings.map((s) => [s.flag.slice(2), s]));
+  for (const [flag, value] of Object.entries(sources.flags ?? {})) {
+    const setting = byFlag.get(flag);
+    if (!setting) throw new ZtpError('CONFIG_UNKNOWN_KEY', `unknown option --${flag}`, { details: { key: flag } });
+    setPath(raw, setting.path, coerce(value, schemaAt(setting.path)));
+  }
+  return validateConfig(raw);
+}
+
+/** Fills defaults and validates; the first error names the key (dotted path) and what is wrong. */
+export function validateConfig(raw: unknown): Config {
+  const withDefaults = Value.Default(ConfigSchema, structuredClone(raw ?? {}));
+  const errors = [...Value.Errors(ConfigSchema, withDefaults)];
+  if (errors.length > 0) {
+    const first = errors[0]!;
+    const key = first.path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
+    // TypeBox reports an unknown key as an additionalProperties failure at the parent; name the key itself.
+    if (first.schema.additionalProperties === false && typeof first.value === 'object' && first.value !== null) {
+      const known = Object.keys((first.schema as TObject).properties ?? {});
+      const unknown = Object.keys(first.value as object).filter((k) => !known.includes(k));
+      const name = [first.path.replace(/^\//, '').replace(/\//g, '.'), unknown[0]].filter(Boolean).join('.');
+      throw new ZtpError('CONFIG_UNKNOWN_KEY', `unknown configuration key "${name}"`, { details: { key: name } });
+    }
+    throw new ZtpError('CONFIG_INVALID', `configuration key "${key}": ${first.message} (got ${JSON.stringify(first.value)})`, { details: { key } });
+  }
+  const config = withDefaults as Config;
+  if (config.bootstrap.serialFrom === 'regex') {
+    try {
+      new RegExp(config.bootstrap.serialRegex);
+    } catch {
+      throw new ZtpError('CONFIG_INVALID', 'configuration key "bootstrap.serialRegex": not a valid regular expression', { details: { key: 'bootstrap.serialRegex' } });
+    }
+    if (!config.bootstrap.serialRegex) throw new ZtpError('CONFIG_INVALID', 'configuration key "bootstrap.serialRegex": required when bootstrap.serialFrom is "regex"', { details: { key: 'bootstrap.serialRegex' } });
+  }
+  for (const key of ['bmcUrl', 'deviceUrl'] as const) {
+    const value = config.images[key];
+    if (value && !/^https?:\/\/[^/\s]+/.test(value)) {
+      throw new ZtpError('CONFIG_INVALID', `configuration key "images.${key}": must be an http(s) URL (got ${JSON.stringify(value)})`, { details: { key: `images.${key}` } });
+    }
+  }
+  return config;
+}

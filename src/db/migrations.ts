@@ -1,0 +1,58 @@
+// Numbered schema migrations. Append only: never edit a migration that has shipped.
+// Migration N sets PRAGMA user_version = N (see database.ts).
+
+export interface Migration {
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    name: '001-devices-and-history',
+    sql: `
+      CREATE TABLE devices (
+        serial            TEXT PRIMARY KEY,
+        profile           TEXT NOT NULL CHECK (profile IN ('rfc8572', 'opi')),
+        password_hash     TEXT,
+        signing           TEXT NOT NULL DEFAULT 'auto' CHECK (signing IN ('auto', 'always', 'never')),
+        boot_image        TEXT,
+        boot_image_sha256 TEXT,
+        os_name           TEXT,
+        os_version        TEXT,
+        config            TEXT,
+        pre_script        TEXT,
+        post_script       TEXT,
+        redirect          TEXT,
+        bmc               TEXT,
+        parent_host       TEXT,
+        hw_model          TEXT,
+        state             TEXT NOT NULL DEFAULT 'registered',
+        state_changed_at  TEXT NOT NULL,
+        revision          INTEGER NOT NULL DEFAULT 1,
+        created_at        TEXT NOT NULL,
+        updated_at        TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE device_macs (
+        mac    TEXT PRIMARY KEY,
+        serial TEXT NOT NULL REFERENCES devices(serial) ON DELETE CASCADE
+      ) STRICT;
+      CREATE INDEX device_macs_serial ON device_macs(serial);
+
+      -- One append-only history for every service: DHCP leases, image downloads, BMC actions,
+      -- sZTP requests and progress reports, admin audit. serial is NULL for events about no device.
+      CREATE TABLE events (
+        id     INTEGER PRIMARY KEY AUTOINCREMENT,
+        at     TEXT NOT NULL,
+        serial TEXT,
+        source TEXT NOT NULL CHECK (source IN ('dhcp', 'images', 'redfish', 'bootstrap', 'admin', 'onboarding')),
+        type   TEXT NOT NULL,
+        data   TEXT NOT NULL DEFAULT '{}'
+      ) STRICT;
+      CREATE INDEX events_serial ON events(serial, id);
+      CREATE INDEX events_type ON events(type, id);
+      CREATE TRIGGER events_no_update BEFORE UPDATE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+      CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+    `,
+  },
+];

@@ -1,0 +1,312 @@
+// SQLite adapter for the device registry and the one append-only history. Every service writes
+// history through `record()`, which appends the event and advances the onboarding state in one
+// transaction, so the state machine, CLI, API, dashboard and metrics read the same facts.
+import { EventEmitter } from 'node:events';
+import type { Db } from '../db/database.js';
+import { ZtpError } from '../errors.js';
+import { isOnboardingState, nextState, type OnboardingState } from '../onboarding/state.js';
+import type { BmcInfo, Device, DeviceInput, RedirectServer } from './model.js';
+import { hashPassword, verifyPassword } from './password.js';
+
+export type EventSource = 'dhcp' | 'images' | 'redfish' | 'bootstrap' | 'admin' | 'onboarding';
+
+export interface HistoryEvent {
+  id: number;
+  at: string;
+  serial: string | null;
+  source: EventSource;
+  type: string;
+  data: Record<string, unknown>;
+  /** set when this event moved the device's onboarding state */
+  stateChange?: { from: OnboardingState; to: OnboardingState };
+}
+
+export interface NewEvent {
+  serial: string | null;
+  source: EventSource;
+  type: string;
+  data?: Record<string, unknown>;
+}
+
+export type UpsertOutcome = 'created' | 'updated' | 'unchanged';
+
+export interface Clock {
+  now(): Date;
+}
+export const systemClock: Clock = { now: () => new Date() };
+
+interface DeviceRow {
+  serial: string;
+  profile: string;
+  password_hash: string | null;
+  signing: string;
+  boot_image: string | null;
+  boot_image_sha256: string | null;
+  os_name: string | null;
+  os_version: string | null;
+  config: string | null;
+  pre_script: string | null;
+  post_script: string | null;
+  redirect: string | null;
+  bmc: string | null;
+  parent_host: string | null;
+  hw_model: string | null;
+  state: string;
+  state_changed_at: string;
+  revision: number;
+  created_at: string;
+  updated_at: string;
+  macs: string | null;
+}
+
+interface EventRow {
+  id: number;
+  at: string;
+  serial: string | null;
+  source: string;
+  type: string;
+  data: string;
+}
+
+const DEVICE_SELECT = `SELECT d.*, (SELECT json_group_array(mac) FROM (SELECT mac FROM device_macs m WHERE m.serial = d.serial ORDER BY mac)) AS macs FROM devices d`;
+
+/** Fields compared to decide whether an upsert changed anything (password handled apart). */
+const COMPARED: (keyof DeviceInput & keyof Device)[] = [
+  'profile', 'signing', 'macs', 'bootImage', 'bootImageSha256', 'osName', 'osVersion', 'config', 'preScript',
+  'postScript', 'redirect', 'bmc', 'parentHost', 'hwModel',
+];
+
+export class DeviceStore {
+  /** 'event' (HistoryEvent) after each committed append; 'device' (serial) after each registry change. */
+  readonly events = new EventEmitter();
+  private readonly stmts;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.events.setMaxListeners(0);
+    this.stmts = {
+      get: db.prepare(`${DEVICE_SELECT} WHERE d.serial = ?`),
+      list: db.prepare(`${DEVICE_SELECT} ORDER BY d.serial`),
+      byMac: db.prepare(`SELECT serial FROM device_macs WHERE mac = ?`),
+      passwordHash: db.prepare(`SELECT password_hash FROM devices WHERE serial = ?`),
+      insert: db.prepare(`INSERT INTO devices (serial, profile, password_hash, signing, boot_image, boot_image_sha256, os_name, os_version, config,
+          pre_script, post_script, redirect, bmc, parent_host, hw_model, state, state_changed_at, created_at, updated_at)
+        VALUES (@serial, @profile, @password_hash, @signing, @boot_image, @boot_image_sha256, @os_name, @os_version, @config,
+          @pre_script, @post_script, @redirect, @bmc, @parent_host, @hw_model, 'registered', @now, @now, @now)`),
+      update: db.prepare(`UPDATE devices SET profile=@profile, password_hash=@password_hash, signing=@signing, boot_image=@boot_image,
+          boot_image_sha256=@boot_image_sha256, os_name=@os_name, os_version=@os_version, config=@config, pre_script=@pre_script,
+          post_script=@post_script, redirect=@redirect, bmc=@bmc, parent_host=@parent_host, hw_model=@hw_model,
+          revision = revision + 1, updated_at=@now WHERE serial=@serial`),
+      deleteMacs: db.prepare(`DELETE FROM device_macs WHERE serial = ?`),
+      insertMac: db.prepare(`INSERT INTO device_macs (mac, serial) VALUES (?, ?)`),
+      macOwner: db.prepare(`SELECT serial FROM device_macs WHERE mac = ? AND serial != ?`),
+      remove: db.prepare(`DELETE FROM devices WHERE serial = ?`),
+      setState: db.prepare(`UPDATE devices SET state = ?, state_changed_at = ? WHERE serial = ?`),
+      stateOf: db.prepare(`SELECT state FROM devices WHERE serial = ?`),
+      append: db.prepare(`INSERT INTO events (at, serial, source, type, data) VALUES (?, ?, ?, ?, ?)`),
+      history: db.prepare(`SELECT * FROM events WHERE serial = ? AND id > ? ORDER BY id LIMIT ?`),
+      historyDesc: db.prepare(`SELECT * FROM (SELECT * FROM events WHERE serial = ? AND (? = '' OR type = ?) ORDER BY id DESC LIMIT ?) ORDER BY id`),
+      recent: db.prepare(`SELECT * FROM events WHERE id > ? ORDER BY id LIMIT ?`),
+      countByState: db.prepare(`SELECT state, count(*) AS n FROM devices GROUP BY state`),
+      countEvents: db.prepare(`SELECT source, type, count(*) AS n FROM events GROUP BY source, type`),
+      count: db.prepare(`SELECT count(*) AS n FROM devices`),
+    };
+  }
+
+  get(serial: string): Device | undefined {
+    const row = this.stmts.get.get(serial) as DeviceRow | undefined;
+    return row ? rowToDevice(row) : undefined;
+  }
+
+  require(serial: string): Device {
+    const device = this.get(serial);
+    if (!device) throw new ZtpError('DEVICE_NOT_FOUND', `no device with serial number "${serial}"`, { details: { serial } });
+    return device;
+  }
+
+  getByMac(mac: string): Device | undefined {
+    const row = this.stmts.byMac.get(mac.toLowerCase()) as { serial: string } | undefined;
+    return row ? this.get(row.serial) : undefined;
+  }
+
+  list(): Device[] {
+    return (this.stmts.list.all() as DeviceRow[]).map(rowToDevice);
+  }
+
+  count(): number {
+    return (this.stmts.count.get() as { n: number }).n;
+  }
+
+  checkPassword(serial: string, password: string): boolean {
+    const row = this.stmts.passwordHash.get(serial) as { password_hash: string | null } | undefined;
+    return !!row?.password_hash && verifyPassword(password, row.password_hash);
+  }
+
+  hasPassword(serial: string): boolean {
+    const row = this.stmts.passwordHash.get(serial) as { password_hash: string | null } | undefined;
+    return !!row?.password_hash;
+  }
+
+  /**
+   * Creates or updates a device; fields absent from the input keep their value. Idempotent:
+   * the same input twice gives 'unchanged' the second time and writes nothing.
+   */
+  upsert(input: DeviceInput, actor = 'cli'): UpsertOutcome {
+    // Hash outside the transaction: scrypt is slow and a transaction must not wait on it.
+    const existingHash = (this.stmts.passwordHash.get(input.serial) as { password_hash: string | null } | undefined)?.password_hash ?? null;
+    let passwordHash = existingHash;
+    let passwordChanged = false;
+    if (input.password === null) {
+      passwordChanged = existingHash !== null;
+      passwordHash = null;
+    } else if (typeof input.password === 'string' && !(existingHash && verifyPassword(input.password, existingHash))) {
+      passwordHash = hashPassword(input.password);
+      passwordChanged = true;
+    }
+    const outcome = this.db.transaction((): UpsertOutcome => {
+      const existing = this.get(input.serial);
+      const merged = mergeInput(existing, input);
+      for (const mac of merged.macs) {
+        const owner = this.stmts.macOwner.get(mac, input.serial) as { serial: string } | undefined;
+        if (owner) throw new ZtpError('DEVICE_INVALID', `macs: ${mac} already belongs to device ${owner.serial}`, { details: { field: 'macs', mac } });
+      }
+      if (existing && !passwordChanged && COMPARED.every((k) => JSON.stringify(existing[k]) === JSON.stringify(merged[k]))) return 'unchanged';
+      const now = this.clock.now().toISOString();
+      const params = deviceParams(merged, passwordHash, now);
+      if (existing) this.stmts.update.run(params);
+      else this.stmts.insert.run(params);
+      this.stmts.deleteMacs.run(input.serial);
+      for (const mac of merged.macs) this.stmts.insertMac.run(mac, input.serial);
+      const changed = existing ? COMPARED.filter((k) => JSON.stringify(existing[k]) !== JSON.stringify(merged[k])) : [];
+      if (passwordChanged) changed.push('password' as never);
+      this.appendInTx({ serial: input.serial, source: 'admin', type: existing ? 'device-updated' : 'device-added', data: { actor, fields: changed } });
+      return existing ? 'updated' : 'created';
+    })();
+    if (outcome !== 'unchanged') this.events.emit('device', input.serial);
+    return outcome;
+  }
+
+  remove(serial: string, actor = 'cli'): boolean {
+    const removed = this.db.transaction(() => {
+      const info = this.stmts.remove.run(serial);
+      if (info.changes > 0) this.appendInTx({ serial, source: 'admin', type: 'device-removed', data: { actor } });
+      return info.changes > 0;
+    })();
+    if (removed) this.events.emit('device', serial);
+    return removed;
+  }
+
+  /** Appends one history event and advances the device's onboarding state, atomically. */
+  record(event: NewEvent): HistoryEvent {
+    const stored = this.db.transaction(() => this.appendInTx(event))();
+    return stored;
+  }
+
+  /** Appends several events in one transaction (one fsync); used by batching writers. */
+  recordMany(events: NewEvent[]): HistoryEvent[] {
+    return this.db.transaction(() => events.map((e) => this.appendInTx(e)))();
+  }
+
+  private appendInTx(event: NewEvent): HistoryEvent {
+    const at = this.clock.now().toISOString();
+    const data = event.data ?? {};
+    const info = this.stmts.append.run(at, event.serial, event.source, event.type, JSON.stringify(data));
+    const stored: HistoryEvent = { id: Number(info.lastInsertRowid), at, serial: event.serial, source: event.source, type: event.type, data };
+    if (event.serial !== null) {
+      const row = this.stmts.stateOf.get(event.serial) as { state: string } | undefined;
+      if (row) {
+        const current: OnboardingState = isOnboardingState(row.state) ? row.state : 'registered';
+        const next = nextState(current, stored);
+        if (next !== current) {
+          this.stmts.setState.run(next, at, event.serial);
+          stored.stateChange = { from: current, to: next };
+        }
+      }
+    }
+    // Emit after commit: listeners must never see an event that a rollback would undo.
+    queueMicrotask(() => this.events.emit('event', stored));
+    return stored;
+  }
+
+  /** A device's history, oldest first; `afterId` pages forward. */
+  history(serial: string, afterId = 0, limit = 1000): HistoryEvent[] {
+    return (this.stmts.history.all(serial, afterId, limit) as EventRow[]).map(rowToEvent);
+  }
+
+  /** The newest `limit` events of one device (optionally of one type), oldest first. */
+  recentHistory(serial: string, limit = 100, type = ''): HistoryEvent[] {
+    return (this.stmts.historyDesc.all(serial, type, type, limit) as EventRow[]).map(rowToEvent);
+  }
+
+  /** All events after `afterId`, any device: the feed for the dashboard and watchers. */
+  eventsAfter(afterId: number, limit = 1000): HistoryEvent[] {
+    return (this.stmts.recent.all(afterId, limit) as EventRow[]).map(rowToEvent);
+  }
+
+  stateCounts(): Record<string, number> {
+    return Object.fromEntries((this.stmts.countByState.all() as { state: string; n: number }[]).map((r) => [r.state, r.n]));
+  }
+
+  eventCounts(): { source: string; type: string; n: number }[] {
+    return this.stmts.countEvents.all() as { source: string; type: string; n: number }[];
+  }
+}
+
+function mergeInput(existing: Device | undefined, input: DeviceInput): Device {
+  const base: Device = existing ?? {
+    serial: input.serial, profile: 'rfc8572', hasPassword: false, signing: 'auto', macs: [], bootImage: null, bootImageSha256: null,
+    osName: null, osVersion: null, config: null, preScript: null, postScript: null, redirect: null, bmc: null, parentHost: null,
+    hwModel: null, state: 'registered', stateChangedAt: '', revision: 0, createdAt: '', updatedAt: '',
+  };
+  const merged: Device = { ...base };
+  for (const key of COMPARED) {
+    if (input[key] !== undefined) (merged as unknown as Record<string, unknown>)[key] = input[key];
+  }
+  merged.macs = [...merged.macs].sort();
+  // A BMC update without a password keeps the stored one: admins re-import lists without secrets.
+  if (input.bmc && input.bmc.password === undefined && existing?.bmc?.password && existing.bmc.address === input.bmc.address) {
+    merged.bmc = { ...input.bmc, password: existing.bmc.password };
+  }
+  return merged;
+}
+
+function deviceParams(d: Device, passwordHash: string | null, now: string) {
+  return {
+    serial: d.serial, profile: d.profile, password_hash: passwordHash, signing: d.signing, boot_image: d.bootImage,
+    boot_image_sha256: d.bootImageSha256, os_name: d.osName, os_version: d.osVersion, config: d.config, pre_script: d.preScript,
+    post_script: d.postScript, redirect: d.redirect ? JSON.stringify(d.redirect) : null, bmc: d.bmc ? JSON.stringify(d.bmc) : null,
+    parent_host: d.parentHost, hw_model: d.hwModel, now,
+  };
+}
+
+function rowToDevice(row: DeviceRow): Device {
+  return {
+    serial: row.serial,
+    profile: row.profile as Device['profile'],
+    hasPassword: row.password_hash !== null,
+    signing: row.signing as Device['signing'],
+    macs: row.macs ? (JSON.parse(row.macs) as string[]) : [],
+    bootImage: row.boot_image,
+    bootImageSha256: row.boot_image_sha256,
+    osName: row.os_name,
+    osVersion: row.os_version,
+    config: row.config,
+    preScript: row.pre_script,
+    postScript: row.post_script,
+    redirect: row.redirect ? (JSON.parse(row.redirect) as RedirectServer[]) : null,
+    bmc: row.bmc ? (JSON.parse(row.bmc) as BmcInfo) : null,
+    parentHost: row.parent_host,
+    hwModel: row.hw_model,
+    state: row.state,
+    stateChangedAt: row.state_changed_at,
+    revision: row.revision,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function rowToEvent(row: EventRow): HistoryEvent {
+  return { id: row.id, at: row.at, serial: row.serial, source: row.source as EventSource, type: row.type, data: JSON.parse(row.data) as Record<string, unknown> };
+}

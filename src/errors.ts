@@ -1,0 +1,101 @@
+// One typed error catalogue for the whole suite (STYLE.md practice 2).
+// Every error the suite raises on purpose is a ZtpError whose `code` is one of the closed union
+// below. Protocol layers map codes to their wire form (RESTCONF errors, Redfish error bodies,
+// DHCP drop counters); nothing else leaks a stack trace to a peer.
+
+export const ERROR_CATALOGUE = {
+  // configuration and start-up
+  CONFIG_INVALID: { status: 500, message: 'configuration is invalid' },
+  CONFIG_UNKNOWN_KEY: { status: 500, message: 'configuration names an unknown key' },
+  // storage
+  DB_MIGRATION_FAILED: { status: 500, message: 'database migration failed' },
+  DB_NEWER_SCHEMA: { status: 500, message: 'database was written by a newer dpu-ztp' },
+  // device registry
+  DEVICE_NOT_FOUND: { status: 404, message: 'no device with that serial number' },
+  DEVICE_INVALID: { status: 400, message: 'device record is invalid' },
+  DEVICE_IMPORT_INVALID: { status: 400, message: 'device import has invalid rows' },
+  DEVICE_IN_USE: { status: 409, message: 'device is referenced' },
+  // admin API
+  API_UNAUTHORIZED: { status: 401, message: 'missing or wrong bearer token' },
+  API_BAD_REQUEST: { status: 400, message: 'bad request' },
+  API_NOT_FOUND: { status: 404, message: 'not found' },
+  // PKI and CMS
+  PKI_INVALID_CERT: { status: 400, message: 'certificate could not be parsed' },
+  PKI_MISSING_MATERIAL: { status: 500, message: 'PKI material is missing' },
+  PKI_KEY_MISMATCH: { status: 500, message: 'private key does not match certificate' },
+  CMS_MALFORMED: { status: 400, message: 'CMS structure is malformed' },
+  CMS_VERIFY_FAILED: { status: 400, message: 'CMS signature did not verify' },
+  CMS_UNEXPECTED_CONTENT_TYPE: { status: 400, message: 'unexpected CMS content type' },
+  VOUCHER_INVALID: { status: 400, message: 'ownership voucher is invalid' },
+  // sZTP bootstrap server (RFC 8572 / RFC 8040)
+  SZTP_ACCESS_DENIED: { status: 401, message: 'access denied' },
+  SZTP_MALFORMED_MESSAGE: { status: 400, message: 'malformed message' },
+  SZTP_INVALID_VALUE: { status: 400, message: 'invalid value' },
+  SZTP_UNKNOWN_ELEMENT: { status: 400, message: 'unknown element' },
+  SZTP_MISSING_ELEMENT: { status: 400, message: 'missing element' },
+  SZTP_UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'unsupported media type' },
+  SZTP_NOT_ACCEPTABLE: { status: 406, message: 'requested media type is not available' },
+  SZTP_BODY_TOO_LARGE: { status: 413, message: 'request body too large' },
+  SZTP_NOT_FOUND: { status: 404, message: 'no such resource' },
+  SZTP_METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
+  SZTP_NO_BOOTSTRAP_DATA: { status: 404, message: 'no bootstrapping data for this device' },
+  SZTP_INTERNAL: { status: 500, message: 'internal error' },
+  // DHCP responder
+  DHCP_MALFORMED: { status: 400, message: 'malformed DHCP packet' },
+  DHCP_TRUNCATED: { status: 400, message: 'truncated DHCP packet' },
+  DHCP_OPTION_LOOP: { status: 400, message: 'DHCP option overload loops' },
+  DHCP_WRONG_OP: { status: 400, message: 'DHCP packet has the wrong op' },
+  DHCP_POOL_EXHAUSTED: { status: 503, message: 'address pool exhausted' },
+  DHCP_ENCODE_FAILED: { status: 500, message: 'DHCP packet could not be encoded' },
+  DHCP_DISABLED: { status: 503, message: 'DHCP responder is disabled' },
+  // images
+  IMAGES_NOT_FOUND: { status: 404, message: 'no such image' },
+  IMAGES_BAD_PATH: { status: 400, message: 'path is not allowed' },
+  IMAGES_RANGE_NOT_SATISFIABLE: { status: 416, message: 'range not satisfiable' },
+  IMAGES_DIGEST_MISMATCH: { status: 422, message: 'content does not match declared sha256' },
+  IMAGES_IN_USE: { status: 409, message: 'image is referenced by devices' },
+  IMAGES_STORAGE_FULL: { status: 507, message: 'image storage is full' },
+  IMAGES_UPLOAD_ABORTED: { status: 400, message: 'upload was aborted' },
+  IMAGES_INVALID: { status: 400, message: 'image request is invalid' },
+  // Redfish client
+  REDFISH_UNREACHABLE: { status: 502, message: 'BMC did not answer' },
+  REDFISH_TIMEOUT: { status: 504, message: 'BMC timed out' },
+  REDFISH_AUTH_FAILED: { status: 401, message: 'BMC refused the credentials' },
+  REDFISH_BAD_RESPONSE: { status: 502, message: 'BMC sent an invalid response' },
+  REDFISH_ACTION_FAILED: { status: 502, message: 'BMC action failed' },
+  REDFISH_UNSUPPORTED: { status: 501, message: 'BMC does not support this' },
+  REDFISH_TASK_FAILED: { status: 502, message: 'BMC task failed' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export interface ZtpErrorOptions {
+  cause?: unknown;
+  /** Extra structured detail, safe to log and (below status 500) to return to a peer. */
+  details?: Record<string, unknown>;
+  status?: number;
+}
+
+export class ZtpError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message?: string, options: ZtpErrorOptions = {}) {
+    super(message ?? ERROR_CATALOGUE[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ZtpError';
+    this.code = code;
+    this.status = options.status ?? ERROR_CATALOGUE[code].status;
+    this.details = options.details;
+  }
+}
+
+export function isZtpError(value: unknown, code?: ErrorCode): value is ZtpError {
+  return value instanceof ZtpError && (code === undefined || value.code === code);
+}
+
+/** Human message of any thrown value, for logs. */
+export function errorMessage(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  return String(value);
+}

@@ -1,0 +1,33 @@
+// What `ztp serve` composes: each service binds its own ports in start() and releases every
+// socket and timer in stop(). Apps are built without listening (buildXxxApp) so tests inject().
+import type { Config } from './config.js';
+import type { Db } from './db/database.js';
+import type { DeviceStore, Clock } from './devices/store.js';
+import type { Logger } from './log.js';
+import type { SuitePki } from './pki/material.js';
+
+export interface ListenInfo {
+  service: string;
+  protocol: 'http' | 'https' | 'udp4' | 'udp6';
+  address: string;
+  port: number;
+  url?: string;
+}
+
+export interface Service {
+  readonly name: string;
+  start(): Promise<ListenInfo[]>;
+  stop(): Promise<void>;
+}
+
+/** Everything a service may depend on; built once by the composition root. */
+export interface SuiteContext {
+  config: Config;
+  log: Logger;
+  db: Db;
+  store: DeviceStore;
+  pki: SuitePki;
+  clock: Clock;
+  /** host name or address devices and BMCs use to reach this machine */
+  publicHost: string;
+}
