@@ -1,0 +1,258 @@
+// CMS (RFC 5652) artefacts of RFC 8572 §3: conveyed information (unsigned, signed,
+// encrypted), owner-certificate and trust-anchor bundles (degenerate SignedData), and the
+// parsing/verification an RFC-faithful device does. Encodings are DER with a *primitive*
+// eContent OCTET STRING, which the OPI agent requires (SZTP-INTEROP.md "CMS encoding").
+import { createHash, webcrypto } from 'node:crypto';
+import * as asn1js from 'asn1js';
+import * as pkijs from 'pkijs';
+import { ZtpError } from '../errors.js';
+import { importSigningKey, splitPem } from './lab.js';
+import type { PemKeyPair } from './material.js';
+
+pkijs.setEngine('node', new pkijs.CryptoEngine({ name: 'node', crypto: webcrypto as unknown as Crypto }));
+
+export const OID = {
+  data: '1.2.840.113549.1.7.1',
+  signedData: '1.2.840.113549.1.7.2',
+  envelopedData: '1.2.840.113549.1.7.3',
+  /** RFC 8572 §10.3 id-ct-sztpConveyedInfoXML */
+  conveyedInfoXml: '1.2.840.113549.1.9.16.1.42',
+  /** RFC 8572 §10.3 id-ct-sztpConveyedInfoJSON */
+  conveyedInfoJson: '1.2.840.113549.1.9.16.1.43',
+  /** RFC 8366 §8.3 id-ct-animaJSONVoucher */
+  voucherJson: '1.2.840.113549.1.9.16.1.40',
+  attrContentType: '1.2.840.113549.1.9.3',
+  attrMessageDigest: '1.2.840.113549.1.9.4',
+  attrSigningTime: '1.2.840.113549.1.9.5',
+} as const;
+
+function toArrayBuffer(buf: Uint8Array): ArrayBuffer {
+  return buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer;
+}
+
+function pemToCertificate(pem: string): pkijs.Certificate {
+  const b64 = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
+  try {
+    return pkijs.Certificate.fromBER(toArrayBuffer(Buffer.from(b64, 'base64')));
+  } catch (err) {
+    throw new ZtpError('PKI_INVALID_CERT', 'certificate could not be parsed', { cause: err });
+  }
+}
+
+export function certificateToPem(cert: pkijs.Certificate): string {
+  const b64 = Buffer.from(cert.toSchema().toBER(false)).toString('base64');
+  return `-----BEGIN CERTIFICATE-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
+}
+
+/**
+ * ContentInfo ::= SEQUENCE { contentType OID, content [0] EXPLICIT OCTET STRING }
+ * (RFC 5652 §3). Unsigned conveyed information is exactly this with contentType .43 or .42.
+ */
+export function contentInfo(contentType: string, content: Uint8Array): Buffer {
+  const info = new asn1js.Sequence({
+    value: [
+      new asn1js.ObjectIdentifier({ value: contentType }),
+      new asn1js.Constructed({ idBlock: { tagClass: 3, tagNumber: 0 }, value: [new asn1js.OctetString({ valueHex: toArrayBuffer(content) })] }),
+    ],
+  });
+  return Buffer.from(info.toBER(false));
+}
+
+function wrapContentInfo(contentType: string, content: asn1js.BaseBlock): Buffer {
+  return Buffer.from(new pkijs.ContentInfo({ contentType, content }).toSchema().toBER(false));
+}
+
+/** DER orders SET OF by encoding (X.690 §11.6); openssl re-encodes signedAttrs that way to verify. */
+function derSortAttributes(attributes: pkijs.Attribute[]): pkijs.Attribute[] {
+  const encoded = attributes.map((a) => ({ a, der: Buffer.from(a.toSchema().toBER(false)) }));
+  encoded.sort((x, y) => Buffer.compare(x.der, y.der));
+  return encoded.map((e) => e.a);
+}
+
+const keyCache = new Map<string, Promise<CryptoKey>>();
+function signingKey(pem: string): Promise<CryptoKey> {
+  let key = keyCache.get(pem);
+  if (!key) {
+    key = importSigningKey(pem);
+    keyCache.set(pem, key);
+  }
+  return key;
+}
+
+export interface SignOptions {
+  eContentType: string;
+  content: Uint8Array;
+  /** signer certificate first, then its chain (all included in `certificates`) */
+  signer: PemKeyPair;
+  signingTime?: Date;
+}
+
+/** SignedData (RFC 5652 §5) with signed attributes, DER, primitive eContent. */
+export async function signedData(options: SignOptions): Promise<Buffer> {
+  const certs = splitPem(options.signer.certPem).map(pemToCertificate);
+  const signerCert = certs[0];
+  if (!signerCert) throw new ZtpError('PKI_MISSING_MATERIAL', 'signer certificate missing');
+  const key = await signingKey(options.signer.keyPem);
+  const digest = createHash('sha256').update(options.content).digest();
+  const attributes = derSortAttributes([
+    new pkijs.Attribute({ type: OID.attrContentType, values: [new asn1js.ObjectIdentifier({ value: options.eContentType })] }),
+    new pkijs.Attribute({ type: OID.attrSigningTime, values: [new asn1js.UTCTime({ valueDate: options.signingTime ?? new Date() })] }),
+    new pkijs.Attribute({ type: OID.attrMessageDigest, values: [new asn1js.OctetString({ valueHex: toArrayBuffer(digest) })] }),
+  ]);
+  const encap = new pkijs.EncapsulatedContentInfo({ eContentType: options.eContentType });
+  // Assigned after construction: the constructor would re-chunk it into a constructed OCTET STRING.
+  encap.eContent = new asn1js.OctetString({ valueHex: toArrayBuffer(options.content) });
+  const signed = new pkijs.SignedData({
+    version: 1,
+    encapContentInfo: encap,
+    signerInfos: [
+      new pkijs.SignerInfo({
+        version: 1,
+        sid: new pkijs.IssuerAndSerialNumber({ issuer: signerCert.issuer, serialNumber: signerCert.serialNumber }),
+        signedAttrs: new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes }),
+      }),
+    ],
+    certificates: certs,
+  });
+  await signed.sign(key, 0, 'SHA-256');
+  return wrapContentInfo(OID.signedData, signed.toSchema(true));
+}
+
+/** Degenerate SignedData holding only certificates (RFC 8572 owner-certificate, trust-anchor). */
+export function certsOnlySignedData(certPems: string[]): Buffer {
+  const signed = new pkijs.SignedData({
+    version: 1,
+    encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: OID.data }),
+    certificates: certPems.flatMap(splitPem).map(pemToCertificate),
+  });
+  return wrapContentInfo(OID.signedData, signed.toSchema(true));
+}
+
+/** EnvelopedData (RFC 5652 §6) to one recipient certificate: EC (kari) or RSA (ktri). */
+export async function envelope(innerContentType: string, content: Uint8Array, recipientCertPem: string): Promise<Buffer> {
+  const cert = pemToCertificate(splitPem(recipientCertPem)[0] ?? recipientCertPem);
+  const isEc = cert.subjectPublicKeyInfo.algorithm.algorithmId === '1.2.840.10045.2.1';
+  const enveloped = new pkijs.EnvelopedData({ disableSplit: true });
+  enveloped.addRecipientByCertificate(cert, isEc ? { kdfAlgorithm: 'SHA-256', kekEncryptionLength: 256 } : { oaepHashAlgorithm: 'SHA-256' }, isEc ? 2 : 1);
+  await enveloped.encrypt({ name: 'AES-CBC', length: 256 } as AesKeyAlgorithm, toArrayBuffer(content));
+  enveloped.encryptedContentInfo.contentType = innerContentType;
+  return wrapContentInfo(OID.envelopedData, enveloped.toSchema());
+}
+
+export interface ParsedContentInfo {
+  contentType: string;
+  /** the [0] content element */
+  content: asn1js.BaseBlock;
+}
+
+/** Parses a ContentInfo strictly: trailing bytes, wrong shapes and garbage are CMS_MALFORMED. */
+export function parseContentInfo(der: Uint8Array): ParsedContentInfo {
+  if (der.byteLength === 0) throw new ZtpError('CMS_MALFORMED', 'empty CMS');
+  const parsed = asn1js.fromBER(toArrayBuffer(der));
+  if (parsed.offset === -1 || parsed.result.error) throw new ZtpError('CMS_MALFORMED', `CMS is not valid BER: ${parsed.result.error || 'decode failed'}`);
+  if (parsed.offset !== der.byteLength) throw new ZtpError('CMS_MALFORMED', `CMS has ${der.byteLength - parsed.offset} trailing bytes`);
+  try {
+    const info = new pkijs.ContentInfo({ schema: parsed.result });
+    return { contentType: info.contentType, content: info.content as asn1js.BaseBlock };
+  } catch (err) {
+    throw new ZtpError('CMS_MALFORMED', 'not a CMS ContentInfo', { cause: err });
+  }
+}
+
+/** Octets of an OCTET STRING, primitive or constructed (BER allows both). */
+function octets(block: asn1js.BaseBlock): Buffer {
+  if (!(block instanceof asn1js.OctetString)) throw new ZtpError('CMS_MALFORMED', 'expected an OCTET STRING');
+  if (block.idBlock.isConstructed) {
+    return Buffer.concat((block.valueBlock.value as asn1js.OctetString[]).map((b) => octets(b)));
+  }
+  return Buffer.from(block.valueBlock.valueHexView);
+}
+
+/** The payload of an unsigned ContentInfo (contentType .43/.42/id-data). */
+export function unwrapUnsigned(der: Uint8Array): { contentType: string; content: Buffer } {
+  const info = parseContentInfo(der);
+  if (info.contentType === OID.signedData || info.contentType === OID.envelopedData) {
+    throw new ZtpError('CMS_UNEXPECTED_CONTENT_TYPE', `expected unsigned content, got ${info.contentType}`);
+  }
+  return { contentType: info.contentType, content: octets(info.content) };
+}
+
+export interface VerifiedContent {
+  eContentType: string;
+  content: Buffer;
+  signerCertPem: string;
+  certPems: string[];
+}
+
+function parseSignedData(der: Uint8Array): pkijs.SignedData {
+  const info = parseContentInfo(der);
+  if (info.contentType !== OID.signedData) throw new ZtpError('CMS_UNEXPECTED_CONTENT_TYPE', `expected SignedData, got ${info.contentType}`);
+  try {
+    return new pkijs.SignedData({ schema: info.content });
+  } catch (err) {
+    throw new ZtpError('CMS_MALFORMED', 'SignedData is malformed', { cause: err });
+  }
+}
+
+/** Certificates carried by a SignedData (e.g. owner-certificate, trust-anchor-cert). */
+export function certificatesOf(der: Uint8Array): string[] {
+  const signed = parseSignedData(der);
+  return (signed.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate).map(certificateToPem);
+}
+
+/**
+ * Verifies a SignedData's signature with its signer certificate, and (when trust anchors are
+ * given) the signer's chain up to one of them. Never turns a failure into success.
+ */
+export async function verifySignedData(der: Uint8Array, trustedPems: string[] | null, options: { signerCertPem?: string; checkDate?: Date } = {}): Promise<VerifiedContent> {
+  const signed = parseSignedData(der);
+  const eContent = signed.encapContentInfo.eContent;
+  if (!eContent) throw new ZtpError('CMS_MALFORMED', 'SignedData has no content');
+  const content = octets(eContent);
+  const certs = (signed.certificates ?? []).filter((c): c is pkijs.Certificate => c instanceof pkijs.Certificate);
+  if (options.signerCertPem) certs.push(pemToCertificate(options.signerCertPem));
+  signed.certificates = certs;
+  let result: pkijs.SignedDataVerifyResult;
+  try {
+    result = await signed.verify({
+      signer: 0,
+      checkChain: trustedPems !== null,
+      trustedCerts: (trustedPems ?? []).flatMap(splitPem).map(pemToCertificate),
+      checkDate: options.checkDate ?? new Date(),
+      extendedMode: true,
+    });
+  } catch (err) {
+    const message = (err as { message?: string }).message ?? String(err);
+    throw new ZtpError('CMS_VERIFY_FAILED', `CMS verification failed: ${message}`, { cause: err });
+  }
+  if (!result.signatureVerified || (trustedPems !== null && result.signerCertificateVerified !== true)) {
+    throw new ZtpError('CMS_VERIFY_FAILED', `CMS verification failed: ${result.message || 'bad signature'}`);
+  }
+  return {
+    eContentType: signed.encapContentInfo.eContentType,
+    content,
+    signerCertPem: certificateToPem(result.signerCertificate!),
+    certPems: certs.map(certificateToPem),
+  };
+}
+
+/** Decrypts an EnvelopedData with the recipient's key: what a device does with encrypted conveyed info. */
+export async function decryptEnveloped(der: Uint8Array, recipient: PemKeyPair): Promise<{ contentType: string; content: Buffer }> {
+  const info = parseContentInfo(der);
+  if (info.contentType !== OID.envelopedData) throw new ZtpError('CMS_UNEXPECTED_CONTENT_TYPE', `expected EnvelopedData, got ${info.contentType}`);
+  let enveloped: pkijs.EnvelopedData;
+  try {
+    enveloped = new pkijs.EnvelopedData({ schema: info.content });
+  } catch (err) {
+    throw new ZtpError('CMS_MALFORMED', 'EnvelopedData is malformed', { cause: err });
+  }
+  const keyDer = (await import('node:crypto')).createPrivateKey(recipient.keyPem).export({ type: 'pkcs8', format: 'der' });
+  try {
+    const plain = await enveloped.decrypt(0, { recipientCertificate: pemToCertificate(splitPem(recipient.certPem)[0]!), recipientPrivateKey: toArrayBuffer(keyDer) });
+    return { contentType: enveloped.encryptedContentInfo.contentType, content: Buffer.from(plain) };
+  } catch (err) {
+    throw new ZtpError('CMS_VERIFY_FAILED', 'EnvelopedData could not be decrypted', { cause: err });
+  }
+}
+
+export { pemToCertificate };
