@@ -69,6 +69,14 @@ function derSortAttributes(attributes: pkijs.Attribute[]): pkijs.Attribute[] {
   return encoded.map((e) => e.a);
 }
 
+/** DER SET OF certificates is sorted by encoding too (openssl re-encodes byte-identically then). */
+function derSortCertificates(certs: pkijs.Certificate[]): pkijs.Certificate[] {
+  return certs
+    .map((c) => ({ c, der: Buffer.from(c.toSchema().toBER(false)) }))
+    .sort((x, y) => Buffer.compare(x.der, y.der))
+    .map((e) => e.c);
+}
+
 const keyCache = new Map<string, Promise<CryptoKey>>();
 function signingKey(pem: string): Promise<CryptoKey> {
   let key = keyCache.get(pem);
@@ -112,7 +120,7 @@ export async function signedData(options: SignOptions): Promise<Buffer> {
         signedAttrs: new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes }),
       }),
     ],
-    certificates: certs,
+    certificates: derSortCertificates(certs),
   });
   await signed.sign(key, 0, 'SHA-256');
   return wrapContentInfo(OID.signedData, signed.toSchema(true));
@@ -123,7 +131,7 @@ export function certsOnlySignedData(certPems: string[]): Buffer {
   const signed = new pkijs.SignedData({
     version: 1,
     encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: OID.data }),
-    certificates: certPems.flatMap(splitPem).map(pemToCertificate),
+    certificates: derSortCertificates(certPems.flatMap(splitPem).map(pemToCertificate)),
   });
   return wrapContentInfo(OID.signedData, signed.toSchema(true));
 }
