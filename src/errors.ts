@@ -57,6 +57,10 @@ export const ERROR_CATALOGUE = {
   IMAGES_STORAGE_FULL: { status: 507, message: 'image storage is full' },
   IMAGES_UPLOAD_ABORTED: { status: 400, message: 'upload was aborted' },
   IMAGES_INVALID: { status: 400, message: 'image request is invalid' },
+  IMAGES_NAME_TAKEN: { status: 409, message: 'an image with that name holds other content' },
+  IMAGES_CLIENT_CERT_REQUIRED: { status: 403, message: 'a trusted client certificate is required for this image' },
+  IMAGES_TOO_LARGE: { status: 413, message: 'image is larger than allowed' },
+  IMAGES_FETCH_FAILED: { status: 502, message: 'image could not be fetched from its URL' },
   // Redfish client
   REDFISH_UNREACHABLE: { status: 502, message: 'BMC did not answer' },
   REDFISH_TIMEOUT: { status: 504, message: 'BMC timed out' },

@@ -55,4 +55,23 @@ export const MIGRATIONS: Migration[] = [
       CREATE TRIGGER events_no_delete BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
     `,
   },
+  {
+    // Image catalogue (src/images/catalogue.ts). Content lives once per digest in
+    // <dataDir>/images/sha256/<hex>; several names may share one digest.
+    name: '002-images',
+    sql: `
+      CREATE TABLE images (
+        name                TEXT PRIMARY KEY,
+        sha256              TEXT NOT NULL CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),
+        size                INTEGER NOT NULL CHECK (size >= 0),
+        os_name             TEXT,
+        os_version          TEXT,
+        source              TEXT,
+        require_client_cert INTEGER NOT NULL DEFAULT 0 CHECK (require_client_cert IN (0, 1)),
+        created_at          TEXT NOT NULL,
+        updated_at          TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX images_sha256 ON images(sha256);
+    `,
+  },
 ];
