@@ -12,7 +12,8 @@ export interface CliRegistrar {
   (program: Command, action: ActionWrapper, io: Io): void;
 }
 
-export type ActionWrapper = <A extends unknown[]>(handler: (cmd: Command, ...args: A) => Promise<number | void> | number | void) => (...args: unknown[]) => Promise<void>;
+export type ActionHandler = (cmd: Command, ...args: never[]) => Promise<number | void> | number | void;
+export type ActionWrapper = (handler: ActionHandler) => (...args: unknown[]) => Promise<void>;
 
 const REGISTRARS: CliRegistrar[] = [registerServeCommand, registerPkiCommands, registerDeviceCommands, registerConfigCommands];
 
@@ -53,9 +54,4 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return EXIT.ERROR;
   }
   return exitCode;
-}
-
-/** Lets later modules (dhcp, images, redfish) add their commands without editing main(). */
-export function addRegistrar(registrar: CliRegistrar): void {
-  REGISTRARS.push(registrar);
 }

@@ -74,4 +74,26 @@ export const MIGRATIONS: Migration[] = [
       CREATE INDEX images_sha256 ON images(sha256);
     `,
   },
+  {
+    name: '002-dhcp-leases',
+    sql: `
+      -- DHCP leases (v4 and v6). One row per address: an address can never be bound to two
+      -- clients. client_key is 'id:<hex option 61>', 'mac:<mac>' (v4) or 'duid:<hex>/<iaid>' (v6).
+      -- Times are Unix milliseconds. Offers are held in memory only (as Kea does).
+      CREATE TABLE dhcp_leases (
+        family     INTEGER NOT NULL CHECK (family IN (4, 6)),
+        address    TEXT NOT NULL,
+        client_key TEXT NOT NULL,
+        mac        TEXT,
+        hostname   TEXT,
+        subnet     TEXT NOT NULL,
+        state      TEXT NOT NULL CHECK (state IN ('bound', 'released', 'declined')),
+        starts_at  INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        serial     TEXT,
+        PRIMARY KEY (family, address)
+      ) STRICT;
+      CREATE INDEX dhcp_leases_client ON dhcp_leases(family, client_key);
+    `,
+  },
 ];

@@ -115,6 +115,11 @@ export class DeviceStore {
     };
   }
 
+  /** Runs fn in one transaction (nested calls become savepoints). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
   get(serial: string): Device | undefined {
     const row = this.stmts.get.get(serial) as DeviceRow | undefined;
     return row ? rowToDevice(row) : undefined;
@@ -142,6 +147,12 @@ export class DeviceStore {
   checkPassword(serial: string, password: string): boolean {
     const row = this.stmts.passwordHash.get(serial) as { password_hash: string | null } | undefined;
     return !!row?.password_hash && verifyPassword(password, row.password_hash);
+  }
+
+  /** The stored hash (null: device has no password; undefined: no such device). */
+  passwordHashOf(serial: string): string | null | undefined {
+    const row = this.stmts.passwordHash.get(serial) as { password_hash: string | null } | undefined;
+    return row === undefined ? undefined : row.password_hash;
   }
 
   hasPassword(serial: string): boolean {

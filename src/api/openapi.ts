@@ -1,0 +1,59 @@
+// OpenAPI 3.1 description of the admin API, served at /api/v1/openapi.json.
+const error = { $ref: '#/components/schemas/Error' };
+const serial = { name: 'serial', in: 'path', required: true, schema: { type: 'string' } };
+const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
+
+export const OPENAPI = {
+  openapi: '3.1.0',
+  info: { title: 'dpu-ztp admin API', version: '1' },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Error: { type: 'object', properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } }, required: ['code', 'message'] } } },
+      DeviceInput: {
+        type: 'object',
+        required: ['serial'],
+        additionalProperties: false,
+        properties: {
+          serial: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$' },
+          profile: { enum: ['rfc8572', 'opi'] },
+          password: { type: ['string', 'null'], description: 'HTTP Basic password; stored hashed' },
+          signing: { enum: ['auto', 'always', 'never'] },
+          macs: { type: 'array', items: { type: 'string' } },
+          bootImage: { type: ['string', 'null'], description: 'catalogue image name or URL' },
+          bootImageSha256: { type: ['string', 'null'] },
+          osName: { type: ['string', 'null'] },
+          osVersion: { type: ['string', 'null'] },
+          config: { type: ['string', 'null'] },
+          preScript: { type: ['string', 'null'] },
+          postScript: { type: ['string', 'null'] },
+          redirect: { type: ['array', 'null'], items: { type: 'object', properties: { address: { type: 'string' }, port: { type: 'integer' }, trustAnchor: { type: 'string' } }, required: ['address'] } },
+          bmc: { type: ['object', 'null'], properties: { address: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' }, caBundle: { type: 'string' }, insecure: { type: 'boolean' }, systemId: { type: 'string' } } },
+          parentHost: { type: ['string', 'null'] },
+          hwModel: { type: ['string', 'null'] },
+        },
+      },
+      Device: { type: 'object', description: 'DeviceInput fields (no secrets) plus state, stateChangedAt, revision, createdAt, updatedAt, hasPassword' },
+      HistoryEvent: { type: 'object', properties: { id: { type: 'integer' }, at: { type: 'string' }, serial: { type: ['string', 'null'] }, source: { type: 'string' }, type: { type: 'string' }, data: { type: 'object' } } },
+    },
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/api/v1/devices': {
+      get: { summary: 'List devices', parameters: [{ name: 'state', in: 'query', schema: { type: 'string' } }], responses: { 200: json({ type: 'object', properties: { devices: { type: 'array', items: { $ref: '#/components/schemas/Device' } } } }), 401: json(error) } },
+      post: { summary: 'Register or update a device (idempotent)', requestBody: json({ $ref: '#/components/schemas/DeviceInput' }), responses: { 201: json({}), 200: json({}), 400: json(error), 401: json(error) } },
+    },
+    '/api/v1/devices/import': { post: { summary: 'Import devices from CSV (text/csv) or JSON; all or nothing', responses: { 200: json({}), 400: json(error) } } },
+    '/api/v1/devices/{serial}': {
+      get: { summary: 'Device record and recent history', parameters: [serial], responses: { 200: json({}), 404: json(error) } },
+      put: { summary: 'Register or update a device', parameters: [serial], requestBody: json({ $ref: '#/components/schemas/DeviceInput' }), responses: { 200: json({}), 201: json({}), 400: json(error) } },
+      delete: { summary: 'Remove a device (history kept)', parameters: [serial], responses: { 200: json({}) } },
+    },
+    '/api/v1/devices/{serial}/history': { get: { summary: 'Append-only history, paged by ?after=&limit=', parameters: [serial], responses: { 200: json({ type: 'object', properties: { events: { type: 'array', items: { $ref: '#/components/schemas/HistoryEvent' } } } }) } } },
+    '/api/v1/devices/{serial}/progress': { get: { summary: 'Stored RFC 8572 progress reports', parameters: [serial], responses: { 200: json({}) } } },
+    '/api/v1/status': { get: { summary: 'Device counts by onboarding state', responses: { 200: json({}) } } },
+    '/api/v1/events': { get: { summary: 'All history events after ?after= (JSON), or a live text/event-stream', responses: { 200: json({}) } } },
+    '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { 200: { description: 'text/plain' } } } },
+    '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: json({}) } } },
+  },
+} as const;

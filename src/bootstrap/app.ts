@@ -1,0 +1,211 @@
+// The RFC 8572 bootstrap server as a fastify app, built without listening (tests use inject();
+// the service binds HTTPS). Routes (RFC 8572 §7, RFC 8040 §3.6):
+//   GET  /.well-known/host-meta                                    (RFC 8040 §3.1)
+//   POST /restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data
+//   POST /restconf/operations/ietf-sztp-bootstrap-server:report-progress
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { ServerOptions } from 'node:https';
+import type { DeviceStore } from '../devices/store.js';
+import { isZtpError, ZtpError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { Counters } from '../metrics.js';
+import { DeviceAuthenticator, parseBasic, peerCertificate, type Authenticated, type Credentials } from './auth.js';
+import type { BootstrapResponder } from './responder.js';
+import {
+  decodeBootstrapRequest, decodeProgressReport, encodeBootstrapOutput, MEDIA_TYPE, requestEncoding, responseEncoding,
+  restconfError, type Encoding,
+} from './restconf.js';
+
+export const RPC_PATH = '/restconf/operations/ietf-sztp-bootstrap-server:';
+
+export interface BootstrapAppDeps {
+  store: DeviceStore;
+  responder: BootstrapResponder;
+  authenticator: DeviceAuthenticator;
+  log: Logger;
+  maxBodyBytes: number;
+  counters?: Counters;
+  /** HTTPS options; absent in inject() tests */
+  https?: ServerOptions;
+  /** tests without TLS may supply a client certificate this way */
+  credentialsOf?: (req: FastifyRequest) => Credentials;
+}
+
+function defaultCredentials(req: FastifyRequest): Credentials {
+  const certificate = peerCertificate(req.raw.socket);
+  const basic = parseBasic(req.headers.authorization);
+  return { ...(certificate ? { certificate } : {}), ...(basic ? { basic } : {}) };
+}
+
+/** The response encoding for an error: what the client asked for, else JSON (never throws). */
+function errorEncoding(req: FastifyRequest): Encoding {
+  try {
+    return responseEncoding(req.headers.accept, safeRequestEncoding(req));
+  } catch {
+    return 'json';
+  }
+}
+
+function safeRequestEncoding(req: FastifyRequest): Encoding | undefined {
+  try {
+    return requestEncoding(req.headers['content-type']);
+  } catch {
+    return undefined;
+  }
+}
+
+export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
+  const counters = deps.counters ?? new Counters();
+  const credentialsOf = deps.credentialsOf ?? defaultCredentials;
+  const log = deps.log;
+  const app = (deps.https
+    ? Fastify({ https: deps.https, logger: false, bodyLimit: deps.maxBodyBytes, disableRequestLogging: true, return503OnClosing: true, maxParamLength: 200 })
+    : Fastify({ logger: false, bodyLimit: deps.maxBodyBytes, disableRequestLogging: true, return503OnClosing: true, maxParamLength: 200 })) as unknown as FastifyInstance;
+
+  // Bodies are decoded by our RESTCONF codec, not fastify's JSON parser: take raw bytes of any type.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.maxBodyBytes }, (_req, body, done) => done(null, body));
+
+  function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown, rpc: string, serial?: string): FastifyReply {
+    const enc = errorEncoding(req);
+    const out = restconfError(err, enc);
+    counters.inc('ztp_bootstrap_errors_total', { rpc, status: String(out.status) });
+    const fields = { rpc, serial, status: out.status, code: isZtpError(err) ? err.code : 'INTERNAL', ip: req.ip, ...(isZtpError(err) && err.details ? { details: err.details } : {}) };
+    if (out.status >= 500) log.error({ ...fields, err }, 'bootstrap request failed');
+    else log.warn(fields, isZtpError(err) ? err.message : 'bootstrap request refused');
+    if (out.status === 401) reply.header('www-authenticate', 'Basic realm="sztp"');
+    return reply.code(out.status).type(out.contentType).send(out.body);
+  }
+
+  app.setErrorHandler((error: Error & { code?: string; statusCode?: number }, req, reply) => {
+    let mapped: unknown = error;
+    if (!isZtpError(error)) {
+      if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') mapped = new ZtpError('SZTP_BODY_TOO_LARGE', `request body exceeds ${deps.maxBodyBytes} bytes`);
+      else if (error.statusCode && error.statusCode < 500) mapped = new ZtpError('SZTP_MALFORMED_MESSAGE', error.message);
+    }
+    return sendError(req, reply, mapped, routeRpc(req.url));
+  });
+
+  app.setNotFoundHandler((req, reply) => sendError(req, reply, new ZtpError('SZTP_NOT_FOUND', `no resource at ${req.method} ${req.url.slice(0, 200)}`), 'none'));
+
+  // RFC 8040 §3.1 / RFC 6415: where the RESTCONF root is.
+  app.get('/.well-known/host-meta', async (_req, reply) =>
+    reply.type('application/xrd+xml').send('<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">\n  <Link rel="restconf" href="/restconf"/>\n</XRD>\n'),
+  );
+
+  function authenticate(req: FastifyRequest): Authenticated {
+    const auth = deps.authenticator.authenticate(credentialsOf(req));
+    counters.inc('ztp_bootstrap_auth_total', { method: auth.method });
+    return auth;
+  }
+
+  app.post(`${RPC_PATH}get-bootstrapping-data`, async (req, reply) => {
+    const started = performance.now();
+    let auth: Authenticated | undefined;
+    try {
+      auth = authenticate(req);
+      const reqEnc = requestEncoding(req.headers['content-type']);
+      const resEnc = responseEncoding(req.headers.accept, reqEnc);
+      const input = decodeBootstrapRequest(bodyOf(req), reqEnc);
+      const device = deps.store.require(auth.serial);
+      const built = await deps.responder.reply(device, input, resEnc, auth.certificatePem);
+      const kind = built.decision.info.kind;
+      // The bootstrapping log: input, chosen response, result; committed before replying.
+      deps.store.record({
+        serial: device.serial,
+        source: 'bootstrap',
+        type: 'request',
+        data: {
+          rpc: 'get-bootstrapping-data', result: 'ok', response: kind, signed: built.decision.signed, encrypted: built.decision.encrypted,
+          auth: auth.method, encoding: resEnc, input: summarizeInput(input), ip: req.ip,
+        },
+      });
+      counters.inc('ztp_bootstrap_requests_total', { rpc: 'get-bootstrapping-data', response: kind, signed: String(built.decision.signed) });
+      log.info({ serial: device.serial, rpc: 'get-bootstrapping-data', response: kind, signed: built.decision.signed, encrypted: built.decision.encrypted, cached: built.cached, ms: Math.round(performance.now() - started) }, 'bootstrapping data served');
+      return reply.code(200).type(MEDIA_TYPE[resEnc]).send(encodeBootstrapOutput(built.output, resEnc));
+    } catch (err) {
+      if (auth) recordFailure(auth.serial, 'get-bootstrapping-data', err, req);
+      return sendError(req, reply, err, 'get-bootstrapping-data', auth?.serial);
+    }
+  });
+
+  app.post(`${RPC_PATH}report-progress`, async (req, reply) => {
+    let auth: Authenticated | undefined;
+    try {
+      auth = authenticate(req);
+      const reqEnc = requestEncoding(req.headers['content-type']);
+      responseEncoding(req.headers.accept, reqEnc);
+      const report = decodeProgressReport(bodyOf(req), reqEnc);
+      // Committed (synchronously, WAL) before the 204 acknowledges it.
+      const event = deps.store.record({
+        serial: auth.serial,
+        source: 'bootstrap',
+        type: 'progress',
+        data: {
+          progressType: report.progressType,
+          ...(report.message !== undefined ? { message: report.message } : {}),
+          ...(report.sshHostKeys.length ? { sshHostKeys: report.sshHostKeys } : {}),
+          ...(report.trustAnchorCerts.length ? { trustAnchorCerts: report.trustAnchorCerts } : {}),
+          ...(report.warnings.length ? { warnings: report.warnings } : {}),
+          auth: auth.method,
+        },
+      });
+      counters.inc('ztp_bootstrap_progress_total', { type: report.progressType });
+      log.info({ serial: auth.serial, rpc: 'report-progress', progressType: report.progressType, state: event.stateChange?.to, warnings: report.warnings.length ? report.warnings : undefined }, 'progress reported');
+      // RFC 8572 §7.2: 204 No Content. The OPI agent logs 204 as unexpected but carries on.
+      return reply.code(204).send();
+    } catch (err) {
+      if (auth) recordFailure(auth.serial, 'report-progress', err, req);
+      return sendError(req, reply, err, 'report-progress', auth?.serial);
+    }
+  });
+
+  // RFC 8040 §4: RPCs are invoked with POST only.
+  for (const rpc of ['get-bootstrapping-data', 'report-progress']) {
+    app.route({
+      method: ['GET', 'PUT', 'PATCH', 'DELETE'],
+      url: `${RPC_PATH}${rpc}`,
+      handler: async (req, reply) => {
+        reply.header('allow', 'POST, OPTIONS');
+        return sendError(req, reply, new ZtpError('SZTP_METHOD_NOT_ALLOWED', `${req.method} is not allowed on an RPC; use POST`), rpc);
+      },
+    });
+  }
+
+  function recordFailure(serial: string, rpc: string, err: unknown, req: FastifyRequest): void {
+    try {
+      if (!deps.store.get(serial)) return;
+      deps.store.record({
+        serial,
+        source: 'bootstrap',
+        type: 'request',
+        data: { rpc, result: 'error', code: isZtpError(err) ? err.code : 'INTERNAL', error: isZtpError(err) && err.status < 500 ? err.message : 'internal error', ip: req.ip },
+      });
+    } catch (recordErr) {
+      log.error({ serial, err: recordErr }, 'could not record failed request');
+    }
+  }
+
+  return app;
+}
+
+function bodyOf(req: FastifyRequest): Buffer {
+  return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}
+
+function routeRpc(url: string): string {
+  if (url.includes('get-bootstrapping-data')) return 'get-bootstrapping-data';
+  if (url.includes('report-progress')) return 'report-progress';
+  return 'none';
+}
+
+function summarizeInput(input: ReturnType<typeof decodeBootstrapRequest>): Record<string, unknown> {
+  return {
+    ...(input.signedDataPreferred ? { signedDataPreferred: true } : {}),
+    ...(input.hwModel ? { hwModel: input.hwModel } : {}),
+    ...(input.osName ? { osName: input.osName } : {}),
+    ...(input.osVersion ? { osVersion: input.osVersion } : {}),
+    ...(input.nonce ? { nonce: input.nonce.toString('base64') } : {}),
+    ...(input.warnings.length ? { warnings: input.warnings } : {}),
+  };
+}

@@ -1,0 +1,169 @@
+// Device authentication for the bootstrap server (RFC 8572 §5.3, §7): the TLS client
+// certificate (IDevID), validated by the TLS layer against the device trust bundle with the
+// chain the device sent, and/or HTTP Basic serial:password. Both present ⇒ same serial.
+import { createHash, X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import * as asn1js from 'asn1js';
+import type { Config } from '../config.js';
+import type { DeviceStore } from '../devices/store.js';
+import { ZtpError } from '../errors.js';
+
+export type AuthMode = Config['bootstrap']['auth'];
+export type SerialSource = Config['bootstrap']['serialFrom'];
+
+export interface ClientCertificate {
+  /** verified by TLS against the device trust bundle */
+  authorized: boolean;
+  /** OpenSSL's reason when not authorized (e.g. CERT_HAS_EXPIRED) */
+  error?: string;
+  /** leaf certificate, PEM */
+  pem: string;
+  x509: X509Certificate;
+}
+
+export interface Credentials {
+  certificate?: ClientCertificate;
+  basic?: { serial: string; password: string };
+}
+
+export interface Authenticated {
+  serial: string;
+  method: 'cert' | 'basic' | 'cert+basic';
+  certificatePem?: string;
+}
+
+const socketCache = new WeakMap<object, ClientCertificate | null>();
+
+/** The peer certificate of a TLS socket, parsed once per connection (keep-alive reuses it). */
+export function peerCertificate(socket: unknown): ClientCertificate | undefined {
+  const tls = socket as TLSSocket;
+  if (typeof tls?.getPeerX509Certificate !== 'function') return undefined;
+  const cached = socketCache.get(tls);
+  if (cached !== undefined) return cached ?? undefined;
+  const x509 = tls.getPeerX509Certificate();
+  const cert: ClientCertificate | null = x509
+    ? { authorized: tls.authorized, ...(tls.authorizationError ? { error: String(tls.authorizationError) } : {}), pem: x509.toString(), x509 }
+    : null;
+  socketCache.set(tls, cert);
+  return cert ?? undefined;
+}
+
+/** "Basic base64(serial:password)" → parts; malformed headers are treated as absent credentials. */
+export function parseBasic(header: string | undefined): { serial: string; password: string } | undefined {
+  if (!header) return undefined;
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { serial: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+}
+
+/** RFC 4108 hardwareModuleName otherName (1.3.6.1.5.5.7.8.4): SEQUENCE { hwType OID, hwSerialNum OCTET STRING }. */
+function hardwareModuleSerial(cert: X509Certificate): string | undefined {
+  const der = cert.raw;
+  const parsed = asn1js.fromBER(der.buffer.slice(der.byteOffset, der.byteOffset + der.byteLength) as ArrayBuffer);
+  if (parsed.offset === -1) return undefined;
+  // Certificate → tbsCertificate → [3] extensions → find subjectAltName (2.5.29.17)
+  const tbs = (parsed.result as asn1js.Sequence).valueBlock.value[0] as asn1js.Sequence | undefined;
+  const extsTagged = tbs?.valueBlock.value.find((b) => b.idBlock.tagClass === 3 && b.idBlock.tagNumber === 3) as asn1js.Constructed | undefined;
+  const exts = (extsTagged?.valueBlock.value[0] as asn1js.Sequence | undefined)?.valueBlock.value ?? [];
+  for (const ext of exts as asn1js.Sequence[]) {
+    const [oid, ...rest] = ext.valueBlock.value;
+    if (!(oid instanceof asn1js.ObjectIdentifier) || oid.valueBlock.toString() !== '2.5.29.17') continue;
+    const value = rest[rest.length - 1] as asn1js.OctetString;
+    const names = asn1js.fromBER(value.valueBlock.valueHexView.slice().buffer);
+    for (const name of (names.result as asn1js.Sequence).valueBlock?.value ?? []) {
+      if (name.idBlock.tagClass !== 3 || name.idBlock.tagNumber !== 0) continue;
+      const [typeId, wrapped] = (name as asn1js.Constructed).valueBlock.value;
+      if (!(typeId instanceof asn1js.ObjectIdentifier) || typeId.valueBlock.toString() !== '1.3.6.1.5.5.7.8.4') continue;
+      const hmn = (wrapped as asn1js.Constructed).valueBlock.value[0] as asn1js.Sequence;
+      const serial = hmn.valueBlock.value[1];
+      if (serial instanceof asn1js.OctetString) return Buffer.from(serial.valueBlock.valueHexView).toString('utf8');
+    }
+  }
+  return undefined;
+}
+
+function subjectField(cert: X509Certificate, field: string): string | undefined {
+  for (const line of cert.subject.split('\n')) {
+    const eq = line.indexOf('=');
+    if (line.slice(0, eq) === field) return line.slice(eq + 1);
+  }
+  return undefined;
+}
+
+/** The serial number an IDevID names, per configuration (SZTP-INTEROP.md "Device identity"). */
+export function serialFromCertificate(cert: X509Certificate, source: SerialSource, regex?: RegExp): string | undefined {
+  switch (source) {
+    case 'serialNumber':
+      return subjectField(cert, 'serialNumber');
+    case 'CN':
+      return subjectField(cert, 'CN');
+    case 'hardwareModuleName':
+      return hardwareModuleSerial(cert);
+    case 'regex': {
+      const m = regex?.exec(cert.subject.replace(/\n/g, ', '));
+      return m?.[1];
+    }
+  }
+}
+
+export interface AuthenticatorOptions {
+  mode: AuthMode;
+  serialFrom: SerialSource;
+  serialRegex?: string;
+}
+
+function denied(reason: string, details: Record<string, unknown> = {}): ZtpError {
+  // The peer learns only "access denied"; the reason goes to the log via details.
+  return new ZtpError('SZTP_ACCESS_DENIED', 'access denied', { details: { reason, ...details } });
+}
+
+export class DeviceAuthenticator {
+  private readonly regex: RegExp | undefined;
+  /** serial\0sha256(password) → the stored hash it matched; scrypt runs once per credential. */
+  private readonly verified = new Map<string, string>();
+
+  constructor(
+    private readonly store: DeviceStore,
+    private readonly options: AuthenticatorOptions,
+  ) {
+    this.regex = options.serialRegex ? new RegExp(options.serialRegex) : undefined;
+  }
+
+  authenticate(credentials: Credentials): Authenticated {
+    const { mode } = this.options;
+    let certSerial: string | undefined;
+    const cert = credentials.certificate;
+    if (cert) {
+      if (!cert.authorized) throw denied(`client certificate rejected: ${cert.error ?? 'not trusted'}`, { subject: cert.x509.subject.replace(/\n/g, ', ') });
+      certSerial = serialFromCertificate(cert.x509, this.options.serialFrom, this.regex);
+      if (!certSerial) throw denied(`client certificate names no serial number (${this.options.serialFrom})`);
+    }
+    const basic = credentials.basic;
+    if (mode === 'cert' && !certSerial) throw denied('a client certificate is required');
+    if (mode === 'basic' && !basic) throw denied('HTTP Basic credentials are required');
+    if (mode === 'cert-and-basic' && (!certSerial || !basic)) throw denied('both a client certificate and HTTP Basic credentials are required');
+    if (!certSerial && !basic) throw denied('no credentials');
+    if (certSerial && basic && certSerial !== basic.serial) throw denied('certificate and HTTP Basic name different serial numbers', { certSerial, basicSerial: basic.serial });
+    const serial = certSerial ?? basic!.serial;
+    const stored = this.store.passwordHashOf(serial);
+    if (stored === undefined) throw denied('unknown serial number', { serial });
+    if (basic && mode !== 'cert') {
+      if (stored === null) throw denied('device has no password', { serial });
+      if (!this.checkPassword(serial, basic.password, stored)) throw denied('wrong password', { serial });
+    }
+    const method = certSerial && basic && mode !== 'cert' ? 'cert+basic' : certSerial ? 'cert' : 'basic';
+    return { serial, method, ...(cert ? { certificatePem: cert.pem } : {}) };
+  }
+
+  private checkPassword(serial: string, password: string, stored: string): boolean {
+    const key = `${serial}\0${createHash('sha256').update(password).digest('base64')}`;
+    if (this.verified.get(key) === stored) return true;
+    if (!this.store.checkPassword(serial, password)) return false;
+    if (this.verified.size > 50_000) this.verified.clear();
+    this.verified.set(key, stored);
+    return true;
+  }
+}

@@ -1,0 +1,345 @@
+// RESTCONF (RFC 8040) wire codec for the two RFC 8572 RPCs: media types, input decoding
+// (JSON and XML, strict per the YANG module, with the documented client quirks tolerated),
+// output and error encoding. Pure: bytes and strings in, values out, no I/O.
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { ZtpError, type ErrorCode } from '../errors.js';
+
+export const NS_BOOTSTRAP = 'urn:ietf:params:xml:ns:yang:ietf-sztp-bootstrap-server';
+export const NS_RESTCONF = 'urn:ietf:params:xml:ns:yang:ietf-restconf';
+export const MODULE = 'ietf-sztp-bootstrap-server';
+
+export type Encoding = 'json' | 'xml';
+
+export const MEDIA_TYPE: Record<Encoding, string> = {
+  json: 'application/yang-data+json',
+  xml: 'application/yang-data+xml',
+};
+
+// RFC 8040 §5.2 names yang-data+json/+xml; RFC 8572's own examples once wrote "yang.data+xml".
+// Plain application/json and application/xml are accepted from lenient clients.
+const REQUEST_TYPES: Record<string, Encoding> = {
+  'application/yang-data+json': 'json',
+  'application/yang.data+json': 'json',
+  'application/json': 'json',
+  'application/yang-data+xml': 'xml',
+  'application/yang.data+xml': 'xml',
+  'application/xml': 'xml',
+  'text/xml': 'xml',
+};
+
+/** Encoding of a request body from its Content-Type; undefined header ⇒ undefined (no body expected). */
+export function requestEncoding(contentType: string | undefined): Encoding | undefined {
+  if (contentType === undefined || contentType.trim() === '') return undefined;
+  const base = contentType.split(';')[0]!.trim().toLowerCase();
+  const enc = REQUEST_TYPES[base];
+  if (!enc) throw new ZtpError('SZTP_UNSUPPORTED_MEDIA_TYPE', `unsupported media type "${base}"; use ${MEDIA_TYPE.json} or ${MEDIA_TYPE.xml}`);
+  return enc;
+}
+
+/**
+ * RFC 8040 §5.2: the response encoding follows Accept; a missing Accept (or * / *) means the
+ * request's encoding, JSON when there was no body. An Accept naming neither is 406.
+ */
+export function responseEncoding(accept: string | undefined, requestEnc: Encoding | undefined): Encoding {
+  const fallback = requestEnc ?? 'json';
+  if (!accept || accept.trim() === '') return fallback;
+  const ranges = accept
+    .split(',')
+    .map((part, index) => {
+      const [type, ...params] = part.split(';').map((s) => s.trim().toLowerCase());
+      const q = params.find((p) => p.startsWith('q='));
+      return { type: type ?? '', q: q ? Number(q.slice(2)) : 1, index };
+    })
+    .filter((r) => r.q > 0 && !Number.isNaN(r.q))
+    .sort((a, b) => b.q - a.q || a.index - b.index);
+  for (const r of ranges) {
+    if (r.type === '*/*' || r.type === 'application/*') return fallback;
+    const enc = REQUEST_TYPES[r.type];
+    if (enc) return enc;
+  }
+  throw new ZtpError('SZTP_NOT_ACCEPTABLE', `none of "${accept}" is available; use ${MEDIA_TYPE.json} or ${MEDIA_TYPE.xml}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors (RFC 8040 §7, §7.1 "ietf-restconf:errors")
+
+interface RestconfErrorShape {
+  status: number;
+  type: 'transport' | 'rpc' | 'protocol' | 'application';
+  tag: string;
+}
+
+/** RFC 8040 §7 maps error-tag to status; the catalogue code picks the tag. */
+const RESTCONF_ERRORS: Partial<Record<ErrorCode, RestconfErrorShape>> = {
+  SZTP_ACCESS_DENIED: { status: 401, type: 'protocol', tag: 'access-denied' },
+  SZTP_MALFORMED_MESSAGE: { status: 400, type: 'rpc', tag: 'malformed-message' },
+  SZTP_INVALID_VALUE: { status: 400, type: 'application', tag: 'invalid-value' },
+  SZTP_UNKNOWN_ELEMENT: { status: 400, type: 'application', tag: 'unknown-element' },
+  SZTP_MISSING_ELEMENT: { status: 400, type: 'application', tag: 'missing-element' },
+  SZTP_UNSUPPORTED_MEDIA_TYPE: { status: 415, type: 'protocol', tag: 'invalid-value' },
+  SZTP_NOT_ACCEPTABLE: { status: 406, type: 'protocol', tag: 'invalid-value' },
+  SZTP_BODY_TOO_LARGE: { status: 413, type: 'transport', tag: 'too-big' },
+  SZTP_NOT_FOUND: { status: 404, type: 'protocol', tag: 'invalid-value' },
+  SZTP_METHOD_NOT_ALLOWED: { status: 405, type: 'protocol', tag: 'operation-not-supported' },
+  SZTP_NO_BOOTSTRAP_DATA: { status: 404, type: 'application', tag: 'data-missing' },
+};
+const INTERNAL: RestconfErrorShape = { status: 500, type: 'application', tag: 'operation-failed' };
+
+export interface RestconfErrorReply {
+  status: number;
+  body: string;
+  contentType: string;
+}
+
+/**
+ * Each error entry carries only error-type, error-tag and error-message: the OPI agent decodes
+ * strictly and the list is never empty. Below 500 the message says what was wrong; at 500 it is
+ * generic (details go to the log, never to the peer).
+ */
+export function restconfError(err: unknown, enc: Encoding): RestconfErrorReply {
+  const zerr = err instanceof ZtpError ? err : undefined;
+  const shape = (zerr && RESTCONF_ERRORS[zerr.code]) ?? INTERNAL;
+  const message = shape.status < 500 && zerr ? zerr.message : 'internal error';
+  const entry = { 'error-type': shape.type, 'error-tag': shape.tag, 'error-message': message };
+  const body =
+    enc === 'xml'
+      ? `<errors xmlns="${NS_RESTCONF}"><error><error-type>${entry['error-type']}</error-type><error-tag>${entry['error-tag']}</error-tag><error-message>${xmlEscape(message)}</error-message></error></errors>`
+      : JSON.stringify({ 'ietf-restconf:errors': { error: [entry] } });
+  return { status: shape.status, body, contentType: MEDIA_TYPE[enc] };
+}
+
+export function xmlEscape(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input decoding
+
+export const PROGRESS_TYPES = [
+  'bootstrap-initiated', 'parsing-initiated', 'parsing-warning', 'parsing-error', 'parsing-complete',
+  'boot-image-initiated', 'boot-image-warning', 'boot-image-error', 'boot-image-mismatch',
+  'boot-image-installed-rebooting', 'boot-image-complete', 'pre-script-initiated', 'pre-script-warning',
+  'pre-script-error', 'pre-script-complete', 'config-initiated', 'config-warning', 'config-error',
+  'config-complete', 'post-script-initiated', 'post-script-warning', 'post-script-error',
+  'post-script-complete', 'bootstrap-warning', 'bootstrap-error', 'bootstrap-complete', 'informational',
+] as const;
+export type ProgressType = (typeof PROGRESS_TYPES)[number];
+
+export interface BootstrapRequest {
+  signedDataPreferred: boolean;
+  hwModel?: string;
+  osName?: string;
+  osVersion?: string;
+  /** RFC 8572 §7.1 nonce, 16..32 bytes, echoed into a fresh voucher */
+  nonce?: Buffer;
+  /** quirks tolerated, for the bootstrapping log */
+  warnings: string[];
+}
+
+export interface SshHostKey {
+  algorithm: string;
+  keyData: string;
+}
+
+export interface ProgressReport {
+  progressType: ProgressType;
+  message?: string;
+  sshHostKeys: SshHostKey[];
+  /** base64 CMS, as sent */
+  trustAnchorCerts: string[];
+  warnings: string[];
+}
+
+const MAX_STRING = 8 * 1024;
+const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function invalid(message: string): never {
+  throw new ZtpError('SZTP_INVALID_VALUE', message);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** JSON: body must be one object whose single member is the module-qualified "input". */
+function jsonInput(body: Buffer): Record<string, unknown> | undefined {
+  if (body.length === 0) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new ZtpError('SZTP_MALFORMED_MESSAGE', `request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isObject(parsed)) throw new ZtpError('SZTP_MALFORMED_MESSAGE', 'request body must be a JSON object');
+  const keys = Object.keys(parsed);
+  if (keys.length === 0) return undefined;
+  const extra = keys.filter((k) => k !== `${MODULE}:input`);
+  if (extra.length > 0) throw new ZtpError('SZTP_UNKNOWN_ELEMENT', `unknown element "${extra[0]}"; expected "${MODULE}:input"`);
+  const input = parsed[`${MODULE}:input`];
+  if (!isObject(input)) throw new ZtpError('SZTP_MALFORMED_MESSAGE', `"${MODULE}:input" must be an object`);
+  // RFC 7951 §4: members may also be module-qualified; strip our own module's prefix.
+  return Object.fromEntries(Object.entries(input).map(([k, v]) => [k.startsWith(`${MODULE}:`) ? k.slice(MODULE.length + 1) : k, v]));
+}
+
+const xmlParser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@',
+  removeNSPrefix: true,
+  processEntities: false,
+  parseTagValue: false,
+  trimValues: true,
+  isArray: (name) => ['ssh-host-key', 'trust-anchor-cert'].includes(name),
+});
+
+/** XML: one <input> element in the module namespace (RFC 8040 §3.6.1). No DTDs, no entities. */
+function xmlInput(body: Buffer): Record<string, unknown> | undefined {
+  const text = body.toString('utf8').trim();
+  if (text.length === 0) return undefined;
+  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw new ZtpError('SZTP_MALFORMED_MESSAGE', 'XML with a DTD or entity declarations is refused');
+  const valid = XMLValidator.validate(text);
+  if (valid !== true) throw new ZtpError('SZTP_MALFORMED_MESSAGE', `request body is not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`);
+  const doc = xmlParser.parse(text) as Record<string, unknown>;
+  const roots = Object.keys(doc).filter((k) => k !== '?xml');
+  if (roots.length !== 1 || roots[0] !== 'input') throw new ZtpError('SZTP_UNKNOWN_ELEMENT', `unknown element "${roots[0] ?? ''}"; expected <input xmlns="${NS_BOOTSTRAP}">`);
+  const input = doc.input;
+  const element = isObject(input) ? input : {};
+  if (element['@xmlns'] !== NS_BOOTSTRAP) throw new ZtpError('SZTP_UNKNOWN_ELEMENT', `<input> must be in namespace ${NS_BOOTSTRAP}`);
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(element)) {
+    if (k.startsWith('@')) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+function decodeInput(body: Buffer, enc: Encoding | undefined): Record<string, unknown> | undefined {
+  if (enc === undefined) {
+    if (body.length > 0) throw new ZtpError('SZTP_UNSUPPORTED_MEDIA_TYPE', `a request body needs Content-Type ${MEDIA_TYPE.json} or ${MEDIA_TYPE.xml}`);
+    return undefined;
+  }
+  return enc === 'json' ? jsonInput(body) : xmlInput(body);
+}
+
+function optionalString(input: Record<string, unknown>, name: string): string | undefined {
+  const v = input[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') invalid(`"${name}" must be a string`);
+  if (v.length > MAX_STRING) invalid(`"${name}" is longer than ${MAX_STRING} characters`);
+  return v;
+}
+
+function rejectUnknown(input: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const key of Object.keys(input)) {
+    if (!allowed.includes(key)) throw new ZtpError('SZTP_UNKNOWN_ELEMENT', `unknown element "${key}"`);
+  }
+}
+
+/** RFC 8572 §7.1 get-bootstrapping-data input. */
+export function decodeBootstrapRequest(body: Buffer, enc: Encoding | undefined): BootstrapRequest {
+  const input = decodeInput(body, enc) ?? {};
+  rejectUnknown(input, ['signed-data-preferred', 'hw-model', 'os-name', 'os-version', 'nonce']);
+  const out: BootstrapRequest = { signedDataPreferred: false, warnings: [] };
+  if ('signed-data-preferred' in input) {
+    // type empty: JSON [null] (RFC 7951 §6.9); XML an empty element (parsed as '').
+    const v = input['signed-data-preferred'];
+    const isEmpty = (Array.isArray(v) && v.length === 1 && v[0] === null) || v === '' || v === null;
+    if (!isEmpty) invalid('"signed-data-preferred" is of type empty: send [null] in JSON or an empty element in XML');
+    out.signedDataPreferred = true;
+  }
+  const hwModel = optionalString(input, 'hw-model');
+  const osName = optionalString(input, 'os-name');
+  const osVersion = optionalString(input, 'os-version');
+  if (hwModel !== undefined) out.hwModel = hwModel;
+  if (osName !== undefined) out.osName = osName;
+  if (osVersion !== undefined) out.osVersion = osVersion;
+  const nonce = optionalString(input, 'nonce');
+  if (nonce !== undefined) {
+    if (nonce === '') {
+      // The OPI agent always sends "nonce": "" (YANG length 16..32 fails): treat as absent.
+      out.warnings.push('empty nonce ignored');
+    } else {
+      if (!BASE64_RE.test(nonce)) invalid('"nonce" must be base64');
+      const bytes = Buffer.from(nonce, 'base64');
+      if (bytes.length < 16 || bytes.length > 32) invalid(`"nonce" must be 16 to 32 bytes (got ${bytes.length})`);
+      out.nonce = bytes;
+    }
+  }
+  return out;
+}
+
+function asList(v: unknown): unknown[] {
+  if (v === undefined || v === '' || v === null) return [];
+  return Array.isArray(v) ? v : [v];
+}
+
+/** RFC 8572 §7.2 report-progress input. */
+export function decodeProgressReport(body: Buffer, enc: Encoding | undefined): ProgressReport {
+  const input = decodeInput(body, enc);
+  if (!input) throw new ZtpError('SZTP_MISSING_ELEMENT', 'report-progress needs an input with "progress-type"');
+  rejectUnknown(input, ['progress-type', 'message', 'ssh-host-keys', 'trust-anchor-certs']);
+  const type = input['progress-type'];
+  if (type === undefined) throw new ZtpError('SZTP_MISSING_ELEMENT', 'missing element "progress-type"');
+  if (typeof type !== 'string' || !(PROGRESS_TYPES as readonly string[]).includes(type)) invalid(`"progress-type" must be one of the 27 RFC 8572 values (got ${JSON.stringify(type)})`);
+  const out: ProgressReport = { progressType: type as ProgressType, sshHostKeys: [], trustAnchorCerts: [], warnings: [] };
+  const message = optionalString(input, 'message');
+  if (message !== undefined) out.message = message;
+
+  const keysContainer = input['ssh-host-keys'];
+  const keys = isObject(keysContainer) ? asList(keysContainer['ssh-host-key']) : keysContainer === undefined || keysContainer === '' ? [] : invalid('"ssh-host-keys" must be a container');
+  const anchorsContainer = input['trust-anchor-certs'];
+  const anchors = isObject(anchorsContainer) ? asList(anchorsContainer['trust-anchor-cert']) : anchorsContainer === undefined || anchorsContainer === '' ? [] : invalid('"trust-anchor-certs" must be a container');
+  if (isObject(keysContainer)) rejectUnknown(keysContainer, ['ssh-host-key']);
+  if (isObject(anchorsContainer)) rejectUnknown(anchorsContainer, ['trust-anchor-cert']);
+
+  if (type !== 'bootstrap-complete') {
+    // YANG `when "../progress-type = 'bootstrap-complete'"`. The OPI agent sends these empty with
+    // every report: drop empty ones quietly, refuse non-empty ones.
+    if (keys.length > 0 || anchors.length > 0) invalid('"ssh-host-keys" and "trust-anchor-certs" are only allowed with progress-type bootstrap-complete');
+    if (keysContainer !== undefined || anchorsContainer !== undefined) out.warnings.push('empty ssh-host-keys/trust-anchor-certs dropped');
+    return out;
+  }
+  for (const [i, k] of keys.entries()) {
+    if (!isObject(k)) invalid(`ssh-host-key[${i}] must be an object`);
+    rejectUnknown(k, ['algorithm', 'key-data']);
+    const algorithm = k.algorithm;
+    const keyData = k['key-data'];
+    if (typeof algorithm !== 'string' || algorithm === '') throw new ZtpError('SZTP_MISSING_ELEMENT', `ssh-host-key[${i}] needs "algorithm"`);
+    if (typeof keyData !== 'string' || !BASE64_RE.test(keyData) || keyData === '') invalid(`ssh-host-key[${i}] "key-data" must be base64`);
+    out.sshHostKeys.push({ algorithm, keyData });
+  }
+  for (const [i, c] of anchors.entries()) {
+    if (typeof c !== 'string' || !BASE64_RE.test(c) || c === '') invalid(`trust-anchor-cert[${i}] must be base64 CMS`);
+    // A CMS ContentInfo starts with SEQUENCE (0x30). The OPI agent may send a placeholder: keep it, warn.
+    if (Buffer.from(c, 'base64')[0] !== 0x30) out.warnings.push(`trust-anchor-cert[${i}] is not CMS; stored as sent`);
+    out.trustAnchorCerts.push(c);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output encoding (RFC 8572 §7.1 output)
+
+export interface BootstrapOutput {
+  reportingLevel?: 'minimal' | 'verbose';
+  conveyedInformation: Buffer;
+  ownerCertificate?: Buffer;
+  ownershipVoucher?: Buffer;
+}
+
+export function encodeBootstrapOutput(out: BootstrapOutput, enc: Encoding): string {
+  if (enc === 'xml') {
+    const parts = [
+      out.reportingLevel ? `<reporting-level>${out.reportingLevel}</reporting-level>` : '',
+      `<conveyed-information>${out.conveyedInformation.toString('base64')}</conveyed-information>`,
+      out.ownerCertificate ? `<owner-certificate>${out.ownerCertificate.toString('base64')}</owner-certificate>` : '',
+      out.ownershipVoucher ? `<ownership-voucher>${out.ownershipVoucher.toString('base64')}</ownership-voucher>` : '',
+    ];
+    return `<output xmlns="${NS_BOOTSTRAP}">${parts.join('')}</output>`;
+  }
+  const body: Record<string, string> = {};
+  if (out.reportingLevel) body['reporting-level'] = out.reportingLevel;
+  body['conveyed-information'] = out.conveyedInformation.toString('base64');
+  if (out.ownerCertificate) body['owner-certificate'] = out.ownerCertificate.toString('base64');
+  if (out.ownershipVoucher) body['ownership-voucher'] = out.ownershipVoucher.toString('base64');
+  return JSON.stringify({ [`${MODULE}:output`]: body });
+}

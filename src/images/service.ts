@@ -1,0 +1,74 @@
+// The image server as a suite service: one catalogue, one download recorder, an HTTP listener
+// (images.port, 0 disables) and an HTTPS listener (images.tlsPort, 0 disables) with the suite's
+// TLS certificate (ctx.pki.tls: lab or operator). On HTTPS a client certificate is requested
+// (optional in the handshake) and verified against the device trust bundle; images that need
+// one (images.requireClientCert, or per image) are refused with 403 without it.
+import type { FastifyInstance } from 'fastify';
+import type { ListenInfo, Service, SuiteContext } from '../service.js';
+import { buildImagesApp } from './app.js';
+import { ImageCatalogue, imagesDirOf } from './catalogue.js';
+import { DownloadRecorder, type RecorderOptions } from './recorder.js';
+
+export interface ImagesServiceOptions {
+  recorder?: RecorderOptions;
+  /** share a catalogue with the admin API (default: a new one on ctx.db) */
+  catalogue?: ImageCatalogue;
+}
+
+export function createImagesService(ctx: SuiteContext, options: ImagesServiceOptions = {}): Service & { catalogue: ImageCatalogue } {
+  const cfg = ctx.config.images;
+  const log = ctx.log.child({ service: 'images' });
+  const catalogue = options.catalogue ?? new ImageCatalogue(ctx.db, imagesDirOf(ctx.config.dataDir), ctx.clock);
+  const recorder = new DownloadRecorder(ctx.store, log, { ...options.recorder });
+  const apps: FastifyInstance[] = [];
+
+  return {
+    name: 'images',
+    catalogue,
+    async start(): Promise<ListenInfo[]> {
+      catalogue.blobs.ensureDirs();
+      const swept = catalogue.sweep();
+      if (swept > 0) log.warn({ swept }, 'removed temp files left by interrupted image uploads');
+      const out: ListenInfo[] = [];
+      const deps = { catalogue, store: ctx.store, recorder, log, config: ctx.config };
+      try {
+        if (cfg.port !== 0) {
+          const app = await buildImagesApp({ ...deps, scheme: 'http' });
+          apps.push(app);
+          await app.listen({ host: cfg.host, port: cfg.port });
+          out.push(info(app, 'http', cfg.host, ctx.publicHost));
+        }
+        if (cfg.tlsPort !== 0) {
+          const https = {
+            cert: ctx.pki.tls.certPem,
+            key: ctx.pki.tls.keyPem,
+            ca: ctx.pki.deviceTrustPem || undefined,
+            requestCert: Boolean(ctx.pki.deviceTrustPem),
+            rejectUnauthorized: false,
+          };
+          const app = await buildImagesApp({ ...deps, scheme: 'https', https });
+          apps.push(app);
+          await app.listen({ host: cfg.host, port: cfg.tlsPort });
+          out.push(info(app, 'https', cfg.host, ctx.publicHost));
+        }
+      } catch (err) {
+        await this.stop();
+        throw err;
+      }
+      for (const l of out) log.info({ url: l.url, address: l.address, port: l.port }, 'image server listening');
+      return out;
+    },
+    async stop(): Promise<void> {
+      const closing = apps.splice(0).map((a) => a.close());
+      await Promise.allSettled(closing);
+      recorder.stop();
+    },
+  };
+}
+
+function info(app: FastifyInstance, protocol: 'http' | 'https', host: string, publicHost: string): ListenInfo {
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const address = typeof addr === 'object' && addr ? addr.address : host;
+  return { service: 'images', protocol, address, port, url: `${protocol}://${publicHost || 'localhost'}:${port}/` };
+}
