@@ -75,7 +75,7 @@ export const MIGRATIONS: Migration[] = [
     `,
   },
   {
-    name: '002-dhcp-leases',
+    name: '003-dhcp-leases',
     sql: `
       -- DHCP leases (v4 and v6). One row per address: an address can never be bound to two
       -- clients. client_key is 'id:<hex option 61>', 'mac:<mac>' (v4) or 'duid:<hex>/<iaid>' (v6).

@@ -1,0 +1,343 @@
+// DHCPv4 protocol handler (RFC 2131 §4.3): one decoded request in, at most one reply out, plus
+// the lease rows and history events the reply depends on. No sockets, no SQLite: the service
+// persists `writes`/`events` before sending a reply that acknowledges them.
+import type { DhcpReservationConfig, DhcpSubnetV4Config } from '../config.js';
+import type { NewEvent } from '../devices/store.js';
+import { ipv4ToNumber, macToString, numberToIpv4 } from './codec/bytes.js';
+import { decodeSubOptions, decodeU16, decodeU16List, decodeUserClassV4, decodeIpv4, encodeU32, RelaySub } from './codec/options.js';
+import { BOOTREPLY, BOOTREQUEST, getOption, MESSAGE_TYPE_NAMES, MessageType, Opt, type DhcpOption, type DhcpV4Packet } from './codec/v4.js';
+import { decide, describeFacts, optionsV4, type ClientFacts, type Decision, type Inventory, type PolicyInput } from './policy.js';
+import { inCidr, parseCidrV4, type CidrV4 } from './settings.js';
+import { LeaseTable, poolV4, type Lease, type Pool } from './leases.js';
+import { ZtpError } from '../errors.js';
+
+export const CLIENT_PORT = 68;
+export const SERVER_PORT = 67;
+
+export interface SubnetRuntime {
+  config: DhcpSubnetV4Config;
+  cidr: CidrV4;
+  pools: Pool[];
+  reservations: DhcpReservationConfig[];
+}
+
+export function buildSubnets(configs: DhcpSubnetV4Config[]): SubnetRuntime[] {
+  return configs.map((config) => {
+    const cidr = parseCidrV4(config.subnet);
+    return { config, cidr, pools: config.pools.map((p) => poolV4(cidr.text, p.start, p.end)), reservations: config.reservations ?? [] };
+  });
+}
+
+export interface ResponderV4Deps {
+  mode: 'server' | 'proxy';
+  /** our address: option 54 and the reply source */
+  serverId: string;
+  /** subnets; the one containing `interfaceAddress` serves requests without giaddr */
+  subnets: SubnetRuntime[];
+  interfaceAddress: string;
+  policy: Omit<PolicyInput, 'subnet'>;
+  inventory: Inventory;
+  leases: LeaseTable;
+  now: () => number;
+  offerHoldMs: number;
+  declineProbationMs?: number;
+  /** where replies to clients go without giaddr/ciaddr: the interface's subnet broadcast */
+  broadcastAddress: string;
+}
+
+export interface Destination {
+  address: string;
+  port: number;
+}
+
+export interface V4Outcome {
+  reply?: { packet: DhcpV4Packet; to: Destination; maxSize: number };
+  writes: Lease[];
+  events: NewEvent[];
+  /** one log line per decision (mac, xid, classes, result) */
+  log: { level: 'info' | 'warn' | 'debug'; msg: string; fields: Record<string, unknown> };
+  /** counter name when nothing is sent for a reason worth counting */
+  counter?: string;
+}
+
+export function clientKeyV4(p: DhcpV4Packet): string {
+  const id = getOption(p, Opt.CLIENT_ID);
+  if (id && id.length > 0) return `id:${id.toString('hex')}`;
+  return `mac:${macToString(p.chaddr, 0, p.hlen)}`;
+}
+
+/** Facts for policy; sub-decoders throw ZtpError on malformed options (the packet is dropped). */
+export function factsV4(p: DhcpV4Packet): ClientFacts {
+  const vendor = getOption(p, Opt.VENDOR_CLASS);
+  const user = getOption(p, Opt.USER_CLASS);
+  const arch = getOption(p, Opt.CLIENT_ARCH);
+  const id = getOption(p, Opt.CLIENT_ID);
+  const relay = getOption(p, Opt.RELAY_AGENT_INFO);
+  const subs = relay ? decodeSubOptions(relay) : [];
+  return {
+    family: 4,
+    mac: p.htype === 1 && p.hlen === 6 ? macToString(p.chaddr) : undefined,
+    clientId: id && id.length > 0 ? id.toString('hex') : undefined,
+    vendorClass: vendor?.toString('latin1'),
+    userClasses: user ? decodeUserClassV4(user) : [],
+    arch: arch ? decodeU16List(arch, 'client architecture (93)') : [],
+    circuitId: subs.find((s) => s.code === RelaySub.CIRCUIT_ID)?.data,
+    remoteId: subs.find((s) => s.code === RelaySub.REMOTE_ID)?.data,
+    requested: [...(getOption(p, Opt.PARAMETER_REQUEST_LIST) ?? [])],
+  };
+}
+
+const ZERO = '0.0.0.0';
+
+export class ResponderV4 {
+  constructor(private readonly deps: ResponderV4Deps) {
+    for (const s of deps.subnets) {
+      for (const r of [...s.reservations, ...deps.policy.reservations]) {
+        if (r.address && inCidr(ipv4ToNumber(r.address), s.cidr)) deps.leases.reserve(r.address, r.clientId ? `id:${r.clientId.replace(/[:\s-]/g, '').toLowerCase()}` : `mac:${r.mac!.toLowerCase().replace(/-/g, ':')}`);
+      }
+    }
+  }
+
+  private subnetFor(p: DhcpV4Packet): SubnetRuntime | undefined {
+    const probe = p.giaddr !== ZERO ? p.giaddr : this.deps.interfaceAddress;
+    const n = ipv4ToNumber(probe);
+    return this.deps.subnets.find((s) => inCidr(n, s.cidr)) ?? (p.giaddr === ZERO && this.deps.subnets.length === 1 ? this.deps.subnets[0] : undefined);
+  }
+
+  /** Throws only ZtpError (malformed options); the caller counts and rate-limits those. */
+  handle(p: DhcpV4Packet): V4Outcome {
+    if (p.op !== BOOTREQUEST) throw new ZtpError('DHCP_WRONG_OP', `op ${p.op} is not BOOTREQUEST`, { details: { op: p.op } });
+    const typeOpt = getOption(p, Opt.MESSAGE_TYPE);
+    const type = typeOpt?.length === 1 ? typeOpt[0]! : 0;
+    const name = MESSAGE_TYPE_NAMES[type];
+    const facts = factsV4(p);
+    const base = { xid: p.xid, mac: facts.mac, type: name ?? type, giaddr: p.giaddr !== ZERO ? p.giaddr : undefined };
+    const none = (msg: string, counter?: string, level: 'info' | 'debug' | 'warn' = 'info'): V4Outcome => ({ writes: [], events: [], log: { level, msg, fields: base }, ...(counter ? { counter } : {}) });
+    if (!name) return none('DHCP: packet without a valid message type (53): BOOTP is not served', 'no-message-type', 'debug');
+    const subnet = this.subnetFor(p);
+    const decision = decide(facts, { ...this.deps.policy, subnet: subnet?.config.options, reservations: [...(subnet?.reservations ?? []), ...this.deps.policy.reservations] }, this.deps.inventory);
+    const fields = { ...base, ...describeFacts(facts), classes: decision.classes, serial: decision.device?.serial, subnet: subnet?.cidr.text };
+    const ctx: Ctx = { p, facts, decision, subnet, fields, clientKey: clientKeyV4(p) };
+    if (this.deps.mode === 'proxy') return this.proxy(ctx, type);
+    switch (type) {
+      case MessageType.DISCOVER:
+        return this.discover(ctx);
+      case MessageType.REQUEST:
+        return this.request(ctx);
+      case MessageType.INFORM:
+        return this.inform(ctx);
+      case MessageType.RELEASE:
+        return this.release(ctx);
+      case MessageType.DECLINE:
+        return this.decline(ctx);
+      default:
+        // OFFER, ACK, NAK are server messages: a client never sends them (RFC 2131 §4.1).
+        return { writes: [], events: [], log: { level: 'debug', msg: `DHCP: ignoring ${name} from a client`, fields }, counter: 'unexpected-type' };
+    }
+  }
+
+  private proxy(ctx: Ctx, type: number): V4Outcome {
+    const { decision, fields } = ctx;
+    if (type === MessageType.INFORM) return this.inform(ctx);
+    if (type === MessageType.DISCOVER) {
+      if (!decision.proxyOffer) return { writes: [], events: [], log: { level: 'debug', msg: 'DHCP proxy: DISCOVER not for a PXE/HTTP boot client, not answered', fields } };
+      // PXE spec §2.2.3 / RFC 4578: a proxyDHCP offer carries no address (yiaddr 0) and the vendor class.
+      const packet = this.reply(ctx, MessageType.OFFER, ZERO, undefined);
+      return this.send(ctx, packet, 'DHCP proxy: OFFER (options only)', { type: 'options', data: { offer: true } });
+    }
+    // REQUEST/RELEASE/DECLINE belong to the address server beside us.
+    return { writes: [], events: [], log: { level: 'debug', msg: 'DHCP proxy: address messages are left to the address server', fields } };
+  }
+
+  private discover(ctx: Ctx): V4Outcome {
+    const { p, subnet, fields, clientKey, decision } = ctx;
+    if (!subnet) return { writes: [], events: [], log: { level: 'warn', msg: 'DHCP: no subnet configured for this request (giaddr/interface); no offer', fields }, counter: 'no-subnet' };
+    const now = this.deps.now();
+    const requested = optIp(p, Opt.REQUESTED_IP);
+    const pools = this.poolsFor(subnet, decision);
+    const address = this.deps.leases.allocate(pools, clientKey, now, requested);
+    if (!address) return { writes: [], events: [], log: { level: 'warn', msg: 'DHCP: address pool exhausted; no offer', fields }, counter: 'pool-exhausted' };
+    this.deps.leases.hold(address, clientKey, now + this.deps.offerHoldMs);
+    const packet = this.reply(ctx, MessageType.OFFER, address, decision.leaseTime);
+    return this.send(ctx, packet, 'DHCP: OFFER', { type: 'offer', data: {} }, { ip: address });
+  }
+
+  private poolsFor(subnet: SubnetRuntime, decision: Decision): Pool[] {
+    const fixed = decision.reservation?.address;
+    if (fixed && inCidr(ipv4ToNumber(fixed), subnet.cidr)) return [poolV4(subnet.cidr.text, fixed, fixed)];
+    return subnet.pools;
+  }
+
+  private request(ctx: Ctx): V4Outcome {
+    const { p, subnet, fields, clientKey, decision } = ctx;
+    const now = this.deps.now();
+    const serverId = optIp(p, Opt.SERVER_ID);
+    const requested = optIp(p, Opt.REQUESTED_IP);
+    if (serverId !== undefined && serverId !== this.deps.serverId) {
+      // SELECTING, another server chosen (RFC 2131 §4.3.2): free our offer, stay silent.
+      this.deps.leases.dropHold(clientKey);
+      return { writes: [], events: [], log: { level: 'info', msg: 'DHCP: client selected another server', fields: { ...fields, serverId } } };
+    }
+    const address = requested ?? (p.ciaddr !== ZERO ? p.ciaddr : undefined);
+    if (!address) return this.nak(ctx, 'REQUEST names no address');
+    if (!subnet) {
+      if (serverId === undefined) return { writes: [], events: [], log: { level: 'info', msg: 'DHCP: REQUEST for a subnet we do not serve; silent', fields } };
+      return this.nak(ctx, 'no subnet for this request');
+    }
+    const pools = this.poolsFor(subnet, decision);
+    const inPool = pools.some((pl) => pl.indexOf(address) >= 0);
+    const current = this.deps.leases.forClient(clientKey);
+    const ours = current?.address === address && current.state === 'bound';
+    if (!inCidr(ipv4ToNumber(address), subnet.cidr) || !inPool) return this.nak(ctx, `address ${address} is not on this subnet/pool`, { ip: address });
+    if (!this.deps.leases.isFreeFor(address, clientKey, now)) return this.nak(ctx, `address ${address} belongs to another client`, { ip: address });
+    const hostname = getOption(p, Opt.HOSTNAME)?.toString('latin1') ?? current?.hostname ?? null;
+    const lease: Lease = {
+      family: 4,
+      address,
+      clientKey,
+      mac: ctx.facts.mac ?? null,
+      hostname,
+      subnet: subnet.cidr.text,
+      state: 'bound',
+      startsAt: now,
+      expiresAt: now + decision.leaseTime * 1000,
+      serial: decision.device?.serial ?? null,
+    };
+    const writes = this.deps.leases.bind(lease);
+    const packet = this.reply(ctx, MessageType.ACK, address, decision.leaseTime);
+    const isNew = !ours;
+    const event = decision.device || isNew ? { type: 'lease', data: { renewal: !isNew } } : undefined;
+    const out = this.send(ctx, packet, isNew ? 'DHCP: ACK (new lease)' : 'DHCP: ACK (renewal)', event, { ip: address, leaseTime: decision.leaseTime });
+    out.writes = writes;
+    return out;
+  }
+
+  private inform(ctx: Ctx): V4Outcome {
+    // RFC 2131 §4.3.5: ACK with configuration only, no lease time, no yiaddr; unicast to ciaddr.
+    const packet = this.reply(ctx, MessageType.ACK, ZERO, undefined);
+    packet.ciaddr = ctx.p.ciaddr;
+    return this.send(ctx, packet, 'DHCP: ACK to INFORM (options only)', { type: 'options', data: { inform: true } });
+  }
+
+  private release(ctx: Ctx): V4Outcome {
+    const released = this.deps.leases.release(ctx.p.ciaddr, ctx.clientKey, this.deps.now());
+    return { writes: released ? [released] : [], events: [], log: { level: 'info', msg: released ? 'DHCP: RELEASE' : 'DHCP: RELEASE of an unknown lease ignored', fields: { ...ctx.fields, ip: ctx.p.ciaddr } } };
+  }
+
+  private decline(ctx: Ctx): V4Outcome {
+    const address = optIp(ctx.p, Opt.REQUESTED_IP);
+    if (!address || !ctx.subnet || !ctx.subnet.pools.some((pl) => pl.indexOf(address) >= 0)) {
+      return { writes: [], events: [], log: { level: 'info', msg: 'DHCP: DECLINE without a pool address ignored', fields: ctx.fields } };
+    }
+    const row = this.deps.leases.decline(address, ctx.clientKey, ctx.subnet.cidr.text, this.deps.now(), this.deps.declineProbationMs ?? 600_000);
+    return { writes: [row], events: [], log: { level: 'warn', msg: 'DHCP: DECLINE: address in use on the wire, quarantined', fields: { ...ctx.fields, ip: address } } };
+  }
+
+  private nak(ctx: Ctx, reason: string, extra: Record<string, unknown> = {}): V4Outcome {
+    const { p } = ctx;
+    const packet: DhcpV4Packet = {
+      op: BOOTREPLY,
+      htype: p.htype,
+      hlen: p.hlen,
+      hops: 0,
+      xid: p.xid,
+      secs: 0,
+      // RFC 2131 §4.3.2: a NAK through a relay has the broadcast bit set.
+      flags: p.giaddr !== ZERO ? p.flags | 0x8000 : p.flags,
+      ciaddr: ZERO,
+      yiaddr: ZERO,
+      siaddr: ZERO,
+      giaddr: p.giaddr,
+      chaddr: p.chaddr,
+      sname: '',
+      file: '',
+      options: [
+        { code: Opt.MESSAGE_TYPE, data: Buffer.from([MessageType.NAK]) },
+        { code: Opt.SERVER_ID, data: Buffer.from(this.deps.serverId.split('.').map(Number)) },
+        { code: Opt.MESSAGE, data: Buffer.from(reason, 'utf8') },
+        ...relayEcho(p),
+      ],
+    };
+    const to = p.giaddr !== ZERO ? { address: p.giaddr, port: SERVER_PORT } : { address: this.deps.broadcastAddress, port: CLIENT_PORT };
+    return { reply: { packet, to, maxSize: 576 }, writes: [], events: [], log: { level: 'info', msg: `DHCP: NAK (${reason})`, fields: { ...ctx.fields, ...extra } }, counter: 'nak' };
+  }
+
+  private reply(ctx: Ctx, type: number, yiaddr: string, leaseTime: number | undefined): DhcpV4Packet {
+    const { p, decision, facts, subnet } = ctx;
+    const options: DhcpOption[] = [
+      { code: Opt.MESSAGE_TYPE, data: Buffer.from([type]) },
+      { code: Opt.SERVER_ID, data: Buffer.from(this.deps.serverId.split('.').map(Number)) },
+    ];
+    if (leaseTime !== undefined) {
+      options.push(
+        { code: Opt.LEASE_TIME, data: encodeU32(leaseTime) },
+        { code: Opt.RENEWAL_TIME, data: encodeU32(Math.floor(leaseTime / 2)) },
+        { code: Opt.REBINDING_TIME, data: encodeU32(Math.floor((leaseTime * 7) / 8)) },
+      );
+    }
+    if (subnet && yiaddr !== ZERO) options.push({ code: Opt.SUBNET_MASK, data: Buffer.from(numberToIpv4(subnet.cidr.mask).split('.').map(Number)) });
+    for (const o of optionsV4(decision, facts.requested)) options.push(o);
+    options.push(...relayEcho(p));
+    const file = decision.bootFile && Buffer.byteLength(decision.bootFile, 'latin1') <= 127 ? decision.bootFile : '';
+    return {
+      op: BOOTREPLY,
+      htype: p.htype,
+      hlen: p.hlen,
+      hops: 0,
+      xid: p.xid,
+      secs: 0,
+      flags: p.flags,
+      ciaddr: ZERO,
+      yiaddr,
+      siaddr: decision.nextServer ?? ZERO,
+      giaddr: p.giaddr,
+      chaddr: p.chaddr,
+      sname: decision.serverName ?? '',
+      file,
+      options,
+    };
+  }
+
+  private send(ctx: Ctx, packet: DhcpV4Packet, msg: string, event: { type: string; data: Record<string, unknown> } | undefined, extra: Record<string, unknown> = {}): V4Outcome {
+    const { p, decision, fields } = ctx;
+    // RFC 2131 §4.1: relayed → giaddr:67; ciaddr known (renew, INFORM) → unicast ciaddr:68; else
+    // broadcast (we cannot unicast to an unconfigured client without writing the ARP cache).
+    const to =
+      p.giaddr !== ZERO ? { address: p.giaddr, port: SERVER_PORT } : p.ciaddr !== ZERO && (p.flags & 0x8000) === 0 ? { address: p.ciaddr, port: CLIENT_PORT } : { address: this.deps.broadcastAddress, port: CLIENT_PORT };
+    const maxSizeOpt = getOption(p, Opt.MAX_MESSAGE_SIZE);
+    let maxSize = 576;
+    if (maxSizeOpt?.length === 2) maxSize = Math.max(576, decodeU16(maxSizeOpt, 'maximum message size (57)'));
+    const sent = packet.options.map((o) => o.code);
+    const events: NewEvent[] = [];
+    if (event && (decision.device || event.type === 'lease')) {
+      events.push({
+        serial: decision.device?.serial ?? null,
+        source: 'dhcp',
+        type: event.type,
+        data: { ...event.data, mac: ctx.facts.mac, xid: p.xid, ip: packet.yiaddr !== ZERO ? packet.yiaddr : p.ciaddr !== ZERO ? p.ciaddr : undefined, classes: decision.classes, options: sent, sztp: sent.includes(Opt.SZTP_REDIRECT) ? decision.sztp?.encoding : undefined },
+      });
+    }
+    return { reply: { packet, to, maxSize }, writes: [], events, log: { level: 'info', msg, fields: { ...fields, ...extra, options: sent } } };
+  }
+}
+
+interface Ctx {
+  p: DhcpV4Packet;
+  facts: ClientFacts;
+  decision: Decision;
+  subnet: SubnetRuntime | undefined;
+  fields: Record<string, unknown>;
+  clientKey: string;
+}
+
+function optIp(p: DhcpV4Packet, code: number): string | undefined {
+  const v = getOption(p, code);
+  return v ? decodeIpv4(v, `option ${code}`) : undefined;
+}
+
+/** RFC 3046 §2.2: the server copies option 82 into its reply, unchanged. */
+function relayEcho(p: DhcpV4Packet): DhcpOption[] {
+  const v = getOption(p, Opt.RELAY_AGENT_INFO);
+  return v ? [{ code: Opt.RELAY_AGENT_INFO, data: v }] : [];
+}
+
