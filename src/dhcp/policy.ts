@@ -154,8 +154,9 @@ export function decide(facts: ClientFacts, input: PolicyInput, inventory: Invent
       decision.vendorEcho = 'PXEClient';
       decision.bootFile = file;
     }
-  } else if (boot.pxeFile?.default) {
-    decision.bootFile = boot.pxeFile.default;
+  } else if (boot.pxeFile?.default ?? boot.httpUrl?.default) {
+    // Neither PXE nor UEFI HTTP boot: option 67 / v6 59 still go to clients that ask for them.
+    decision.bootFile = boot.pxeFile?.default ?? boot.httpUrl?.default;
   }
   decision.nextServer = boot.nextServer;
   decision.serverName = boot.serverName;

@@ -18,7 +18,7 @@ const arg = (name: string) => {
 const config = loadConfig({ file: arg('--config') });
 const db = openDatabase({ file: join(resolve(config.dataDir), 'ztp.db') });
 const store = new DeviceStore(db);
-const log = createLogger(config.logLevel, pino.destination({ fd: 2, sync: false }));
+const log = createLogger(config.logLevel, pino.destination({ fd: 2, sync: true }));
 const service = createDhcpService({ config, log, db, store, clock: systemClock, publicHost: arg('--public-host') ?? config.publicHost });
 const listen = await service.start();
 process.stdout.write(JSON.stringify({ ready: true, listen }) + '\n');
