@@ -255,6 +255,31 @@ describe.skipIf(skip)('DHCP responder with real peers (network namespaces)', () 
     expect(decodeSztpServerList(getOption(informAck!.p, Opt.SZTP_REDIRECT)!)).toEqual(['https://ztp.lab.example:8443']);
     await waitLog(lab, server, /DHCP proxy: OFFER \(options only\)/);
   });
+
+  it('DHCPv6: dhclient -6 obtains an address, option 136 (sZTP redirect) and 59 (boot-file-url)', async () => {
+    const lab = newLab();
+    const srv = lab.ns('s');
+    const cli = lab.ns('c');
+    const { a, b } = lab.link(srv, '10.9.3.1/24', cli, '');
+    lab.run(srv, 'ip', ['-6', 'addr', 'add', 'fd00:9::1/64', 'dev', a, 'nodad']);
+    const config = writeConfig(lab, {
+      interface: a,
+      port: 67,
+      subnets: [{ subnet: '10.9.3.0/24', pools: [{ start: '10.9.3.100', end: '10.9.3.110' }] }],
+      options: { boot: { httpUrl: { default: 'http://[fd00:9::1]:8080/boot/grubx64.efi' } } },
+      v6: { enabled: true, subnets: [{ prefix: 'fd00:9::/64', pools: [{ start: 'fd00:9::100', end: 'fd00:9::1ff' }] }] },
+    });
+    const server = await lab.startServer(srv, config);
+    await lab.until(() => /"protocol":"udp6"/.test(server.stdout()), 5000, 'v6 listener');
+    const conf = 'option dhcp6.sztp-redirect code 136 = string;\nalso request dhcp6.sztp-redirect, dhcp6.bootfile-url;\n';
+    const lease = dhclient(lab, cli, b, conf, 'v6', ['-6']);
+    expect(lease).toMatch(/iaaddr fd00:9::1[0-9a-f]{2} \{/);
+    const hex = /option dhcp6.sztp-redirect ([0-9a-f:]+);/.exec(lease)?.[1];
+    expect(hex, lease).toBeDefined();
+    expect(decodeSztpServerList(dhclientHex(hex!))).toEqual(['https://ztp.lab.example:8443']);
+    expect(lease).toContain('option dhcp6.bootfile-url "http://[fd00:9::1]:8080/boot/grubx64.efi";');
+    await waitLog(lab, server, /DHCPv6: REPLY to REQUEST/);
+  });
 });
 
 // An independent minimal DHCP client (hand-built bytes, no project code): DISCOVER as OVMF does
