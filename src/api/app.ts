@@ -38,7 +38,7 @@ function tokenMatches(expected: string, given: string | undefined): boolean {
 }
 
 export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: deps.bodyLimit ?? 16 * 1024 * 1024, disableRequestLogging: true, return503OnClosing: true });
+  const app = Fastify({ logger: false, bodyLimit: deps.bodyLimit ?? 16 * 1024 * 1024, return503OnClosing: true });
   const log = deps.log;
   app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 

@@ -59,8 +59,8 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
   const credentialsOf = deps.credentialsOf ?? defaultCredentials;
   const log = deps.log;
   const app = (deps.https
-    ? Fastify({ https: deps.https, logger: false, bodyLimit: deps.maxBodyBytes, disableRequestLogging: true, return503OnClosing: true, maxParamLength: 200 })
-    : Fastify({ logger: false, bodyLimit: deps.maxBodyBytes, disableRequestLogging: true, return503OnClosing: true, maxParamLength: 200 })) as unknown as FastifyInstance;
+    ? Fastify({ https: deps.https, logger: false, bodyLimit: deps.maxBodyBytes, return503OnClosing: true })
+    : Fastify({ logger: false, bodyLimit: deps.maxBodyBytes, return503OnClosing: true })) as unknown as FastifyInstance;
 
   // Bodies are decoded by our RESTCONF codec, not fastify's JSON parser: take raw bytes of any type.
   app.removeAllContentTypeParsers();
@@ -124,7 +124,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
       log.info({ serial: device.serial, rpc: 'get-bootstrapping-data', response: kind, signed: built.decision.signed, encrypted: built.decision.encrypted, cached: built.cached, ms: Math.round(performance.now() - started) }, 'bootstrapping data served');
       return reply.code(200).type(MEDIA_TYPE[resEnc]).send(encodeBootstrapOutput(built.output, resEnc));
     } catch (err) {
-      if (auth) recordFailure(auth.serial, 'get-bootstrapping-data', err, req);
+      recordFailure(auth?.serial ?? deniedSerial(err), 'get-bootstrapping-data', err, req);
       return sendError(req, reply, err, 'get-bootstrapping-data', auth?.serial);
     }
   });
@@ -155,7 +155,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
       // RFC 8572 §7.2: 204 No Content. The OPI agent logs 204 as unexpected but carries on.
       return reply.code(204).send();
     } catch (err) {
-      if (auth) recordFailure(auth.serial, 'report-progress', err, req);
+      recordFailure(auth?.serial ?? deniedSerial(err), 'report-progress', err, req);
       return sendError(req, reply, err, 'report-progress', auth?.serial);
     }
   });
@@ -172,14 +172,18 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
     });
   }
 
-  function recordFailure(serial: string, rpc: string, err: unknown, req: FastifyRequest): void {
+  /** A failed authentication of a registered device goes to its history (the audit trail). */
+  function recordFailure(serial: string | undefined, rpc: string, err: unknown, req: FastifyRequest): void {
     try {
-      if (!deps.store.get(serial)) return;
+      if (!serial || deps.store.passwordHashOf(serial) === undefined) return;
       deps.store.record({
         serial,
         source: 'bootstrap',
         type: 'request',
-        data: { rpc, result: 'error', code: isZtpError(err) ? err.code : 'INTERNAL', error: isZtpError(err) && err.status < 500 ? err.message : 'internal error', ip: req.ip },
+        data: {
+          rpc, result: 'error', code: isZtpError(err) ? err.code : 'INTERNAL', ip: req.ip,
+          error: isZtpError(err, 'SZTP_ACCESS_DENIED') ? String(err.details?.reason ?? 'access denied') : isZtpError(err) && err.status < 500 ? err.message : 'internal error',
+        },
       });
     } catch (recordErr) {
       log.error({ serial, err: recordErr }, 'could not record failed request');
@@ -187,6 +191,12 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
   }
 
   return app;
+}
+
+function deniedSerial(err: unknown): string | undefined {
+  if (!isZtpError(err, 'SZTP_ACCESS_DENIED')) return undefined;
+  const serial = err.details?.serial ?? err.details?.basicSerial;
+  return typeof serial === 'string' ? serial : undefined;
 }
 
 function bodyOf(req: FastifyRequest): Buffer {

@@ -184,11 +184,11 @@ function jsonInput(body: Buffer): Record<string, unknown> | undefined {
 const xmlParser = new XMLParser({
   ignoreAttributes: false,
   attributeNamePrefix: '@',
-  removeNSPrefix: true,
+  removeNSPrefix: false,
   processEntities: false,
   parseTagValue: false,
   trimValues: true,
-  isArray: (name) => ['ssh-host-key', 'trust-anchor-cert'].includes(name),
+  isArray: (name) => ['ssh-host-key', 'trust-anchor-cert'].includes(name.slice(name.indexOf(':') + 1)),
 });
 
 /** XML: one <input> element in the module namespace (RFC 8040 §3.6.1). No DTDs, no entities. */
@@ -200,14 +200,24 @@ function xmlInput(body: Buffer): Record<string, unknown> | undefined {
   if (valid !== true) throw new ZtpError('SZTP_MALFORMED_MESSAGE', `request body is not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`);
   const doc = xmlParser.parse(text) as Record<string, unknown>;
   const roots = Object.keys(doc).filter((k) => k !== '?xml');
-  if (roots.length !== 1 || roots[0] !== 'input') throw new ZtpError('SZTP_UNKNOWN_ELEMENT', `unknown element "${roots[0] ?? ''}"; expected <input xmlns="${NS_BOOTSTRAP}">`);
-  const input = doc.input;
+  const root = roots[0] ?? '';
+  const [prefix, local] = root.includes(':') ? root.split(':', 2) as [string, string] : ['', root];
+  if (roots.length !== 1 || local !== 'input') throw new ZtpError('SZTP_UNKNOWN_ELEMENT', `unknown element "${root}"; expected <input xmlns="${NS_BOOTSTRAP}">`);
+  const input = doc[root];
   const element = isObject(input) ? input : {};
-  if (element['@xmlns'] !== NS_BOOTSTRAP) throw new ZtpError('SZTP_UNKNOWN_ELEMENT', `<input> must be in namespace ${NS_BOOTSTRAP}`);
+  const namespace = element[prefix ? `@xmlns:${prefix}` : '@xmlns'];
+  if (namespace !== NS_BOOTSTRAP) throw new ZtpError('SZTP_UNKNOWN_ELEMENT', `<input> must be in namespace ${NS_BOOTSTRAP}`);
+  return stripPrefixes(element) as Record<string, unknown>;
+}
+
+/** Element names without their prefix, attributes (xmlns and others) dropped, recursively. */
+function stripPrefixes(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(stripPrefixes);
+  if (!isObject(value)) return value;
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(element)) {
+  for (const [k, v] of Object.entries(value)) {
     if (k.startsWith('@')) continue;
-    out[k] = v;
+    out[k.includes(':') ? k.slice(k.indexOf(':') + 1) : k] = stripPrefixes(v);
   }
   return out;
 }

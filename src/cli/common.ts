@@ -43,7 +43,7 @@ export function exitCodeFor(err: unknown): number {
 
 export interface GlobalOptions {
   json?: boolean;
-  config?: string;
+  configFile?: string;
   dataDir?: string;
 }
 
@@ -55,7 +55,7 @@ export function globalOptions(cmd: Command): GlobalOptions {
 export function configFrom(opts: GlobalOptions, extraFlags: Record<string, string> = {}): Config {
   const flags: Record<string, string> = { ...extraFlags };
   if (opts.dataDir) flags['data-dir'] = opts.dataDir;
-  return loadConfig({ file: opts.config, flags });
+  return loadConfig({ file: opts.configFile, flags });
 }
 
 export interface Storage {

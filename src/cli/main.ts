@@ -21,7 +21,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('ztp')
     .description('dpu-ztp: secure zero-touch provisioning for DPUs and IPUs')
     .option('--json', 'machine-readable output')
-    .option('-c, --config <file>', 'JSON config file (also ZTP_CONFIG)')
+    .option('--config-file <file>', 'JSON configuration file (also ZTP_CONFIG)')
     .option('-d, --data-dir <dir>', 'data directory (also ZTP_DATA_DIR, default ./data)')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })

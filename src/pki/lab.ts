@@ -121,7 +121,7 @@ async function issue(options: LeafOptions): Promise<{ cert: x509.X509Certificate
 }
 
 function savePair(dir: string, base: string, pair: PemKeyPair): void {
-  writeFileSync(join(dir, `${base}.crt`), pair.certPem);
+  writeFileSync(join(dir, `${base}.crt`), pair.certPem.endsWith('\n') ? pair.certPem : pair.certPem + '\n');
   writeSecretFile(join(dir, `${base}.key`), pair.keyPem);
 }
 
@@ -152,7 +152,7 @@ async function ensureCa(dir: string, base: string, name: string, log: string[]):
   if (existing) return existing;
   const { pair } = await selfSignedCa(name, 10);
   savePair(dir, base, pair);
-  log.push(`generated ${base}`);
+  log.push(base);
   return pair;
 }
 
@@ -232,11 +232,11 @@ export async function ensureLabPki(dataDir: string, pkiConfig: Config['pki'], pu
   }
 
   // Chains are kept leaf-first in certPem so TLS servers and CMS signers send them whole.
-  const chained = (leaf: PemKeyPair, ...chain: PemKeyPair[]): PemKeyPair => ({ certPem: [leaf.certPem, ...chain.map((c) => c.certPem)].join(''), keyPem: leaf.keyPem });
+  const chained = (leaf: PemKeyPair, ...chain: PemKeyPair[]): PemKeyPair => ({ certPem: [leaf, ...chain].flatMap((c) => splitPem(c.certPem)).join(''), keyPem: leaf.keyPem });
 
   const ownerMaterial: PemKeyPair = pkiConfig.ownerCert
     ? {
-        certPem: readOperatorFile(pkiConfig.ownerCert, 'ownerCert') + (pkiConfig.ownerChain ? readOperatorFile(pkiConfig.ownerChain, 'ownerChain') : ''),
+        certPem: [readOperatorFile(pkiConfig.ownerCert, 'ownerCert'), pkiConfig.ownerChain ? readOperatorFile(pkiConfig.ownerChain, 'ownerChain') : ''].flatMap(splitPem).join(''),
         keyPem: pkiConfig.ownerKey ? readOperatorFile(pkiConfig.ownerKey, 'ownerKey') : fail('pki.ownerKey', 'required with pki.ownerCert'),
       }
     : chained(owner, ownerCa);
@@ -296,7 +296,7 @@ export async function issueDeviceIdentity(pki: SuitePki, serial: string, options
     extensions: [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth])],
   });
   // Leaf then the issuing CA: the device presents both, the server trusts only the root.
-  return { certPem: pair.certPem + splitPem(pki.idevidCa.certPem)[0], keyPem: pair.keyPem };
+  return { certPem: splitPem(pair.certPem)[0]! + splitPem(pki.idevidCa.certPem)[0]!, keyPem: pair.keyPem };
 }
 
 /** For tests and the MASA: issue a certificate under any PEM CA. */

@@ -1,0 +1,138 @@
+// Issue 2: an OPI-agent-like device and an RFC-faithful device both complete onboarding against
+// the whole suite (`startSuite`, as `ztp serve` runs it) over real HTTPS with mutual TLS.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/log.js';
+import { issueDeviceIdentity, splitPem } from '../../src/pki/lab.js';
+import { startSuite, type Suite } from '../../src/suite.js';
+import { ImageCatalogue, imagesDirOf } from '../../src/images/catalogue.js';
+import { freePort } from '../helpers/ports.js';
+import { post, runOpiDevice, runRfcDevice, type DeviceIdentity } from '../emulators/device.js';
+
+let suite: Suite;
+let base: string;
+let dataDir: string;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'ztp-e2e-'));
+  const [bootstrapPort, apiPort, imagesPort, imagesTlsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const config = validateConfig({
+    dataDir,
+    publicHost: 'localhost',
+    logLevel: 'silent',
+    bootstrap: { host: '127.0.0.1', port: bootstrapPort },
+    api: { host: '127.0.0.1', port: apiPort, token: 'test-token' },
+    images: { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort },
+  });
+  suite = await startSuite(config, silentLogger);
+  base = `https://localhost:${bootstrapPort}`;
+  const image = join(dataDir, 'dpu-os.img');
+  writeFileSync(image, randomBytes(256 * 1024));
+  const catalogue = new ImageCatalogue(suite.ctx.db, imagesDirOf(dataDir));
+  await catalogue.addFile(image, { name: 'dpu-os.img', osName: 'DPU-OS', osVersion: '1.2' });
+});
+
+afterAll(async () => {
+  await suite?.stop();
+});
+
+function register(serial: string, fields: Record<string, unknown>): void {
+  suite.ctx.store.upsert({ serial, ...fields });
+}
+
+describe('device emulators complete onboarding over HTTPS with mTLS', () => {
+  it('an RFC-faithful device verifies voucher → owner certificate → signature, checks the image, reports complete', async () => {
+    register('RFC-0001', { profile: 'rfc8572', macs: ['02:00:00:00:00:01'], bootImage: 'dpu-os.img', config: 'hostname dpu-1\n' });
+    const idevid = await issueDeviceIdentity(suite.ctx.pki, 'RFC-0001');
+    const id: DeviceIdentity = { serial: 'RFC-0001', idevid, serverCaPem: suite.ctx.pki.rootCaPem, masaCaPem: suite.ctx.pki.masa.certPem };
+    const outcome = await runRfcDevice(base, id);
+    expect(outcome.kind).toBe('onboarding-information');
+    expect(outcome.imageVerified).toBe(true);
+    const image = (outcome.conveyed['ietf-sztp-conveyed-info:onboarding-information'] as Record<string, any>)['boot-image'];
+    expect(image['os-name']).toBe('DPU-OS');
+    expect(image['download-uri'][0]).toContain('/by-mac/02:00:00:00:00:01/');
+    const device = suite.ctx.store.require('RFC-0001');
+    expect(device.state).toBe('onboarded');
+    const reports = suite.ctx.store.recentHistory('RFC-0001', 100, 'progress').map((e) => e.data.progressType);
+    expect(reports).toEqual(['bootstrap-initiated', 'parsing-initiated', 'parsing-complete', 'boot-image-initiated', 'boot-image-complete', 'config-initiated', 'config-complete', 'bootstrap-complete']);
+    const complete = suite.ctx.store.recentHistory('RFC-0001', 1, 'progress')[0]!;
+    expect((complete.data.sshHostKeys as unknown[]).length).toBe(1);
+    expect((complete.data.trustAnchorCerts as unknown[]).length).toBe(1);
+    const request = suite.ctx.store.recentHistory('RFC-0001', 100, 'request')[0]!;
+    expect(request.data).toMatchObject({ result: 'ok', signed: true, auth: 'cert', response: 'onboarding-information' });
+  });
+
+  it('an OPI-agent-like device (strict decoding, empty nonce, empty containers) onboards with cert + Basic', async () => {
+    register('OPI-0001', { profile: 'opi', password: 'my-secret', macs: ['02:00:00:00:00:02'], bootImage: 'dpu-os.img', config: 'opi config' });
+    const idevid = await issueDeviceIdentity(suite.ctx.pki, 'OPI-0001');
+    const id: DeviceIdentity = { serial: 'OPI-0001', password: 'my-secret', idevid, serverCaPem: suite.ctx.pki.rootCaPem };
+    const outcome = await runOpiDevice(base, id);
+    expect(outcome.imageVerified).toBe(true);
+    expect(suite.ctx.store.require('OPI-0001').state).toBe('onboarded');
+    const reports = suite.ctx.store.recentHistory('OPI-0001', 100, 'progress');
+    expect(reports.every((r) => r.data.sshHostKeys === undefined)).toBe(true);
+    expect(reports[0]!.data.warnings).toEqual(['empty ssh-host-keys/trust-anchor-certs dropped']);
+    const request = suite.ctx.store.recentHistory('OPI-0001', 100, 'request')[0]!;
+    expect(request.data).toMatchObject({ auth: 'cert+basic', signed: false, input: { warnings: ['empty nonce ignored'] } });
+  });
+
+  it('the OPI device follows a redirect that carries an explicit port', async () => {
+    register('OPI-REDIR', { profile: 'opi', password: 'my-secret', redirect: [{ address: 'bootstrap2.lab' }] });
+    const outcome = await runOpiDevice(base, { serial: 'OPI-REDIR', password: 'my-secret', serverCaPem: suite.ctx.pki.rootCaPem });
+    expect(outcome.kind).toBe('redirect-information');
+    expect(outcome.conveyed).toEqual({ 'ietf-sztp-conveyed-info:redirect-information': { 'bootstrap-server': [{ address: 'bootstrap2.lab', port: 443 }] } });
+    expect(suite.ctx.store.require('OPI-REDIR').state).toBe('onboarded');
+  });
+
+  it('encrypted conveyed information: EnvelopedData to the IDevID, signed inside, decrypted by the device', async () => {
+    // A second bootstrap app with encryption on shares the suite's store and PKI.
+    const { createBootstrapService } = await import('../../src/bootstrap/service.js');
+    const { imageResolver } = await import('../../src/bootstrap/images.js');
+    const { Counters } = await import('../../src/metrics.js');
+    const port = await freePort();
+    const ctx = { ...suite.ctx, config: validateConfig({ ...suite.ctx.config, bootstrap: { ...suite.ctx.config.bootstrap, port, encrypt: true } }) };
+    const service = createBootstrapService(ctx, { images: imageResolver(undefined), counters: new Counters() });
+    await service.start();
+    try {
+      register('RFC-ENC', { profile: 'rfc8572', config: 'secret config' });
+      const idevid = await issueDeviceIdentity(suite.ctx.pki, 'RFC-ENC');
+      const outcome = await runRfcDevice(`https://localhost:${port}`, { serial: 'RFC-ENC', idevid, serverCaPem: suite.ctx.pki.rootCaPem, masaCaPem: suite.ctx.pki.masa.certPem });
+      const info = outcome.conveyed['ietf-sztp-conveyed-info:onboarding-information'] as Record<string, string>;
+      expect(Buffer.from(info.configuration!, 'base64').toString()).toBe('secret config');
+      expect(suite.ctx.store.recentHistory('RFC-ENC', 100, 'request')[0]!.data).toMatchObject({ encrypted: true, signed: true });
+    } finally {
+      await service.stop();
+    }
+  });
+
+  it('refuses a certificate from a foreign CA, a certificate/Basic serial mismatch, and an unknown serial', async () => {
+    register('RFC-0002', { profile: 'rfc8572', password: 'pw' });
+    // A device certificate from a CA outside the trust bundle.
+    const { selfSignedCa } = await import('../../src/pki/lab.js');
+    const foreign = await selfSignedCa('CN=foreign manufacturer', 1);
+    const { issueUnder } = await import('../../src/pki/lab.js');
+    const foreignLeaf = await issueUnder(foreign.pair, 'CN=RFC-0002, 2.5.4.5=RFC-0002', 30);
+    const body = JSON.stringify({ 'ietf-sztp-bootstrap-server:input': {} });
+    const url = base + '/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data';
+    const foreignRes = await post(url, { serial: 'RFC-0002', idevid: foreignLeaf, serverCaPem: suite.ctx.pki.rootCaPem }, body);
+    expect(foreignRes.status).toBe(401);
+    expect(JSON.parse(foreignRes.body.toString())['ietf-restconf:errors'].error[0]['error-tag']).toBe('access-denied');
+    const other = await issueDeviceIdentity(suite.ctx.pki, 'RFC-0001');
+    const mismatch = await post(url, { serial: 'RFC-0002', password: 'pw', idevid: other, serverCaPem: suite.ctx.pki.rootCaPem }, body);
+    expect(mismatch.status).toBe(401);
+    const unknown = await post(url, { serial: 'NOBODY', password: 'pw', serverCaPem: suite.ctx.pki.rootCaPem }, body);
+    expect(unknown.status).toBe(401);
+    // An expired IDevID from the right CA.
+    const { issueDeviceIdentity: issue } = await import('../../src/pki/lab.js');
+    const expired = await issue(suite.ctx.pki, 'RFC-0002', { days: -1 });
+    const expiredRes = await post(url, { serial: 'RFC-0002', idevid: expired, serverCaPem: suite.ctx.pki.rootCaPem }, body);
+    expect(expiredRes.status).toBe(401);
+    const audit = suite.ctx.store.recentHistory('RFC-0002', 10, 'request').map((e) => e.data.error);
+    expect(audit.some((e) => String(e).includes('CERT_HAS_EXPIRED'))).toBe(true);
+    expect(splitPem(other.certPem)).toHaveLength(2);
+  });
+});
