@@ -1,0 +1,212 @@
+// Hostile-input and round-trip properties of the DHCP codecs (STYLE.md practice 6), plus
+// byte-annotated fixtures for RFC 3396 splitting, option overload and the sZTP encodings.
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { isZtpError } from '../../src/errors.js';
+import { decodeSubOptions, decodeSztpServerList, decodeUserClassV4, encodeSubOptions, encodeSztpRedirect, encodeSztpServerList } from '../../src/dhcp/codec/options.js';
+import { decodeV4, encodeV4, getOption, MAGIC_COOKIE, type DhcpV4Packet } from '../../src/dhcp/codec/v4.js';
+import { decodeIaNa, decodeV6, encodeIaNa, encodeV6, type MessageV6 } from '../../src/dhcp/codec/v6.js';
+import { ipv6ToBytes, ipv6ToString } from '../../src/dhcp/codec/bytes.js';
+
+const NUM_RUNS = Number(process.env.FC_RUNS ?? 300);
+
+function onlyZtpErrors(fn: () => unknown): void {
+  try {
+    fn();
+  } catch (err) {
+    if (!isZtpError(err)) throw err;
+  }
+}
+
+/** The bytes at a non-zero byteOffset inside a larger ArrayBuffer (like a pooled receive Buffer). */
+function sliced(bytes: Uint8Array, pad: number): Buffer {
+  const big = Buffer.alloc(bytes.length + pad * 2, 0xee);
+  Buffer.from(bytes).copy(big, pad);
+  return big.subarray(pad, pad + bytes.length);
+}
+
+const ip = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((t) => t.join('.'));
+const latin1 = (max: number) => fc.string({ unit: fc.integer({ min: 1, max: 255 }).map((c) => String.fromCharCode(c)), maxLength: max });
+const optionCode = fc.integer({ min: 1, max: 254 }).filter((c) => c !== 52);
+const v4Packet: fc.Arbitrary<DhcpV4Packet> = fc.record({
+  op: fc.constantFrom(1, 2),
+  htype: fc.nat(255),
+  hlen: fc.nat(16),
+  hops: fc.nat(255),
+  xid: fc.nat(0xffffffff),
+  secs: fc.nat(0xffff),
+  flags: fc.nat(0xffff),
+  ciaddr: ip,
+  yiaddr: ip,
+  siaddr: ip,
+  giaddr: ip,
+  chaddr: fc.uint8Array({ minLength: 16, maxLength: 16 }).map((u) => Buffer.from(u)),
+  sname: latin1(63),
+  file: latin1(127),
+  options: fc.uniqueArray(fc.record({ code: optionCode, data: fc.uint8Array({ maxLength: 600 }).map((u) => Buffer.from(u)) }), { selector: (o) => o.code, maxLength: 8 }),
+});
+
+/** A valid header + cookie followed by arbitrary option bytes: reaches the option parser. */
+const v4Hostile = fc.uint8Array({ maxLength: 400 }).map((tail) => {
+  const h = Buffer.alloc(240);
+  h[0] = 1;
+  h[1] = 1;
+  h[2] = 6;
+  h.writeUInt32BE(MAGIC_COOKIE, 236);
+  return Buffer.concat([h, tail]);
+});
+
+describe('DHCPv4 codec', () => {
+  it('decode never throws anything but ZtpError, on any bytes and on sliced Buffer views', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 700 }), v4Hostile), fc.nat(32), (bytes, pad) => {
+        onlyZtpErrors(() => decodeV4(bytes));
+        onlyZtpErrors(() => decodeV4(sliced(bytes, pad)));
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it('decode(encode(x)) = x, long options split per RFC 3396, also from a sliced view', () => {
+    fc.assert(
+      fc.property(v4Packet, fc.nat(16), (p, pad) => {
+        const wire = encodeV4(p, { maxSize: 65507 });
+        expect(decodeV4(wire)).toEqual(p);
+        expect(decodeV4(sliced(wire, pad + 1))).toEqual(p);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it('option overload: options beyond the maximum message size spill into file then sname and decode back', () => {
+    fc.assert(
+      fc.property(v4Packet, (p) => {
+        const q = { ...p, sname: '', file: '' };
+        let wire: Buffer;
+        try {
+          wire = encodeV4(q, { maxSize: 576, allowOverload: true });
+        } catch (err) {
+          expect(isZtpError(err, 'DHCP_ENCODE_FAILED')).toBe(true);
+          return;
+        }
+        expect(decodeV4(wire)).toEqual(q);
+        expect(wire.length).toBeLessThanOrEqual(576);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it('RFC 3396: a 600-byte option is sent as instances of 255, 255 and 90 bytes', () => {
+    const p = decodeV4(encodeV4({ ...baseRequest(), options: [{ code: 143, data: Buffer.alloc(600, 7) }] }, { maxSize: 1500 }));
+    expect(getOption(p, 143)).toEqual(Buffer.alloc(600, 7));
+    const wire = encodeV4({ ...baseRequest(), options: [{ code: 143, data: Buffer.alloc(600, 7) }] }, { maxSize: 1500 });
+    // bytes 240.. : 143,255,<255 bytes>,143,255,<255>,143,90,<90>,END
+    expect([wire[240], wire[241], wire[240 + 257], wire[241 + 257], wire[240 + 514], wire[241 + 514], wire[240 + 514 + 92]]).toEqual([143, 255, 143, 255, 143, 90, 255]);
+  });
+
+  it('an overload option inside the file field is a loop (DHCP_OPTION_LOOP), not a crash', () => {
+    const wire = encodeV4(baseRequest());
+    const bad = Buffer.concat([wire.subarray(0, 240), Buffer.from([52, 1, 1, 255])]);
+    Buffer.from([52, 1, 3, 255]).copy(bad, 108); // file field: 52 again
+    expect(() => decodeV4(bad)).toThrow(expect.objectContaining({ code: 'DHCP_OPTION_LOOP' }));
+  });
+
+  it('truncated, wrong-op, oversized and cookie-less packets are typed errors', () => {
+    const wire = encodeV4(baseRequest());
+    expect(() => decodeV4(wire.subarray(0, 100))).toThrow(expect.objectContaining({ code: 'DHCP_TRUNCATED' }));
+    expect(() => decodeV4(Buffer.concat([wire.subarray(0, 240), Buffer.from([12, 40, 1])]))).toThrow(expect.objectContaining({ code: 'DHCP_TRUNCATED' }));
+    const op = Buffer.from(wire);
+    op[0] = 7;
+    expect(() => decodeV4(op)).toThrow(expect.objectContaining({ code: 'DHCP_WRONG_OP' }));
+    expect(() => decodeV4(Buffer.alloc(9000, 1))).toThrow(expect.objectContaining({ code: 'DHCP_MALFORMED' }));
+    const noCookie = Buffer.from(wire);
+    noCookie.writeUInt32BE(0, 236);
+    expect(() => decodeV4(noCookie)).toThrow(expect.objectContaining({ code: 'DHCP_MALFORMED' }));
+  });
+});
+
+function baseRequest(): DhcpV4Packet {
+  return { op: 1, htype: 1, hlen: 6, hops: 0, xid: 1, secs: 0, flags: 0, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0', chaddr: Buffer.alloc(16, 0xaa), sname: '', file: '', options: [{ code: 53, data: Buffer.from([1]) }] };
+}
+
+describe('sZTP redirect, relay agent and user class values', () => {
+  it('RFC 8572 §8.3 server list: uri-length (2 bytes) + URI, one entry per server', () => {
+    // 00 1c "https://ztp.lab.example:8443" (28 bytes)
+    const v = encodeSztpServerList(['https://ztp.lab.example:8443']);
+    expect(v.subarray(0, 2)).toEqual(Buffer.from([0x00, 0x1c]));
+    expect(v.subarray(2).toString()).toBe('https://ztp.lab.example:8443');
+    expect(decodeSztpServerList(encodeSztpServerList(['https://a:1', 'https://b.example']))).toEqual(['https://a:1', 'https://b.example']);
+  });
+
+  it('opi profile: the full RPC URL as text, no length prefix; rfc8572 strips any path', () => {
+    expect(encodeSztpRedirect('opi', ['https://h:8443']).toString()).toBe('https://h:8443/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data');
+    expect(decodeSztpServerList(encodeSztpRedirect('rfc8572', ['https://h:8443/restconf/x']))).toEqual(['https://h:8443']);
+  });
+
+  it('decoders of 143, 82 and 77 never throw other errors; round trips hold', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(8), (bytes, pad) => {
+        onlyZtpErrors(() => decodeSztpServerList(sliced(bytes, pad)));
+        onlyZtpErrors(() => decodeSubOptions(sliced(bytes, pad)));
+        onlyZtpErrors(() => decodeUserClassV4(sliced(bytes, pad)));
+      }),
+      { numRuns: NUM_RUNS },
+    );
+    fc.assert(
+      fc.property(fc.array(fc.string({ minLength: 1, maxLength: 80 }), { maxLength: 5 }), (uris) => {
+        expect(decodeSztpServerList(encodeSztpServerList(uris))).toEqual(uris);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+    fc.assert(
+      fc.property(fc.array(fc.record({ code: fc.nat(255), data: fc.uint8Array({ maxLength: 40 }).map((u) => Buffer.from(u)) }), { maxLength: 5 }), (subs) => {
+        expect(decodeSubOptions(encodeSubOptions(subs))).toEqual(subs);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+});
+
+const v6Addr = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((u) => ipv6ToString(u));
+const v6Options = fc.array(fc.record({ code: fc.nat(0xffff), data: fc.uint8Array({ maxLength: 80 }).map((u) => Buffer.from(u)) }), { maxLength: 6 });
+const v6Message: fc.Arbitrary<MessageV6> = fc.oneof(
+  fc.record({ kind: fc.constant('client' as const), msgType: fc.integer({ min: 1, max: 11 }), transactionId: fc.nat(0xffffff), options: v6Options }),
+  fc.record({ kind: fc.constant('relay' as const), msgType: fc.constantFrom(12, 13), hopCount: fc.nat(255), linkAddress: v6Addr, peerAddress: v6Addr, options: v6Options }),
+);
+
+describe('DHCPv6 codec', () => {
+  it('decode never throws anything but ZtpError, including sliced views', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 400 }), fc.nat(16), (bytes, pad) => {
+        onlyZtpErrors(() => decodeV6(bytes));
+        onlyZtpErrors(() => decodeV6(sliced(bytes, pad)));
+        onlyZtpErrors(() => decodeIaNa(sliced(bytes, pad)));
+      }),
+      { numRuns: NUM_RUNS },
+    );
+  });
+
+  it('decode(encode(x)) = x for client and relay messages', () => {
+    fc.assert(
+      fc.property(v6Message, fc.nat(16), (m, pad) => {
+        const wire = encodeV6(m);
+        expect(decodeV6(wire)).toEqual(m);
+        expect(decodeV6(sliced(wire, pad + 1))).toEqual(m);
+      }),
+      { numRuns: NUM_RUNS },
+    );
+    const ia = { iaid: 7, t1: 100, t2: 200, options: [{ code: 5, data: Buffer.alloc(24, 1) }] };
+    expect(decodeIaNa(encodeIaNa(ia))).toEqual(ia);
+  });
+
+  it('IPv6 text forms follow RFC 5952 and round trip', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (u) => {
+        expect(ipv6ToBytes(ipv6ToString(u))).toEqual(Buffer.from(u));
+      }),
+      { numRuns: NUM_RUNS },
+    );
+    expect(ipv6ToString(ipv6ToBytes('fd00:9:0:0:0:0:0:100'))).toBe('fd00:9::100');
+    expect(ipv6ToString(ipv6ToBytes('::ffff:10.0.0.1'))).toBe('::ffff:a00:1');
+  });
+});
