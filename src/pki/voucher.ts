@@ -50,7 +50,9 @@ export function buildVoucher(options: Omit<IssueVoucherOptions, 'masa'>): { 'iet
     'pinned-domain-cert': pemToDerBase64(options.pinnedDomainCertPem),
     'domain-cert-revocation-checks': false,
   };
-  if (options.expiresOn) voucher['expires-on'] = options.expiresOn.toISOString();
+  // RFC 8366 §5.3 expires-on: must "not(../nonce)": a nonce-bound voucher is valid for that one
+  // exchange only, so it carries no expiry (yanglint caught this).
+  if (options.expiresOn && !options.nonce) voucher['expires-on'] = options.expiresOn.toISOString();
   if (options.nonce) voucher.nonce = options.nonce.toString('base64');
   if (options.idevidIssuer) voucher['idevid-issuer'] = options.idevidIssuer.toString('base64');
   return { 'ietf-voucher:voucher': voucher };
