@@ -6,6 +6,7 @@ import { registerDeviceCommands } from './device.js';
 import { registerPkiCommands } from './pki.js';
 import { registerServeCommand } from './serve.js';
 import { registerConfigCommands } from './config.js';
+import { registerDhcpCommands } from './dhcp.js';
 
 /** Each command module adds its subcommands; `action` wraps handlers with error → exit code. */
 export interface CliRegistrar {
@@ -15,7 +16,7 @@ export interface CliRegistrar {
 export type ActionHandler = (cmd: Command, ...args: never[]) => Promise<number | void> | number | void;
 export type ActionWrapper = (handler: ActionHandler) => (...args: unknown[]) => Promise<void>;
 
-const REGISTRARS: CliRegistrar[] = [registerServeCommand, registerPkiCommands, registerDeviceCommands, registerConfigCommands];
+const REGISTRARS: CliRegistrar[] = [registerServeCommand, registerPkiCommands, registerDeviceCommands, registerConfigCommands, registerDhcpCommands];
 
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('ztp')

@@ -3,7 +3,6 @@
 // for why); each scenario gets fresh namespaces and is torn down on every path.
 import { chmodSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/database.js';
 import { DeviceStore } from '../../src/devices/store.js';
