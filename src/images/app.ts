@@ -6,7 +6,7 @@
 // (single range, multipart/byteranges, 304/412/416) are computed by the pure modules range.ts and
 // conditional.ts; this file only does I/O.
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import type { TlsOptions, TLSSocket } from 'node:tls';
@@ -323,7 +323,8 @@ export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstan
 
 /** Streams one span of the file into the response, honouring backpressure. */
 async function sendSpan(handle: FileHandle, res: ServerResponse, r: ByteRange, track: (n: number) => void, chunkSize: number, end: boolean): Promise<void> {
-  const stream = handle.createReadStream({ start: r.start, end: r.end, autoClose: false, highWaterMark: Math.min(chunkSize, rangeLength(r)) });
+  // A stream on the numeric fd: FileHandle streams hold a reference that would block handle.close().
+  const stream = createReadStream('', { fd: handle.fd, start: r.start, end: r.end, autoClose: false, emitClose: false, highWaterMark: Math.min(chunkSize, rangeLength(r)) });
   stream.on('data', (chunk: string | Buffer) => track(chunk.length));
   await pipeline(stream, res, { end });
 }

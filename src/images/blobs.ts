@@ -6,7 +6,7 @@
 // abort, size limit, digest mismatch, ENOSPC) removes the temp file: nothing half-written is ever
 // visible under sha256/.
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
+import { constants, createWriteStream, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { open, rename, unlink, lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -79,17 +79,17 @@ export class BlobStore {
         done(null, chunk);
       },
     });
-    // O_EXCL|O_NOFOLLOW: the temp name is fresh; never write through something planted there.
-    const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644).catch((err: unknown) => {
-      throw mapFsError(err, 'creating a temp file');
-    });
-    let closed = false;
     try {
-      const sink = handle.createWriteStream({ autoClose: false, highWaterMark: 1024 * 1024 });
+      // 'wx' is O_CREAT|O_EXCL: the temp name is fresh, and O_EXCL fails on anything already there,
+      // a planted symlink included, so we never write through one.
+      // flush: the stream fsyncs the file before closing it, so the rename publishes durable bytes.
+      const sink = createWriteStream(tmp, {
+        flags: 'wx',
+        mode: 0o644,
+        flush: true,
+        highWaterMark: 1024 * 1024,
+      });
       await pipeline(source, meter, sink, options.signal ? { signal: options.signal } : {});
-      await handle.sync();
-      await handle.close();
-      closed = true;
       const sha256 = hash.digest('hex');
       if (expected !== undefined && expected !== sha256) {
         throw new ZtpError('IMAGES_DIGEST_MISMATCH', `content hashes to ${sha256}, not the declared ${expected}`, { details: { declared: expected, actual: sha256, size } });
@@ -103,7 +103,6 @@ export class BlobStore {
       await syncDir(this.blobDir);
       return { sha256, size, stored: true };
     } catch (err) {
-      if (!closed) await handle.close().catch(() => undefined);
       await unlink(tmp).catch(() => undefined);
       throw mapFsError(err, 'storing an image');
     }

@@ -13,6 +13,9 @@ const DATA = pattern(SIZE);
 const DIGEST = sha256(DATA);
 const NOW = Date.parse('2030-01-01T00:00:00Z');
 
+/** The download record is written when the response has been handed to the socket, just after inject() resolves. */
+const tick = () => new Promise((res) => setTimeout(res, 20));
+
 let env: ImagesEnv;
 let app: FastifyInstance;
 let recorder: DownloadRecorder;
@@ -155,8 +158,10 @@ describe('conditional requests (RFC 9110 §13)', () => {
 
 describe('bad paths', () => {
   it.each([
-    ['/images/../ztp.db', 400],
-    ['/images/%2e%2e/ztp.db', 400],
+    // inject() resolves dot segments like a browser would (→ /ztp.db, 404); curl --path-as-is
+    // sends them raw (curl.test.ts) and parseTarget refuses them (paths.test.ts).
+    ['/images/../ztp.db', 404],
+    ['/images/%2e%2e/ztp.db', 404],
     ['/images/..%2fztp.db', 400],
     ['/images/%2e%2e%2fztp.db', 400],
     ['/sha256/..%5c..%5cetc', 400],
@@ -213,7 +218,7 @@ describe('download records', () => {
     env.store.upsert({ serial: 'SN1', macs: ['aa:bb:cc:dd:ee:01'] });
     const r = await app.inject({ url: '/by-mac/AA-BB-CC-DD-EE-01/os.iso' });
     expect(r.statusCode).toBe(200);
-    await new Promise((res) => setTimeout(res, 10));
+    await tick();
     const ev = env.store.history('SN1').find((e) => e.type === 'download');
     expect(ev?.source).toBe('images');
     expect(ev?.data).toMatchObject({ image: 'os.iso', sha256: DIGEST, bytes: SIZE, completed: true, view: 'device', mac: 'aa:bb:cc:dd:ee:01' });
@@ -224,12 +229,14 @@ describe('download records', () => {
     env.store.upsert({ serial: 'SN2' });
     peer = { tls: true, authorized: true, serial: 'SN2' };
     await app.inject({ url: '/images/os.iso' });
+    await tick();
     expect(env.store.history('SN2').some((e) => e.type === 'download' && e.data.certSerial === 'SN2')).toBe(true);
   });
 
   it('range reads of one client are coalesced into one session event', async () => {
     env.store.upsert({ serial: 'SN3', macs: ['aa:bb:cc:dd:ee:03'] });
     for (let i = 0; i < 20; i++) await app.inject({ url: '/by-mac/aa:bb:cc:dd:ee:03/os.iso', headers: { range: `bytes=${i * 100}-${i * 100 + 99}` } });
+    await tick();
     expect(env.store.history('SN3').filter((e) => e.type === 'download')).toHaveLength(0);
     recorder.flush();
     const evs = env.store.history('SN3').filter((e) => e.type === 'download');

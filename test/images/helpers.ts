@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { validateConfig, type Config } from '../../src/config.js';
 import { openDatabase, type Db } from '../../src/db/database.js';
 import { DeviceStore } from '../../src/devices/store.js';
-import { silentLogger } from '../../src/log.js';
 import { ImageCatalogue, imagesDirOf } from '../../src/images/catalogue.js';
 
 export interface ImagesEnv {
