@@ -46,7 +46,7 @@ describe('configuration schema', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     for (const s of listSettings()) {
       expect(s.env).toMatch(/^ZTP_[A-Z0-9_]+$/);
-      expect(s.flag).toMatch(/^--[a-z-]+$/);
+      expect(s.flag).toMatch(/^--[a-z0-9-]+$/);
       expect(readme, `README lists ${s.env}`).toContain(s.env);
     }
   });
