@@ -155,7 +155,7 @@ export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstan
       log.warn({ remote: client, length: rawUrl.length }, 'image server: request target too long');
       return fail(res, 414, 'IMAGES_BAD_PATH', 'request target too long');
     }
-    const parsed = rawUrl === '/' ? ({ ok: false, status: 404, reason: 'no image named' } as const) : parseTarget(rawUrl);
+    const parsed = parseTarget(rawUrl);
     if (!parsed.ok) {
       log.warn({ remote: client, url: rawUrl.slice(0, 256), reason: parsed.reason }, parsed.status === 400 ? 'image server: refused path' : 'image server: no such path');
       return fail(res, parsed.status, parsed.status === 400 ? 'IMAGES_BAD_PATH' : 'IMAGES_NOT_FOUND', parsed.status === 400 ? `path is not allowed (${parsed.reason})` : 'not found');

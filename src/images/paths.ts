@@ -49,6 +49,7 @@ export function parseTarget(rawUrl: string): TargetResult {
   const q = rawUrl.search(/[?#]/);
   const path = q >= 0 ? rawUrl.slice(0, q) : rawUrl;
   if (path.length > 1024) return bad('path too long');
+  if (path === '/') return none('no image named');
   if (path.startsWith('//')) return bad('empty segment');
   const rawSegments = path.slice(1).split('/');
   const segments: string[] = [];
@@ -64,7 +65,7 @@ export function parseTarget(rawUrl: string): TargetResult {
     if (seg === '') return bad('empty segment');
     if (seg === '.' || seg === '..') return bad('dot segment');
     if (seg.startsWith('.')) return bad('dotfile');
-    if (/[\\\0/]/.test(seg) || /[\x00-\x1f\x7f]/.test(seg)) return bad('control or separator character');
+    if (/[\\/]/.test(seg) || [...seg].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f)) return bad('control or separator character');
     segments.push(seg);
   }
   const [head, a] = segments;
