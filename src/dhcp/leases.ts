@@ -231,7 +231,16 @@ export class LeaseTable {
     return undefined;
   }
 
-  hold(address: string, clientKey: string, until: number): void {
+  hold(address: string, clientKey: string, until: number, now = until): void {
+    // Offers to clients that never REQUEST must not accumulate: sweep expired holds now and then.
+    if (this.holds.size > 4096 && this.holds.size % 1024 === 0) {
+      for (const [addr, h] of this.holds) {
+        if (h.expiresAt <= now) {
+          this.holds.delete(addr);
+          if (this.holdByClient.get(h.clientKey) === addr) this.holdByClient.delete(h.clientKey);
+        }
+      }
+    }
     const prev = this.holdByClient.get(clientKey);
     if (prev !== undefined && prev !== address) this.holds.delete(prev);
     this.holds.set(address, { clientKey, expiresAt: until });

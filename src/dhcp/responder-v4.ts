@@ -8,7 +8,8 @@ import { decodeSubOptions, decodeU16, decodeU16List, decodeUserClassV4, decodeIp
 import { BOOTREPLY, BOOTREQUEST, getOption, MESSAGE_TYPE_NAMES, MessageType, Opt, type DhcpOption, type DhcpV4Packet } from './codec/v4.js';
 import { decide, describeFacts, optionsV4, type ClientFacts, type Decision, type Inventory, type PolicyInput } from './policy.js';
 import { inCidr, parseCidrV4, type CidrV4 } from './settings.js';
-import { LeaseTable, poolV4, type Lease, type Pool } from './leases.js';
+import type { LeaseTable} from './leases.js';
+import { poolV4, type Lease, type Pool } from './leases.js';
 import { ZtpError } from '../errors.js';
 
 export const CLIENT_PORT = 68;
@@ -157,7 +158,7 @@ export class ResponderV4 {
     const pools = this.poolsFor(subnet, decision);
     const address = this.deps.leases.allocate(pools, clientKey, now, requested);
     if (!address) return { writes: [], events: [], log: { level: 'warn', msg: 'DHCP: address pool exhausted; no offer', fields }, counter: 'pool-exhausted' };
-    this.deps.leases.hold(address, clientKey, now + this.deps.offerHoldMs);
+    this.deps.leases.hold(address, clientKey, now + this.deps.offerHoldMs, now);
     const packet = this.reply(ctx, MessageType.OFFER, address, decision.leaseTime);
     return this.send(ctx, packet, 'DHCP: OFFER', { type: 'offer', data: {} }, { ip: address });
   }

@@ -26,7 +26,8 @@ import {
   type OptionV6,
 } from './codec/v6.js';
 import { ZtpError } from '../errors.js';
-import { LeaseTable, poolV6, type Lease, type Pool } from './leases.js';
+import type { LeaseTable} from './leases.js';
+import { poolV6, type Lease, type Pool } from './leases.js';
 import { decide, describeFacts, HTTPCLIENT_ENTERPRISE, optionsV6, type ClientFacts, type Inventory, type PolicyInput } from './policy.js';
 import { inCidrV6, parseCidrV6, type CidrV6 } from './settings.js';
 import { ipv6ToBytes } from './codec/bytes.js';
@@ -214,7 +215,7 @@ export class ResponderV6 {
           const lease: Lease = { family: 6, address, clientKey: key, mac: facts.mac ?? null, hostname: null, subnet: subnet!.config.prefix, state: 'bound', startsAt: now, expiresAt: now + valid * 1000, serial: decision.device?.serial ?? null };
           writes.push(...this.deps.leases.bind(lease));
         } else {
-          this.deps.leases.hold(address, key, now + this.deps.offerHoldMs);
+          this.deps.leases.hold(address, key, now + this.deps.offerHoldMs, now);
         }
         bound.push(address);
         options.push({ code: OptV6.IA_NA, data: encodeIaNa({ iaid: ia.iaid, t1: Math.floor(pref / 2), t2: Math.floor((pref * 4) / 5), options: [{ code: OptV6.IAADDR, data: encodeIaAddr({ address, preferred: pref, valid, options: [] }) }] }) });

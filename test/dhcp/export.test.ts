@@ -71,6 +71,6 @@ describe('ztp dhcp export', () => {
   it('isc-dhcpd: declares sztp-redirect as string and sets it per opi host', async () => {
     const { out } = await run(['dhcp', 'export', '--format', 'isc-dhcpd']);
     expect(out).toContain('option sztp-redirect code 143 = string;');
-    expect(out).toMatch(/host OPI-1-0 \{\n  hardware ethernet 02:00:00:00:00:01;\n  option sztp-redirect 68:74:74:70:73/);
+    expect(out).toMatch(/host OPI-1-0 \{\n {2}hardware ethernet 02:00:00:00:00:01;\n {2}option sztp-redirect 68:74:74:70:73/);
   });
 });

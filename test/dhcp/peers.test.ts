@@ -270,6 +270,8 @@ describe.skipIf(skip)('DHCP responder with real peers (network namespaces)', () 
     });
     const server = await lab.startServer(srv, config);
     await lab.until(() => /"protocol":"udp6"/.test(server.stdout()), 5000, 'v6 listener');
+    // The kernel adds the link-local address asynchronously after link up; dhclient -6 needs it.
+    await lab.until(() => lab.run(cli, 'ip', ['-6', 'addr', 'show', 'dev', b, 'scope', 'link']).includes('fe80'), 10_000, 'client link-local address');
     const conf = 'option dhcp6.sztp-redirect code 136 = string;\nalso request dhcp6.sztp-redirect, dhcp6.bootfile-url;\n';
     const lease = dhclient(lab, cli, b, conf, 'v6', ['-6']);
     expect(lease).toMatch(/iaaddr fd00:9::1[0-9a-f]{2} \{/);
