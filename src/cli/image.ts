@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Command } from 'commander';
 import { ZtpError } from '../errors.js';
 import { describeImage } from '../images/api.js';
@@ -47,7 +48,7 @@ async function openUrl(url: string): Promise<Readable> {
     clearTimeout(timer);
   }
   if (!res.ok || !res.body) throw new ZtpError('IMAGES_FETCH_FAILED', `cannot fetch ${url}: HTTP ${res.status}`, { details: { url, status: res.status } });
-  return Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  return Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
 }
 
 function row(e: ImageEntry): string[] {
