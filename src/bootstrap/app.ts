@@ -111,7 +111,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
       const built = await deps.responder.reply(device, input, resEnc, auth.certificatePem);
       const kind = built.decision.info.kind;
       // The bootstrapping log: input, chosen response, result; committed before replying.
-      deps.store.record({
+      await deps.store.recordCommitted({
         serial: device.serial,
         source: 'bootstrap',
         type: 'request',
@@ -136,8 +136,8 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
       const reqEnc = requestEncoding(req.headers['content-type']);
       responseEncoding(req.headers.accept, reqEnc);
       const report = decodeProgressReport(bodyOf(req), reqEnc);
-      // Committed (synchronously, WAL) before the 204 acknowledges it.
-      const event = deps.store.record({
+      // Committed (WAL, group commit) before the 204 acknowledges it.
+      const event = await deps.store.recordCommitted({
         serial: auth.serial,
         source: 'bootstrap',
         type: 'progress',
@@ -195,7 +195,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
 
 function deniedSerial(err: unknown): string | undefined {
   if (!isZtpError(err, 'SZTP_ACCESS_DENIED')) return undefined;
-  const serial = err.details?.serial ?? err.details?.basicSerial;
+  const serial = err.details?.serial ?? err.details?.claimedSerial ?? err.details?.basicSerial;
   return typeof serial === 'string' ? serial : undefined;
 }
 

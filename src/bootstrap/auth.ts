@@ -137,7 +137,11 @@ export class DeviceAuthenticator {
     let certSerial: string | undefined;
     const cert = credentials.certificate;
     if (cert) {
-      if (!cert.authorized) throw denied(`client certificate rejected: ${cert.error ?? 'not trusted'}`, { subject: cert.x509.subject.replace(/\n/g, ', ') });
+      if (!cert.authorized) {
+        // Unverified, but worth an audit entry on the device it claims to be.
+        const claimedSerial = serialFromCertificate(cert.x509, this.options.serialFrom, this.regex);
+        throw denied(`client certificate rejected: ${cert.error ?? 'not trusted'}`, { subject: cert.x509.subject.replace(/\n/g, ', '), ...(claimedSerial ? { claimedSerial } : {}) });
+      }
       certSerial = serialFromCertificate(cert.x509, this.options.serialFrom, this.regex);
       if (!certSerial) throw denied(`client certificate names no serial number (${this.options.serialFrom})`);
     }

@@ -215,7 +215,35 @@ export class DeviceStore {
     return stored;
   }
 
-  /** Appends several events in one transaction (one fsync); used by batching writers. */
+  /**
+   * Group commit: appends the event in a transaction shared with every other event queued in
+   * the same turn of the event loop, and resolves once that transaction has committed. Servers
+   * acknowledge a request only after this resolves, so nothing acknowledged is ever lost, while
+   * 200 concurrent devices cost one commit per batch instead of one each.
+   */
+  recordCommitted(event: NewEvent): Promise<HistoryEvent> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ event, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => this.flushPending());
+    });
+  }
+
+  private pending: { event: NewEvent; resolve: (e: HistoryEvent) => void; reject: (err: unknown) => void }[] = [];
+
+  private flushPending(): void {
+    const batch = this.pending;
+    this.pending = [];
+    let stored: HistoryEvent[];
+    try {
+      stored = this.db.transaction(() => batch.map((p) => this.appendInTx(p.event)))();
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    batch.forEach((p, i) => p.resolve(stored[i]!));
+  }
+
+  /** Appends several events in one transaction (one commit); used by batching writers. */
   recordMany(events: NewEvent[]): HistoryEvent[] {
     return this.db.transaction(() => events.map((e) => this.appendInTx(e)))();
   }

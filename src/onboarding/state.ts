@@ -60,10 +60,13 @@ export function nextState(current: OnboardingState, event: HistoryEventLike): On
     }
     case 'bootstrap:progress': {
       const type = String(event.data.progressType ?? '');
-      if (type === 'bootstrap-complete') return 'onboarded';
+      if (type === 'bootstrap-complete') return current === 'redirected' ? current : 'onboarded';
       if (type === 'bootstrap-error' || type.endsWith('-error') || type === 'boot-image-mismatch') return 'failed';
-      if (type === 'bootstrap-initiated' || type === 'informational' || type.endsWith('-warning')) return current === 'failed' ? current : forward(current, 'bootstrapping');
-      return current === 'failed' ? current : forward(current, 'provisioning');
+      if (current === 'failed') return current;
+      // A redirected device onboards elsewhere; reports sent here on the way are informational.
+      if (current === 'redirected') return current;
+      if (type === 'bootstrap-initiated' || type === 'informational' || type.endsWith('-warning')) return forward(current, 'bootstrapping');
+      return forward(current, 'provisioning');
     }
     case 'admin:state-reset':
       return 'registered';
