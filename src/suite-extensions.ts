@@ -1,5 +1,9 @@
-// Services and admin API routes contributed by the other modules (image upload API, DHCP).
+// Services and admin API routes contributed by the other modules: the DHCP responder and the
+// image upload/catalogue API. Kept apart from suite.ts so each module plugs in one place.
+import type { FastifyPluginAsync } from 'fastify';
 import type { ApiPlugin } from './api/app.js';
+import { createDhcpService } from './dhcp/service.js';
+import { imagesApiRoutes } from './images/api.js';
 import type { ImageCatalogue } from './images/catalogue.js';
 import type { Counters } from './metrics.js';
 import type { Service, SuiteContext } from './service.js';
@@ -9,6 +13,16 @@ export interface Extensions {
   apiPlugins: ApiPlugin[];
 }
 
-export function suiteExtensions(_ctx: SuiteContext, _deps: { catalogue: ImageCatalogue; counters: Counters }): Extensions {
-  return { services: [], apiPlugins: [] };
+export function suiteExtensions(ctx: SuiteContext, deps: { catalogue: ImageCatalogue; counters: Counters }): Extensions {
+  return {
+    // DHCP decides in start() whether it can run (interface set, privileges) and says why not.
+    services: [createDhcpService(ctx)],
+    apiPlugins: [
+      {
+        prefix: '',
+        plugin: imagesApiRoutes as unknown as FastifyPluginAsync<Record<string, unknown>>,
+        options: { catalogue: deps.catalogue, store: ctx.store, log: ctx.log.child({ service: 'images-api' }), config: ctx.config, publicHost: ctx.publicHost },
+      },
+    ],
+  };
 }

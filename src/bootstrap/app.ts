@@ -9,7 +9,8 @@ import type { DeviceStore } from '../devices/store.js';
 import { isZtpError, ZtpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Counters } from '../metrics.js';
-import { DeviceAuthenticator, parseBasic, peerCertificate, type Authenticated, type Credentials } from './auth.js';
+import type { DeviceAuthenticator} from './auth.js';
+import { parseBasic, peerCertificate, type Authenticated, type Credentials } from './auth.js';
 import type { BootstrapResponder } from './responder.js';
 import {
   decodeBootstrapRequest, decodeProgressReport, encodeBootstrapOutput, MEDIA_TYPE, requestEncoding, responseEncoding,

@@ -1,7 +1,8 @@
 // Device authentication for the bootstrap server (RFC 8572 §5.3, §7): the TLS client
 // certificate (IDevID), validated by the TLS layer against the device trust bundle with the
 // chain the device sent, and/or HTTP Basic serial:password. Both present ⇒ same serial.
-import { createHash, X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import * as asn1js from 'asn1js';
 import type { Config } from '../config.js';

@@ -2,7 +2,6 @@
 // inputs, conveyed information and vouchers, and rejects deliberately broken ones.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeConveyedInformation, type ConveyedInformation } from '../../src/bootstrap/conveyed-info.js';
-import { encodeBootstrapOutput } from '../../src/bootstrap/restconf.js';
 import { buildVoucher } from '../../src/pki/voucher.js';
 import { splitPem } from '../../src/pki/lab.js';
 import { basic, bootstrapFixture, GBD, JSON_TYPE, XML_TYPE, type BootstrapFixture } from '../helpers/bootstrap.js';

@@ -52,9 +52,9 @@ describe('device emulators complete onboarding over HTTPS with mTLS', () => {
     const outcome = await runRfcDevice(base, id);
     expect(outcome.kind).toBe('onboarding-information');
     expect(outcome.imageVerified).toBe(true);
-    const image = (outcome.conveyed['ietf-sztp-conveyed-info:onboarding-information'] as Record<string, any>)['boot-image'];
+    const image = (outcome.conveyed['ietf-sztp-conveyed-info:onboarding-information'] as Record<string, Record<string, string[]>>)['boot-image']!;
     expect(image['os-name']).toBe('DPU-OS');
-    expect(image['download-uri'][0]).toContain('/by-mac/02:00:00:00:00:01/');
+    expect(image['download-uri']![0]).toContain('/by-mac/02:00:00:00:00:01/');
     const device = suite.ctx.store.require('RFC-0001');
     expect(device.state).toBe('onboarded');
     const reports = suite.ctx.store.recentHistory('RFC-0001', 100, 'progress').map((e) => e.data.progressType);
