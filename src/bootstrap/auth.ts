@@ -62,6 +62,15 @@ export function parseBasic(header: string | undefined): { serial: string; passwo
 
 /** RFC 4108 hardwareModuleName otherName (1.3.6.1.5.5.7.8.4): SEQUENCE { hwType OID, hwSerialNum OCTET STRING }. */
 function hardwareModuleSerial(cert: X509Certificate): string | undefined {
+  try {
+    return findHardwareModuleSerial(cert);
+  } catch {
+    // A certificate the TLS layer accepted but asn1js cannot walk names no serial.
+    return undefined;
+  }
+}
+
+function findHardwareModuleSerial(cert: X509Certificate): string | undefined {
   const der = cert.raw;
   const parsed = asn1js.fromBER(der.buffer.slice(der.byteOffset, der.byteOffset + der.byteLength) as ArrayBuffer);
   if (parsed.offset === -1) return undefined;

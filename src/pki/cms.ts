@@ -156,7 +156,13 @@ export interface ParsedContentInfo {
 /** Parses a ContentInfo strictly: trailing bytes, wrong shapes and garbage are CMS_MALFORMED. */
 export function parseContentInfo(der: Uint8Array): ParsedContentInfo {
   if (der.byteLength === 0) throw new ZtpError('CMS_MALFORMED', 'empty CMS');
-  const parsed = asn1js.fromBER(toArrayBuffer(der));
+  let parsed: ReturnType<typeof asn1js.fromBER>;
+  try {
+    parsed = asn1js.fromBER(toArrayBuffer(der));
+  } catch (err) {
+    // asn1js throws plain RangeErrors on some malformed strings (found by the property test).
+    throw new ZtpError('CMS_MALFORMED', `CMS is not valid BER: ${(err as Error).message}`, { cause: err });
+  }
   if (parsed.offset === -1 || parsed.result.error) throw new ZtpError('CMS_MALFORMED', `CMS is not valid BER: ${parsed.result.error || 'decode failed'}`);
   if (parsed.offset !== der.byteLength) throw new ZtpError('CMS_MALFORMED', `CMS has ${der.byteLength - parsed.offset} trailing bytes`);
   try {

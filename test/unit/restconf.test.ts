@@ -49,8 +49,12 @@ describe('RESTCONF input decoding, hostile bytes', () => {
         const wrapped = contentInfo(OID.conveyedInfoJson, bytes);
         expect(Buffer.compare(unwrapUnsigned(sliced(wrapped)).content, Buffer.from(bytes))).toBe(0);
       }),
-      { numRuns: 1000 },
+      { numRuns: 5000 },
     );
+  });
+
+  it('regression: asn1js RangeError on a UniversalString of odd length is a typed error', () => {
+    expect(() => parseContentInfo(Buffer.from([28, 5, 0, 0, 0, 0, 0]))).toThrow(ZtpError);
   });
 
   it('truncations of a valid ContentInfo are CMS_MALFORMED', () => {
