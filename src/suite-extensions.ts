@@ -5,6 +5,7 @@ import type { ApiPlugin } from './api/app.js';
 import { createDhcpService } from './dhcp/service.js';
 import { imagesApiRoutes } from './images/api.js';
 import type { ImageCatalogue } from './images/catalogue.js';
+import { imageUrl } from './images/urls.js';
 import type { Counters } from './metrics.js';
 import type { Service, SuiteContext } from './service.js';
 
@@ -16,7 +17,14 @@ export interface Extensions {
 export function suiteExtensions(ctx: SuiteContext, deps: { catalogue: ImageCatalogue; counters: Counters }): Extensions {
   return {
     // DHCP decides in start() whether it can run (interface set, privileges) and says why not.
-    services: [createDhcpService(ctx)],
+    services: [
+      createDhcpService(ctx, {
+        imageUrlFor: (name, mac) => {
+          const entry = deps.catalogue.get(name);
+          return entry ? imageUrl(ctx.config, ctx.publicHost, entry, 'device', mac) : undefined;
+        },
+      }),
+    ],
     apiPlugins: [
       {
         prefix: '',

@@ -37,11 +37,16 @@ export function policyInput(ctx: DhcpServiceContext): Omit<PolicyInput, 'subnet'
   return { global: d.options, classes: d.classes, reservations: d.reservations, sztpUrls: defaultSztpUrls(ctx), sztpForce: d.sztpForce, defaultLeaseTime: d.leaseTime };
 }
 
-export function storeInventory(ctx: Pick<SuiteContext, 'store'>): Inventory {
+/** Turns a device's catalogue image name into the URL its firmware fetches (option 67 / 59). */
+export type ImageUrlResolver = (name: string, mac: string) => string | undefined;
+
+export function storeInventory(ctx: Pick<SuiteContext, 'store'>, imageUrlFor?: ImageUrlResolver): Inventory {
   return {
     deviceByMac: (mac) => {
       const d = ctx.store.getByMac(mac);
-      return d ? { serial: d.serial, profile: d.profile, bootImage: d.bootImage } : undefined;
+      if (!d) return undefined;
+      const image = d.bootImage && !/^[a-z][a-z0-9+.-]*:\/\//i.test(d.bootImage) ? (imageUrlFor?.(d.bootImage, mac) ?? null) : d.bootImage;
+      return { serial: d.serial, profile: d.profile, bootImage: image };
     },
   };
 }
@@ -52,7 +57,7 @@ interface Pending {
   sends: (() => void)[];
 }
 
-export function createDhcpService(ctx: DhcpServiceContext): DhcpService {
+export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFor?: ImageUrlResolver } = {}): DhcpService {
   const log = ctx.log.child({ service: 'dhcp' });
   const hostile = new RateLimitedLog(log);
   const counters: Record<string, number> = {};
@@ -138,7 +143,7 @@ export function createDhcpService(ctx: DhcpServiceContext): DhcpService {
       }
       persistence = new SqliteLeasePersistence(ctx.db);
       const policy = policyInput(ctx);
-      const inventory = storeInventory(ctx);
+      const inventory = storeInventory(ctx, options.imageUrlFor);
       const now = () => ctx.clock.now().getTime();
       const responder = new ResponderV4({
         mode: d.mode,

@@ -134,3 +134,18 @@ describe('ResponderV4', () => {
     );
   });
 });
+
+describe('catalogue images for UEFI HTTP boot (suite wiring)', () => {
+  it('storeInventory maps a catalogue image name to the per-device image URL, leaves URLs alone', async () => {
+    const { storeInventory } = await import('../../src/dhcp/service.js');
+    const { openDatabase } = await import('../../src/db/database.js');
+    const { DeviceStore } = await import('../../src/devices/store.js');
+    const store = new DeviceStore(openDatabase({ file: ':memory:' }));
+    store.upsert({ serial: 'CAT', macs: ['02:00:00:00:00:aa'], bootImage: 'installer.iso' });
+    store.upsert({ serial: 'URL', macs: ['02:00:00:00:00:bb'], bootImage: 'http://x/boot.efi', bootImageSha256: 'ab'.repeat(32) });
+    const inventory = storeInventory({ store }, (name, mac) => (name === 'installer.iso' ? `http://img:8080/by-mac/${mac}/${name}` : undefined));
+    expect(inventory.deviceByMac('02:00:00:00:00:aa')?.bootImage).toBe('http://img:8080/by-mac/02:00:00:00:00:aa/installer.iso');
+    expect(inventory.deviceByMac('02:00:00:00:00:bb')?.bootImage).toBe('http://x/boot.efi');
+    expect(storeInventory({ store }).deviceByMac('02:00:00:00:00:aa')?.bootImage).toBeNull();
+  });
+});
