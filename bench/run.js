@@ -1,0 +1,20 @@
+#!/usr/bin/env node
+// `npm run bench`: every benchmark in turn, each printing its comparison with its peer.
+//   bench/bootstrap  RFC 8572 server vs a bare fastify HTTPS route (same run, same load generator)
+//   bench/images     image server vs nginx (needs nginx; Debian package)
+//   bench/dhcp       DHCP responder vs Kea and dnsmasq with perfdhcp (needs root and the packages)
+// Pass names to run a subset: npm run bench -- bootstrap images
+import { spawnSync } from 'node:child_process';
+
+const all = ['bootstrap', 'images', 'dhcp'];
+const chosen = process.argv.slice(2).filter((a) => all.includes(a));
+let failed = 0;
+for (const name of chosen.length ? chosen : all) {
+  console.log(`\n=== bench/${name} ===`);
+  const res = spawnSync(process.execPath, [new URL(`./${name}/run.js`, import.meta.url).pathname], { stdio: 'inherit' });
+  if (res.status !== 0) {
+    failed++;
+    console.log(`bench/${name} exited with ${res.status ?? res.signal}`);
+  }
+}
+process.exitCode = failed ? 1 : 0;
