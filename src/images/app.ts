@@ -6,12 +6,11 @@
 // (single range, multipart/byteranges, 304/412/416) are computed by the pure modules range.ts and
 // conditional.ts; this file only does I/O.
 import { randomBytes } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
+import { constants, read as fsRead } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import type { TlsOptions, TLSSocket } from 'node:tls';
-import { pipeline } from 'node:stream/promises';
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../config.js';
 import type { DeviceStore } from '../devices/store.js';
 import type { ErrorCode } from '../errors.js';
@@ -101,12 +100,12 @@ export function classifyView(config: Config, hostHeader: string | undefined, sch
 export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstance> {
   const { catalogue, config, log } = deps;
   const now = deps.now ?? Date.now;
-  const chunkSize = deps.chunkSize ?? 512 * 1024;
+  const chunkSize = deps.chunkSize ?? 256 * 1024;
   const peerIdentity = deps.peerIdentity ?? tlsPeerIdentity;
   const options: FastifyServerOptions = {
     loggerInstance: log,
-    disableRequestLogging: true,
-    maxParamLength: 256,
+    // we log each response ourselves (download records, refusals)
+    logController: new LogController({ disableRequestLogging: true }),
     // Malformed requests, oversized headers (431), timeouts: answered by Node, logged here.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
       const code = err.code ?? '';
@@ -321,12 +320,80 @@ export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstan
   return app;
 }
 
-/** Streams one span of the file into the response, honouring backpressure. */
+/**
+ * Reusable read buffers. Each response keeps at most two in flight (one being read, one being
+ * written), so memory is bounded by concurrency × 2 × chunk size however slow the clients are,
+ * and steady-state transfers allocate nothing (no GC churn: nginx-like RSS).
+ */
+class BufferPool {
+  private readonly free: Buffer[] = [];
+  constructor(
+    readonly size: number,
+    private readonly keep: number,
+  ) {}
+  acquire(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+  }
+  release(b: Buffer): void {
+    if (this.free.length < this.keep) this.free.push(b);
+  }
+}
+
+const pools = new Map<number, BufferPool>();
+function poolFor(chunkSize: number): BufferPool {
+  let p = pools.get(chunkSize);
+  if (!p) pools.set(chunkSize, (p = new BufferPool(chunkSize, 128)));
+  return p;
+}
+
+function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => fsRead(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/** res.write resolving when the chunk has been handed to the kernel (so its buffer may be reused). */
+function writeChunk(res: ServerResponse, chunk: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (res.destroyed) return reject(Object.assign(new Error('client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    const onClose = () => reject(Object.assign(new Error('client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    res.once('close', onClose);
+    res.write(chunk, (err) => {
+      res.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    });
+  });
+}
+
+/**
+ * Streams one span of the file into the response with backpressure: read the next chunk while the
+ * previous one is being written, never more than two chunks per response.
+ */
 async function sendSpan(handle: FileHandle, res: ServerResponse, r: ByteRange, track: (n: number) => void, chunkSize: number, end: boolean): Promise<void> {
-  // A stream on the numeric fd: FileHandle streams hold a reference that would block handle.close().
-  const stream = createReadStream('', { fd: handle.fd, start: r.start, end: r.end, autoClose: false, emitClose: false, highWaterMark: Math.min(chunkSize, rangeLength(r)) });
-  stream.on('data', (chunk: string | Buffer) => track(chunk.length));
-  await pipeline(stream, res, { end });
+  const pool = poolFor(chunkSize);
+  const bufs = [pool.acquire(), pool.acquire()];
+  let writing: Promise<void> | undefined;
+  let pos = r.start;
+  let which = 0;
+  try {
+    while (pos <= r.end) {
+      const buf = bufs[which]!;
+      which ^= 1;
+      const n = await readAt(handle.fd, buf, Math.min(chunkSize, r.end - pos + 1), pos);
+      if (n === 0) throw new Error(`image file shorter than its catalogue size (EOF at ${pos})`);
+      if (writing) await writing;
+      writing = writeChunk(res, buf.subarray(0, n));
+      // a rejected write is observed by the next await; keep it from being reported unhandled meanwhile
+      writing.catch(() => undefined);
+      pos += n;
+      track(n);
+    }
+    if (writing) await writing;
+  } finally {
+    // Only buffers no write still holds go back to the pool.
+    if (writing) await writing.catch(() => undefined);
+    for (const b of bufs) pool.release(b);
+  }
+  if (end) res.end();
 }
 
 function drained(res: ServerResponse): Promise<void> {
