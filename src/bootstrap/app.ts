@@ -108,7 +108,8 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
       const reqEnc = requestEncoding(req.headers['content-type']);
       const resEnc = responseEncoding(req.headers.accept, reqEnc);
       const input = decodeBootstrapRequest(bodyOf(req), reqEnc);
-      const device = deps.store.require(auth.serial);
+      const device = deps.store.cached(auth.serial)?.device;
+      if (!device) throw new ZtpError('SZTP_ACCESS_DENIED', 'access denied', { details: { reason: 'device was removed', serial: auth.serial } });
       const built = await deps.responder.reply(device, input, resEnc, auth.certificatePem);
       const kind = built.decision.info.kind;
       // The bootstrapping log: input, chosen response, result; committed before replying.

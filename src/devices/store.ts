@@ -125,6 +125,24 @@ export class DeviceStore {
     return row ? rowToDevice(row) : undefined;
   }
 
+  /**
+   * The device and its password hash from a read-through cache, for per-request hot paths
+   * (bootstrap server). Entries drop on every registry change and state change of that device,
+   * all of which go through this store.
+   */
+  cached(serial: string): { device: Device; passwordHash: string | null } | undefined {
+    let entry = this.hot.get(serial);
+    if (entry) return entry;
+    const row = this.stmts.get.get(serial) as DeviceRow | undefined;
+    if (!row) return undefined;
+    entry = { device: rowToDevice(row), passwordHash: row.password_hash };
+    if (this.hot.size >= 50_000) this.hot.clear();
+    this.hot.set(serial, entry);
+    return entry;
+  }
+
+  private readonly hot = new Map<string, { device: Device; passwordHash: string | null }>();
+
   require(serial: string): Device {
     const device = this.get(serial);
     if (!device) throw new ZtpError('DEVICE_NOT_FOUND', `no device with serial number "${serial}"`, { details: { serial } });
@@ -151,8 +169,7 @@ export class DeviceStore {
 
   /** The stored hash (null: device has no password; undefined: no such device). */
   passwordHashOf(serial: string): string | null | undefined {
-    const row = this.stmts.passwordHash.get(serial) as { password_hash: string | null } | undefined;
-    return row === undefined ? undefined : row.password_hash;
+    return this.cached(serial)?.passwordHash;
   }
 
   hasPassword(serial: string): boolean {
@@ -195,6 +212,7 @@ export class DeviceStore {
       this.appendInTx({ serial: input.serial, source: 'admin', type: existing ? 'device-updated' : 'device-added', data: { actor, fields: changed } });
       return existing ? 'updated' : 'created';
     })();
+    this.hot.delete(input.serial);
     if (outcome !== 'unchanged') this.events.emit('device', input.serial);
     return outcome;
   }
@@ -205,6 +223,7 @@ export class DeviceStore {
       if (info.changes > 0) this.appendInTx({ serial, source: 'admin', type: 'device-removed', data: { actor } });
       return info.changes > 0;
     })();
+    this.hot.delete(serial);
     if (removed) this.events.emit('device', serial);
     return removed;
   }
@@ -260,6 +279,7 @@ export class DeviceStore {
         const next = nextState(current, stored);
         if (next !== current) {
           this.stmts.setState.run(next, at, event.serial);
+          this.hot.delete(event.serial);
           stored.stateChange = { from: current, to: next };
         }
       }
