@@ -56,7 +56,7 @@ describe('ztp image', () => {
     expect(bad.code).toBe(EXIT.INVALID);
     expect(bad.err).toMatch(/does not match|hashes to/);
     const missing = await ztp('image', 'add', `${base}/nope`);
-    expect(missing.code).toBe(EXIT.ERROR);
+    expect(missing.code).toBe(EXIT.UNAVAILABLE);
     expect((await ztp('image', 'add', join(dir, 'absent.iso'))).code).toBe(EXIT.INVALID);
   });
 
