@@ -193,6 +193,14 @@ export function optionsV4(d: Decision, requested: number[]): OptionOut[] {
   // the vendor class; firmware ignores offers without it, whether or not it asked for 60.
   if (d.vendorEcho) put(Opt.VENDOR_CLASS, Buffer.from(d.vendorEcho, 'ascii'), true);
   if (d.bootFile) put(Opt.BOOTFILE, Buffer.from(d.bootFile, 'utf8'), d.vendorEcho === 'HTTPClient');
+  return selectRequested(candidates, requested);
+}
+
+/**
+ * Answer only what was asked (PRL / ORO), in the order asked, plus the options that must go
+ * out regardless (forced 143/136, the vendor-class echo firmware looks for).
+ */
+function selectRequested(candidates: Map<number, { data: Buffer; always: boolean }>, requested: number[]): OptionOut[] {
   const out: OptionOut[] = [];
   const seen = new Set<number>();
   for (const code of requested) {
@@ -220,17 +228,7 @@ export function optionsV6(d: Decision, requested: number[]): OptionOut[] {
   // RFC 8572 §8.4: option 136 always uses the server-list encoding (the opi agent has no v6).
   if (d.sztp) put(OptV6.SZTP_REDIRECT, encodeSztpRedirect('rfc8572', d.sztp.urls), d.sztp.force);
   if (d.bootFile && isUrl(d.bootFile)) put(OptV6.BOOTFILE_URL, Buffer.from(d.bootFile, 'utf8'), d.vendorEcho === 'HTTPClient');
-  const out: OptionOut[] = [];
-  const seen = new Set<number>();
-  for (const code of requested) {
-    const c = candidates.get(code);
-    if (c && !seen.has(code)) {
-      out.push({ code, data: c.data });
-      seen.add(code);
-    }
-  }
-  for (const [code, c] of candidates) if (c.always && !seen.has(code)) out.push({ code, data: c.data });
-  return out;
+  return selectRequested(candidates, requested);
 }
 
 /** A compact description for logs and history events. */
