@@ -115,9 +115,28 @@ export class DeviceStore {
     };
   }
 
+  private unannounced: HistoryEvent[] = [];
+
+  /** Every write goes through here: one transaction (a savepoint when nested), then announce. */
+  private commit<T>(fn: () => T): T {
+    let result: T;
+    try {
+      result = this.db.transaction(fn)();
+    } catch (err) {
+      if (!this.db.inTransaction) this.unannounced = [];
+      throw err;
+    }
+    if (!this.db.inTransaction) {
+      const events = this.unannounced;
+      this.unannounced = [];
+      for (const e of events) this.events.emit('event', e);
+    }
+    return result;
+  }
+
   /** Runs fn in one transaction (nested calls become savepoints). */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.commit(fn);
   }
 
   get(serial: string): Device | undefined {
@@ -193,7 +212,7 @@ export class DeviceStore {
       passwordHash = hashPassword(input.password);
       passwordChanged = true;
     }
-    const outcome = this.db.transaction((): UpsertOutcome => {
+    const outcome = this.commit((): UpsertOutcome => {
       const existing = this.get(input.serial);
       const merged = mergeInput(existing, input);
       for (const mac of merged.macs) {
@@ -211,18 +230,18 @@ export class DeviceStore {
       if (passwordChanged) changed.push('password' as never);
       this.appendInTx({ serial: input.serial, source: 'admin', type: existing ? 'device-updated' : 'device-added', data: { actor, fields: changed } });
       return existing ? 'updated' : 'created';
-    })();
+    });
     this.hot.delete(input.serial);
     if (outcome !== 'unchanged') this.events.emit('device', input.serial);
     return outcome;
   }
 
   remove(serial: string, actor = 'cli'): boolean {
-    const removed = this.db.transaction(() => {
+    const removed = this.commit(() => {
       const info = this.stmts.remove.run(serial);
       if (info.changes > 0) this.appendInTx({ serial, source: 'admin', type: 'device-removed', data: { actor } });
       return info.changes > 0;
-    })();
+    });
     this.hot.delete(serial);
     if (removed) this.events.emit('device', serial);
     return removed;
@@ -230,7 +249,7 @@ export class DeviceStore {
 
   /** Appends one history event and advances the device's onboarding state, atomically. */
   record(event: NewEvent): HistoryEvent {
-    const stored = this.db.transaction(() => this.appendInTx(event))();
+    const stored = this.commit(() => this.appendInTx(event));
     return stored;
   }
 
@@ -254,7 +273,7 @@ export class DeviceStore {
     this.pending = [];
     let stored: HistoryEvent[];
     try {
-      stored = this.db.transaction(() => batch.map((p) => this.appendInTx(p.event)))();
+      stored = this.commit(() => batch.map((p) => this.appendInTx(p.event)));
     } catch (err) {
       for (const p of batch) p.reject(err);
       return;
@@ -264,7 +283,7 @@ export class DeviceStore {
 
   /** Appends several events in one transaction (one commit); used by batching writers. */
   recordMany(events: NewEvent[]): HistoryEvent[] {
-    return this.db.transaction(() => events.map((e) => this.appendInTx(e)))();
+    return this.commit(() => events.map((e) => this.appendInTx(e)));
   }
 
   private appendInTx(event: NewEvent): HistoryEvent {
@@ -284,8 +303,9 @@ export class DeviceStore {
         }
       }
     }
-    // Emit after commit: listeners must never see an event that a rollback would undo.
-    queueMicrotask(() => this.events.emit('event', stored));
+    // Emitted by commit() once the outermost transaction has committed: listeners never see
+    // an event that a rollback undid.
+    this.unannounced.push(stored);
     return stored;
   }
 

@@ -72,10 +72,11 @@ export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFo
     pending = undefined;
     if (!batch) return;
     try {
-      ctx.db.transaction(() => {
+      // Through the store so history listeners (dashboard, SSE) hear of the events once committed.
+      ctx.store.transaction(() => {
         persistence!.saveInTransaction(batch.writes);
         if (batch.events.length > 0) ctx.store.recordMany(batch.events);
-      })();
+      });
     } catch (err) {
       // Not committed: do not acknowledge. Clients retry; the log says why.
       count('persist-failed');

@@ -135,3 +135,18 @@ describe('device import', () => {
     expect(store.get('N1')).toBeUndefined();
   });
 });
+
+describe('history listeners', () => {
+  it('see committed events only: a rolled-back import announces nothing', () => {
+    const store = fresh();
+    const seen: string[] = [];
+    store.events.on('event', (e: { type: string; serial: string | null }) => seen.push(`${e.serial}:${e.type}`));
+    store.upsert({ serial: 'OWNER', macs: ['02:00:00:00:00:09'] });
+    expect(seen).toEqual(['OWNER:device-added']);
+    const rows = parseImport(JSON.stringify([{ serial: 'N1' }, { serial: 'N2', macs: ['02:00:00:00:00:09'] }]));
+    expect(() => importDevices(store, rows, 'test')).toThrow();
+    expect(seen).toEqual(['OWNER:device-added']);
+    importDevices(store, parseImport(JSON.stringify([{ serial: 'N1' }, { serial: 'N3' }])), 'test');
+    expect(seen).toEqual(['OWNER:device-added', 'N1:device-added', 'N3:device-added']);
+  });
+});
