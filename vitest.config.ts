@@ -9,6 +9,8 @@ export default defineConfig({
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,
-    reporters: ['default'],
+    // json: .ci/run prints a plain 'N passed, N failed' line from it.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results.json' },
   },
 });
