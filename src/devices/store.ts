@@ -162,6 +162,24 @@ export class DeviceStore {
 
   private readonly hot = new Map<string, { device: Device; passwordHash: string | null }>();
 
+  /**
+   * The device owning a MAC, through the same cache, remembering misses too: a DHCP responder
+   * asks for every packet, mostly about MACs that belong to no device. Cleared on every
+   * registry change.
+   */
+  cachedByMac(mac: string): Device | undefined {
+    const key = mac.toLowerCase();
+    let serial = this.macs.get(key);
+    if (serial === undefined) {
+      serial = (this.stmts.byMac.get(key) as { serial: string } | undefined)?.serial ?? null;
+      if (this.macs.size >= 100_000) this.macs.clear();
+      this.macs.set(key, serial);
+    }
+    return serial === null ? undefined : this.cached(serial)?.device;
+  }
+
+  private readonly macs = new Map<string, string | null>();
+
   require(serial: string): Device {
     const device = this.get(serial);
     if (!device) throw new ZtpError('DEVICE_NOT_FOUND', `no device with serial number "${serial}"`, { details: { serial } });
@@ -232,6 +250,7 @@ export class DeviceStore {
       return existing ? 'updated' : 'created';
     });
     this.hot.delete(input.serial);
+    this.macs.clear();
     if (outcome !== 'unchanged') this.events.emit('device', input.serial);
     return outcome;
   }
@@ -243,6 +262,7 @@ export class DeviceStore {
       return info.changes > 0;
     });
     this.hot.delete(serial);
+    this.macs.clear();
     if (removed) this.events.emit('device', serial);
     return removed;
   }

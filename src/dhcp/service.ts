@@ -43,7 +43,7 @@ export type ImageUrlResolver = (name: string, mac: string) => string | undefined
 export function storeInventory(ctx: Pick<SuiteContext, 'store'>, imageUrlFor?: ImageUrlResolver): Inventory {
   return {
     deviceByMac: (mac) => {
-      const d = ctx.store.getByMac(mac);
+      const d = ctx.store.cachedByMac(mac);
       if (!d) return undefined;
       const image = d.bootImage && !/^[a-z][a-z0-9+.-]*:\/\//i.test(d.bootImage) ? (imageUrlFor?.(d.bootImage, mac) ?? null) : d.bootImage;
       return { serial: d.serial, profile: d.profile, bootImage: image };

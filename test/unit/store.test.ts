@@ -150,3 +150,26 @@ describe('history listeners', () => {
     expect(seen).toEqual(['OWNER:device-added', 'N1:device-added', 'N3:device-added']);
   });
 });
+
+describe('hot-path caches', () => {
+  it('cachedByMac remembers misses and forgets them when a device takes the MAC', () => {
+    const store = fresh();
+    expect(store.cachedByMac('02:00:00:00:00:10')).toBeUndefined();
+    store.upsert({ serial: 'LATE', macs: ['02:00:00:00:00:10'] });
+    expect(store.cachedByMac('02:00:00:00:00:10')?.serial).toBe('LATE');
+    store.upsert({ serial: 'LATE', macs: [] });
+    expect(store.cachedByMac('02:00:00:00:00:10')).toBeUndefined();
+  });
+
+  it('cached devices follow state changes and updates', () => {
+    const store = fresh();
+    store.upsert({ serial: 'C' });
+    expect(store.cached('C')?.device.state).toBe('registered');
+    store.record({ serial: 'C', source: 'dhcp', type: 'lease' });
+    expect(store.cached('C')?.device.state).toBe('dhcp-bound');
+    store.upsert({ serial: 'C', password: 'x' });
+    expect(store.cached('C')?.passwordHash).toMatch(/^scrypt/);
+    store.remove('C');
+    expect(store.cached('C')).toBeUndefined();
+  });
+});
