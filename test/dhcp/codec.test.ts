@@ -210,3 +210,23 @@ describe('DHCPv6 codec', () => {
     expect(ipv6ToString(ipv6ToBytes('::ffff:10.0.0.1'))).toBe('::ffff:a00:1');
   });
 });
+
+describe('ipv4ToNumber (allocation-free parser) agrees with the IPv4 pattern', () => {
+  it('accepts exactly what isIpv4 accepts, and round-trips', async () => {
+    const { ipv4ToNumber, isIpv4, numberToIpv4 } = await import('../../src/dhcp/codec/bytes.js');
+    const fc = (await import('fast-check')).default;
+    fc.assert(
+      fc.property(fc.oneof(fc.ipV4(), fc.string({ maxLength: 20 }), fc.stringMatching(/^[0-9.]{1,18}$/)), (text) => {
+        let parsed: number | undefined;
+        try {
+          parsed = ipv4ToNumber(text);
+        } catch {
+          parsed = undefined;
+        }
+        if (isIpv4(text)) expect(numberToIpv4(parsed!)).toBe(text.split('.').map(Number).join('.'));
+        else expect(parsed).toBeUndefined();
+      }),
+      { numRuns: 5000 },
+    );
+  });
+});

@@ -35,13 +35,36 @@ export function isIpv4(text: string): boolean {
 }
 
 export function ipv4ToBytes(text: string): Buffer {
-  if (!isIpv4(text)) throw encodeFailed(`"${text}" is not an IPv4 address`);
-  return Buffer.from(text.split('.').map(Number));
+  const b = Buffer.allocUnsafe(4);
+  b.writeUInt32BE(ipv4ToNumber(text), 0);
+  return b;
 }
 
+/** Dotted quad → 32-bit number without allocating (on the per-packet path); same rules as IPV4_RE. */
 export function ipv4ToNumber(text: string): number {
-  const b = ipv4ToBytes(text);
-  return b.readUInt32BE(0);
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || dots === 3) throw encodeFailed(`"${text}" is not an IPv4 address`);
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57 && digits < 3 && !(digits === 1 && octet === 0)) {
+      // no leading zeros ("01" could be read as octal elsewhere), as IPV4_RE
+      octet = octet * 10 + (c - 48);
+      digits++;
+      if (octet > 255) throw encodeFailed(`"${text}" is not an IPv4 address`);
+    } else {
+      throw encodeFailed(`"${text}" is not an IPv4 address`);
+    }
+  }
+  if (digits === 0 || dots !== 3) throw encodeFailed(`"${text}" is not an IPv4 address`);
+  return value * 256 + octet;
 }
 
 export function numberToIpv4(n: number): string {
