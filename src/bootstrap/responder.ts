@@ -104,7 +104,8 @@ export class BootstrapResponder {
     const image = decision.info.kind === 'onboarding-information' ? decision.info.bootImage : undefined;
     // A nonce makes the voucher (and so the reply) unique: never cached.
     const cacheable = !(decision.signed && request.nonce);
-    const key = [device.serial, device.revision, enc, decision.signed, decision.encrypted, image?.sha256 ?? '', image?.downloadUris.join(' ') ?? '', clientCertPem ?? ''].join('|');
+    const key = [device.serial, device.revision, enc, decision.signed, decision.encrypted, image?.sha256 ?? '', image?.downloadUris.join(' ') ?? '', decision.encrypted ? (clientCertPem ?? '') : ''].join('|');
+    // The certificate matters only when encrypting to it; otherwise one entry serves every connection.
     if (cacheable) {
       const hit = this.cache.get(key);
       if (hit) return { output: await hit, decision, cached: true };

@@ -1,5 +1,5 @@
 // `ztp device add|import|list|show|rm|cert`: the device registry from the command line.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ZtpError } from '../errors.js';
@@ -186,7 +186,6 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
         const out = resolve(opts.out);
         mkdirSync(out, { recursive: true });
         writeSecretFile(join(out, `${serial}.key`), identity.keyPem);
-        const { writeFileSync } = await import('node:fs');
         writeFileSync(join(out, `${serial}.crt`), identity.certPem);
         // What the device trusts for the bootstrap server's TLS certificate.
         writeFileSync(join(out, 'ca.crt'), pki.rootCaPem);

@@ -209,11 +209,6 @@ export class DeviceStore {
     return this.cached(serial)?.passwordHash;
   }
 
-  hasPassword(serial: string): boolean {
-    const row = this.stmts.passwordHash.get(serial) as { password_hash: string | null } | undefined;
-    return !!row?.password_hash;
-  }
-
   /**
    * Creates or updates a device; fields absent from the input keep their value. Idempotent:
    * the same input twice gives 'unchanged' the second time and writes nothing.

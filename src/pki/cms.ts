@@ -2,7 +2,7 @@
 // encrypted), owner-certificate and trust-anchor bundles (degenerate SignedData), and the
 // parsing/verification an RFC-faithful device does. Encodings are DER with a *primitive*
 // eContent OCTET STRING, which the OPI agent requires (SZTP-INTEROP.md "CMS encoding").
-import { createHash, webcrypto } from 'node:crypto';
+import { createHash, createPrivateKey, webcrypto } from 'node:crypto';
 import * as asn1js from 'asn1js';
 import * as pkijs from 'pkijs';
 import { ZtpError } from '../errors.js';
@@ -260,7 +260,7 @@ export async function decryptEnveloped(der: Uint8Array, recipient: PemKeyPair): 
   } catch (err) {
     throw new ZtpError('CMS_MALFORMED', 'EnvelopedData is malformed', { cause: err });
   }
-  const keyDer = (await import('node:crypto')).createPrivateKey(recipient.keyPem).export({ type: 'pkcs8', format: 'der' });
+  const keyDer = createPrivateKey(recipient.keyPem).export({ type: 'pkcs8', format: 'der' });
   try {
     const plain = await enveloped.decrypt(0, { recipientCertificate: pemToCertificate(splitPem(recipient.certPem)[0]!), recipientPrivateKey: toArrayBuffer(keyDer) });
     return { contentType: enveloped.encryptedContentInfo.contentType, content: Buffer.from(plain) };

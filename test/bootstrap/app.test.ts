@@ -263,3 +263,23 @@ describe('report-progress', () => {
     expect(errorOf(res)['error-tag']).toBe(tag);
   });
 });
+
+describe('a write that fails is never acknowledged', () => {
+  it('report-progress whose commit fails gets 500 operation-failed, stores nothing, and the server goes on', async () => {
+    const g = await bootstrapFixture();
+    g.store.upsert({ serial: 'W1', password: 'pw' });
+    // Simulate the disk refusing the write (as ENOSPC/SQLITE_FULL would) for progress events only.
+    g.db.exec(`CREATE TRIGGER fail_progress BEFORE INSERT ON events WHEN NEW.type = 'progress' BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;`);
+    const body = JSON.stringify({ 'ietf-sztp-bootstrap-server:input': { 'progress-type': 'bootstrap-complete' } });
+    const headers = { authorization: basic('W1', 'pw'), 'content-type': JSON_TYPE };
+    const failed = await g.app.inject({ method: 'POST', url: PROGRESS, headers, payload: body });
+    expect(failed.statusCode).toBe(500);
+    expect(errorOf(failed)['error-tag']).toBe('operation-failed');
+    expect(failed.body).not.toContain('disk is full');
+    expect(g.store.recentHistory('W1', 10, 'progress')).toHaveLength(0);
+    expect(g.store.require('W1').state).toBe('registered');
+    g.db.exec('DROP TRIGGER fail_progress');
+    expect((await g.app.inject({ method: 'POST', url: PROGRESS, headers, payload: body })).statusCode).toBe(204);
+    expect((await g.app.inject({ method: 'POST', url: GBD, headers, payload: input({}) })).statusCode).toBe(200);
+  });
+});
