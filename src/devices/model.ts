@@ -175,6 +175,13 @@ export function parseDeviceInput(raw: unknown): DeviceInput {
         }
       }
       if (b.insecure !== undefined) bmc.insecure = b.insecure === true;
+      if (bmc.fingerprint256 !== undefined) {
+        const hex = bmc.fingerprint256.replace(/:/g, '').toLowerCase();
+        if (!SHA256_RE.test(hex)) fail('bmc.fingerprint256', 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed');
+        bmc.fingerprint256 = hex;
+      }
+      if (bmc.caBundle !== undefined && !/-----BEGIN CERTIFICATE-----/.test(bmc.caBundle)) fail('bmc.caBundle', 'must be a PEM certificate bundle');
+      if (!/^(https?:\/\/)?[^\s/]+(\/[^\s]*)?$/i.test(bmc.address)) fail('bmc.address', 'must be https://host[:port] or host');
       out.bmc = bmc;
     }
   }

@@ -155,4 +155,23 @@ describe('BMC passwords at rest', () => {
     }
     expect(statSync(join(dir, SECRET_KEY_FILE)).mode & 0o777).toBe(0o600);
   });
+
+  it('device add takes the BMC trust settings (--bmc-ca, --bmc-fingerprint, --bmc-insecure, --bmc-system) and refuses bad ones', async () => {
+    const dir = tempDir();
+    const ca = join(dir, 'bmc-ca.pem');
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+    const fp = 'AB:'.repeat(31) + 'AB';
+    const ok = await ztp(dir, 'device', 'add', 'SN-T', '--bmc', 'https://bmc-t:8443', '--bmc-user', 'root', '--bmc-password', SECRET,
+      '--bmc-ca', ca, '--bmc-fingerprint', fp, '--bmc-system', 'Bluefield', '--json');
+    expect(ok.code).toBe(EXIT.OK);
+    const store = new DeviceStore(openDatabase({ file: join(dir, 'ztp.db') }));
+    expect(store.get('SN-T')!.bmc).toMatchObject({ caBundle: expect.stringContaining('BEGIN CERTIFICATE'), fingerprint256: 'ab'.repeat(32), systemId: 'Bluefield', password: SECRET });
+    const insecure = await ztp(dir, 'device', 'add', 'SN-U', '--bmc', 'https://bmc-u', '--bmc-user', 'root', '--bmc-password', 'x', '--bmc-insecure', '--json');
+    expect(JSON.parse(insecure.out).device.bmc.insecure).toBe(true);
+    writeFileSync(join(dir, 'not-a-ca'), 'hello');
+    for (const bad of [['--bmc-fingerprint', 'abc'], ['--bmc-ca', join(dir, 'not-a-ca')]]) {
+      const r = await ztp(dir, 'device', 'add', 'SN-V', '--bmc', 'https://bmc-v', ...bad, '--json');
+      expect(r.code).toBe(EXIT.INVALID);
+    }
+  });
 });
