@@ -15,6 +15,9 @@ export const ERROR_CATALOGUE = {
   DEVICE_INVALID: { status: 400, message: 'device record is invalid' },
   DEVICE_IMPORT_INVALID: { status: 400, message: 'device import has invalid rows' },
   DEVICE_IN_USE: { status: 409, message: 'device is referenced' },
+  // secrets at rest (src/devices/secrets.ts)
+  SECRETS_KEY_INVALID: { status: 500, message: 'the data directory secret key is unreadable' },
+  SECRETS_UNREADABLE: { status: 500, message: 'a stored secret does not open with this key' },
   // admin API
   API_UNAUTHORIZED: { status: 401, message: 'missing or wrong bearer token' },
   API_BAD_REQUEST: { status: 400, message: 'bad request' },

@@ -1,9 +1,13 @@
 // Numbered schema migrations. Append only: never edit a migration that has shipped.
 // Migration N sets PRAGMA user_version = N (see database.ts).
+import type { Db } from './database.js';
+import { sealStoredBmcPasswords } from '../devices/secrets.js';
 
 export interface Migration {
   name: string;
   sql: string;
+  /** data step after the SQL, in the same transaction (no await: better-sqlite3 is synchronous) */
+  run?: (db: Db) => void;
 }
 
 export const MIGRATIONS: Migration[] = [
@@ -95,5 +99,12 @@ export const MIGRATIONS: Migration[] = [
       ) STRICT;
       CREATE INDEX dhcp_leases_client ON dhcp_leases(family, client_key);
     `,
+  },
+  {
+    // BMC passwords were kept in clear inside devices.bmc (JSON). From here on the row holds
+    // "passwordSealed" (AES-256-GCM under <dataDir>/secret.key, AAD = serial) and never "password".
+    name: '004-bmc-passwords-sealed',
+    sql: '',
+    run: sealStoredBmcPasswords,
   },
 ];

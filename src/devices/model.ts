@@ -23,6 +23,10 @@ export interface BmcInfo {
   caBundle?: string;
   insecure?: boolean;
   systemId?: string;
+  /** SHA-256 fingerprint of the BMC's certificate (hex): pins it instead of a CA */
+  fingerprint256?: string;
+  /** set by the store when the sealed password does not open with this data directory's key */
+  passwordUnreadable?: boolean;
 }
 
 export interface Device {
@@ -164,13 +168,20 @@ export function parseDeviceInput(raw: unknown): DeviceInput {
       const b = input.bmc as Record<string, unknown>;
       if (typeof b !== 'object' || typeof b.address !== 'string' || !b.address) fail('bmc', 'must be an object with an address');
       const bmc: BmcInfo = { address: b.address };
-      for (const k of ['username', 'password', 'caBundle', 'systemId'] as const) {
+      for (const k of ['username', 'password', 'caBundle', 'systemId', 'fingerprint256'] as const) {
         if (b[k] !== undefined) {
           if (typeof b[k] !== 'string') fail(`bmc.${k}`, 'must be a string');
           bmc[k] = b[k];
         }
       }
       if (b.insecure !== undefined) bmc.insecure = b.insecure === true;
+      if (bmc.fingerprint256 !== undefined) {
+        const hex = bmc.fingerprint256.replace(/:/g, '').toLowerCase();
+        if (!SHA256_RE.test(hex)) fail('bmc.fingerprint256', 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed');
+        bmc.fingerprint256 = hex;
+      }
+      if (bmc.caBundle !== undefined && !/-----BEGIN CERTIFICATE-----/.test(bmc.caBundle)) fail('bmc.caBundle', 'must be a PEM certificate bundle');
+      if (!/^(https?:\/\/)?[^\s/]+(\/[^\s]*)?$/i.test(bmc.address)) fail('bmc.address', 'must be https://host[:port] or host');
       out.bmc = bmc;
     }
   }
@@ -209,6 +220,6 @@ function checkPort(value: unknown, field: string): number {
 export function publicDevice(device: Device): Omit<Device, 'bmc'> & { bmc: Omit<BmcInfo, 'password'> & { hasPassword?: boolean } | null } {
   const { bmc, ...rest } = device;
   if (!bmc) return { ...rest, bmc: null };
-  const { password, ...bmcRest } = bmc;
-  return { ...rest, bmc: { ...bmcRest, hasPassword: password !== undefined && password !== '' } };
+  const { password, passwordUnreadable, ...bmcRest } = bmc;
+  return { ...rest, bmc: { ...bmcRest, hasPassword: (password !== undefined && password !== '') || passwordUnreadable === true } };
 }

@@ -7,6 +7,7 @@ import { ZtpError } from '../errors.js';
 import { isOnboardingState, nextState, type OnboardingState } from '../onboarding/state.js';
 import type { BmcInfo, Device, DeviceInput, RedirectServer } from './model.js';
 import { hashPassword, verifyPassword } from './password.js';
+import { secretBoxFor, type SecretBox } from './secrets.js';
 
 export type EventSource = 'dhcp' | 'images' | 'redfish' | 'bootstrap' | 'admin' | 'onboarding';
 
@@ -81,10 +82,14 @@ export class DeviceStore {
   readonly events = new EventEmitter();
   private readonly stmts;
 
+  private readonly secrets: SecretBox;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock = systemClock,
+    secrets?: SecretBox,
   ) {
+    this.secrets = secrets ?? secretBoxFor(db);
     this.events.setMaxListeners(0);
     this.stmts = {
       get: db.prepare(`${DEVICE_SELECT} WHERE d.serial = ?`),
@@ -141,7 +146,7 @@ export class DeviceStore {
 
   get(serial: string): Device | undefined {
     const row = this.stmts.get.get(serial) as DeviceRow | undefined;
-    return row ? rowToDevice(row) : undefined;
+    return row ? rowToDevice(row, this.secrets) : undefined;
   }
 
   /**
@@ -154,7 +159,7 @@ export class DeviceStore {
     if (entry) return entry;
     const row = this.stmts.get.get(serial) as DeviceRow | undefined;
     if (!row) return undefined;
-    entry = { device: rowToDevice(row), passwordHash: row.password_hash };
+    entry = { device: rowToDevice(row, this.secrets), passwordHash: row.password_hash };
     if (this.hot.size >= 50_000) this.hot.clear();
     this.hot.set(serial, entry);
     return entry;
@@ -192,7 +197,7 @@ export class DeviceStore {
   }
 
   list(): Device[] {
-    return (this.stmts.list.all() as DeviceRow[]).map(rowToDevice);
+    return (this.stmts.list.all() as DeviceRow[]).map((r) => rowToDevice(r, this.secrets));
   }
 
   count(): number {
@@ -234,7 +239,7 @@ export class DeviceStore {
       }
       if (existing && !passwordChanged && COMPARED.every((k) => JSON.stringify(existing[k]) === JSON.stringify(merged[k]))) return 'unchanged';
       const now = this.clock.now().toISOString();
-      const params = deviceParams(merged, passwordHash, now);
+      const params = deviceParams(merged, passwordHash, now, this.secrets);
       if (existing) this.stmts.update.run(params);
       else this.stmts.insert.run(params);
       this.stmts.deleteMacs.run(input.serial);
@@ -248,6 +253,14 @@ export class DeviceStore {
     this.macs.clear();
     if (outcome !== 'unchanged') this.events.emit('device', input.serial);
     return outcome;
+  }
+
+  /** Keeps a BMC password the suite set itself (factory-default change on first login), sealed. */
+  setBmcPassword(serial: string, password: string, actor = 'redfish'): void {
+    const device = this.require(serial);
+    if (!device.bmc) throw new ZtpError('DEVICE_INVALID', `bmc: device ${serial} has no BMC`, { details: { field: 'bmc' } });
+    const { passwordUnreadable: _unreadable, ...bmc } = device.bmc;
+    this.upsert({ serial, bmc: { ...bmc, password } }, actor);
   }
 
   remove(serial: string, actor = 'cli'): boolean {
@@ -366,16 +379,38 @@ function mergeInput(existing: Device | undefined, input: DeviceInput): Device {
   return merged;
 }
 
-function deviceParams(d: Device, passwordHash: string | null, now: string) {
+/** The BMC as stored: the password sealed under the data directory's key, never in clear. */
+function bmcColumn(d: Device, secrets: SecretBox): string | null {
+  if (!d.bmc) return null;
+  const { password, ...rest } = d.bmc;
+  return JSON.stringify(password ? { ...rest, passwordSealed: secrets.seal(password, d.serial) } : rest);
+}
+
+function bmcFromColumn(serial: string, column: string | null, secrets: SecretBox): BmcInfo | null {
+  if (!column) return null;
+  const { passwordSealed, ...bmc } = JSON.parse(column) as BmcInfo & { passwordSealed?: string };
+  // An unreadable secret (key file replaced) surfaces as SECRETS_UNREADABLE when the BMC is used,
+  // not here: listing devices must keep working.
+  if (passwordSealed) {
+    try {
+      bmc.password = secrets.open(passwordSealed, serial);
+    } catch {
+      bmc.passwordUnreadable = true;
+    }
+  }
+  return bmc;
+}
+
+function deviceParams(d: Device, passwordHash: string | null, now: string, secrets: SecretBox) {
   return {
     serial: d.serial, profile: d.profile, password_hash: passwordHash, signing: d.signing, boot_image: d.bootImage,
     boot_image_sha256: d.bootImageSha256, os_name: d.osName, os_version: d.osVersion, config: d.config, pre_script: d.preScript,
-    post_script: d.postScript, redirect: d.redirect ? JSON.stringify(d.redirect) : null, bmc: d.bmc ? JSON.stringify(d.bmc) : null,
+    post_script: d.postScript, redirect: d.redirect ? JSON.stringify(d.redirect) : null, bmc: bmcColumn(d, secrets),
     parent_host: d.parentHost, hw_model: d.hwModel, now,
   };
 }
 
-function rowToDevice(row: DeviceRow): Device {
+function rowToDevice(row: DeviceRow, secrets: SecretBox): Device {
   return {
     serial: row.serial,
     profile: row.profile as Device['profile'],
@@ -390,7 +425,7 @@ function rowToDevice(row: DeviceRow): Device {
     preScript: row.pre_script,
     postScript: row.post_script,
     redirect: row.redirect ? (JSON.parse(row.redirect) as RedirectServer[]) : null,
-    bmc: row.bmc ? (JSON.parse(row.bmc) as BmcInfo) : null,
+    bmc: bmcFromColumn(row.serial, row.bmc, secrets),
     parentHost: row.parent_host,
     hwModel: row.hw_model,
     state: row.state,
