@@ -184,6 +184,7 @@ export const ConfigSchema = Type.Object(
         offerHold: Type.Integer({ minimum: 1, maximum: 600, default: 30, description: 'seconds an offered address stays reserved for the client that was offered it', ...env('ZTP_DHCP_OFFER_HOLD') }),
         sztpUrls: Type.String({ default: '', description: 'sZTP bootstrap server base URLs for option 143/136, comma-separated (default: https://<publicHost>:<bootstrap.port>)', ...env('ZTP_DHCP_SZTP_URLS') }),
         sztpForce: Type.Boolean({ default: false, description: 'send option 143/136 even when the client did not request it (PRL/ORO)', ...env('ZTP_DHCP_SZTP_FORCE') }),
+        relays: Type.Array(Type.String(), { default: [], description: 'relay agent addresses (giaddr / v6 relay source) answered even when no subnet contains them; others are dropped (JSON config file only)' }),
         v6: Type.Object(
           {
             enabled: Type.Boolean({ default: false, description: 'run the DHCPv6 responder on the same interface', ...env('ZTP_DHCP_V6_ENABLED') }),
