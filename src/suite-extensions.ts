@@ -8,6 +8,8 @@ import type { ImageCatalogue } from './images/catalogue.js';
 import { imageUrl } from './images/urls.js';
 import type { Counters } from './metrics.js';
 import type { Service, SuiteContext } from './service.js';
+import { normalizeMac } from './images/paths.js';
+import { tftpPathFor } from './tftp/paths.js';
 import { createTftpService } from './tftp/service.js';
 import type { BmcConnector } from './onboarding/conductor.js';
 import { createOnboardingService, type OnboardingService } from './onboarding/service.js';
@@ -30,6 +32,11 @@ export function suiteExtensions(ctx: SuiteContext, deps: { catalogue: ImageCatal
         imageUrlFor: (name, mac) => {
           const entry = deps.catalogue.get(name);
           return entry ? imageUrl(ctx.config, ctx.publicHost, entry, 'device', mac) : undefined;
+        },
+        // PXE: the same image by its per-device TFTP name, when the TFTP server can serve it.
+        tftpPathFor: (name, mac) => {
+          const entry = ctx.config.tftp.enabled ? deps.catalogue.get(name) : undefined;
+          return entry && !entry.requireClientCert && !ctx.config.images.requireClientCert ? tftpPathFor(entry.name, normalizeMac(mac)) : undefined;
         },
       }),
       // TFTP (off unless tftp.enabled): catalogue images to PXE firmware.

@@ -15,6 +15,8 @@ export interface DeviceView {
   serial: string;
   profile: Profile;
   bootImage: string | null;
+  /** the device's catalogue image as a TFTP file name (by-mac/<mac>/<name>), when TFTP serves it */
+  pxeFile?: string | undefined;
 }
 
 export interface Inventory {
@@ -45,6 +47,10 @@ export interface PolicyInput {
   sztpUrls: string[];
   sztpForce: boolean;
   defaultLeaseTime: number;
+  /** the suite's TFTP server, when it runs: next-server for PXE clients (address: else serverAddress) */
+  tftp?: { address?: string | undefined } | undefined;
+  /** our own address on the serving interface (option 54) */
+  serverAddress?: string | undefined;
 }
 
 export interface Decision {
@@ -149,7 +155,9 @@ export function decide(facts: ClientFacts, input: PolicyInput, inventory: Invent
       decision.bootFile = url;
     }
   } else if (vendor.startsWith('PXEClient')) {
-    const file = (arch && arch !== 'other' ? boot.pxeFile?.[arch] : undefined) ?? boot.pxeFile?.default;
+    // PXE 2.1 / RFC 4578: the boot file by client architecture (93), else a registered device's
+    // own catalogue image over our TFTP server.
+    const file = (arch && arch !== 'other' ? boot.pxeFile?.[arch] : undefined) ?? boot.pxeFile?.default ?? device?.pxeFile;
     if (file) {
       decision.vendorEcho = 'PXEClient';
       decision.bootFile = file;
@@ -158,7 +166,8 @@ export function decide(facts: ClientFacts, input: PolicyInput, inventory: Invent
     // Neither PXE nor UEFI HTTP boot: option 67 / v6 59 still go to clients that ask for them.
     decision.bootFile = boot.pxeFile?.default ?? boot.httpUrl?.default;
   }
-  decision.nextServer = boot.nextServer;
+  // siaddr (RFC 2131 §2 "next server to use in bootstrap"): configured, else our TFTP server.
+  decision.nextServer = boot.nextServer ?? (decision.vendorEcho === 'PXEClient' && input.tftp ? (input.tftp.address ?? input.serverAddress) : undefined);
   decision.serverName = boot.serverName;
   return decision;
 }
@@ -193,6 +202,8 @@ export function optionsV4(d: Decision, requested: number[]): OptionOut[] {
   // the vendor class; firmware ignores offers without it, whether or not it asked for 60.
   if (d.vendorEcho) put(Opt.VENDOR_CLASS, Buffer.from(d.vendorEcho, 'ascii'), true);
   if (d.bootFile) put(Opt.BOOTFILE, Buffer.from(d.bootFile, 'utf8'), d.vendorEcho === 'HTTPClient');
+  // RFC 2132 §9.4: option 66 names the TFTP server for clients that ask for it (PXE ROMs do).
+  if (d.nextServer && d.vendorEcho === 'PXEClient') put(Opt.TFTP_SERVER, Buffer.from(d.nextServer, 'ascii'));
   return selectRequested(candidates, requested);
 }
 

@@ -164,7 +164,7 @@ export class ResponderV4 {
       return none(early.drop === 'giaddr-unmatched' ? 'DHCP: relay (giaddr) matches no subnet nor dhcp.relays; dropped' : 'DHCP: INFORM from an address on no served subnet; dropped', early.drop, 'debug');
     }
     const subnet = this.subnetFor(p);
-    const decision = decide(facts, { ...this.deps.policy, subnet: subnet?.config.options, reservations: [...(subnet?.reservations ?? []), ...this.deps.policy.reservations] }, this.deps.inventory);
+    const decision = decide(facts, { ...this.deps.policy, serverAddress: this.deps.serverId, subnet: subnet?.config.options, reservations: [...(subnet?.reservations ?? []), ...this.deps.policy.reservations] }, this.deps.inventory);
     const fields = { ...base, ...describeFacts(facts), classes: decision.classes, serial: decision.device?.serial, subnet: subnet?.cidr.text };
     const ctx: Ctx = { p, facts, decision, subnet, fields, clientKey: clientKeyV4(p) };
     if (this.deps.mode === 'proxy') return this.proxy(ctx, type);

@@ -34,19 +34,21 @@ export function defaultSztpUrls(ctx: DhcpServiceContext): string[] {
 
 export function policyInput(ctx: DhcpServiceContext): Omit<PolicyInput, 'subnet'> {
   const d = ctx.config.dhcp;
-  return { global: d.options, classes: d.classes, reservations: d.reservations, sztpUrls: defaultSztpUrls(ctx), sztpForce: d.sztpForce, defaultLeaseTime: d.leaseTime };
+  const tftp = ctx.config.tftp.enabled ? { address: ctx.config.tftp.host !== '0.0.0.0' ? ctx.config.tftp.host : undefined } : undefined;
+  return { global: d.options, classes: d.classes, reservations: d.reservations, sztpUrls: defaultSztpUrls(ctx), sztpForce: d.sztpForce, defaultLeaseTime: d.leaseTime, tftp };
 }
 
 /** Turns a device's catalogue image name into the URL its firmware fetches (option 67 / 59). */
 export type ImageUrlResolver = (name: string, mac: string) => string | undefined;
 
-export function storeInventory(ctx: Pick<SuiteContext, 'store'>, imageUrlFor?: ImageUrlResolver): Inventory {
+export function storeInventory(ctx: Pick<SuiteContext, 'store'>, imageUrlFor?: ImageUrlResolver, tftpPathFor?: ImageUrlResolver): Inventory {
   return {
     deviceByMac: (mac) => {
       const d = ctx.store.cachedByMac(mac);
       if (!d) return undefined;
       const image = d.bootImage && !/^[a-z][a-z0-9+.-]*:\/\//i.test(d.bootImage) ? (imageUrlFor?.(d.bootImage, mac) ?? null) : d.bootImage;
-      return { serial: d.serial, profile: d.profile, bootImage: image };
+      const pxeFile = d.bootImage && !/^[a-z][a-z0-9+.-]*:\/\//i.test(d.bootImage) ? tftpPathFor?.(d.bootImage, mac) : undefined;
+      return { serial: d.serial, profile: d.profile, bootImage: image, pxeFile };
     },
   };
 }
@@ -57,7 +59,7 @@ interface Pending {
   sends: (() => void)[];
 }
 
-export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFor?: ImageUrlResolver } = {}): DhcpService {
+export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFor?: ImageUrlResolver; tftpPathFor?: ImageUrlResolver } = {}): DhcpService {
   const log = ctx.log.child({ service: 'dhcp' });
   const hostile = new RateLimitedLog(log);
   const counters: Record<string, number> = {};
@@ -139,7 +141,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFo
       }
       persistence = new SqliteLeasePersistence(ctx.db);
       const policy = policyInput(ctx);
-      const inventory = storeInventory(ctx, options.imageUrlFor);
+      const inventory = storeInventory(ctx, options.imageUrlFor, options.tftpPathFor);
       const now = () => ctx.clock.now().getTime();
       const responder = new ResponderV4({
         mode: d.mode,
