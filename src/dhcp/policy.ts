@@ -51,6 +51,8 @@ export interface PolicyInput {
   tftp?: { address?: string | undefined } | undefined;
   /** our own address on the serving interface (option 54) */
   serverAddress?: string | undefined;
+  /** proxy mode: offers carry no address (decides how a PXE offer must look) */
+  proxy?: boolean | undefined;
 }
 
 export interface Decision {
@@ -67,6 +69,8 @@ export interface Decision {
   nextServer?: string | undefined;
   serverName?: string | undefined;
   proxyOffer: boolean;
+  /** a PXE client got a boot file (siaddr / option 66 go with it) */
+  pxe?: boolean | undefined;
 }
 
 function normHex(s: string): string {
@@ -159,15 +163,22 @@ export function decide(facts: ClientFacts, input: PolicyInput, inventory: Invent
     // own catalogue image over our TFTP server.
     const file = (arch && arch !== 'other' ? boot.pxeFile?.[arch] : undefined) ?? boot.pxeFile?.default ?? device?.pxeFile;
     if (file) {
-      decision.vendorEcho = 'PXEClient';
+      // PXE 2.1 §2.2.1 as UEFI firmware implements it (EDK2 PxeBcDhcp4.c, offer types): an offer
+      // *with an address* that echoes "PXEClient" but has no option 43 is a "BINL" offer, and the
+      // firmware then asks a boot server on port 4011 for the file (we run none: "PXE-E16 No
+      // valid offer", seen with OVMF). Without the echo it is a plain DHCP offer whose siaddr and
+      // boot file the firmware uses directly (what dnsmasq sends). A proxy offer (no address)
+      // is only recognised with the echo.
+      if (input.proxy) decision.vendorEcho = 'PXEClient';
       decision.bootFile = file;
+      decision.pxe = true;
     }
   } else if (boot.pxeFile?.default ?? boot.httpUrl?.default) {
     // Neither PXE nor UEFI HTTP boot: option 67 / v6 59 still go to clients that ask for them.
     decision.bootFile = boot.pxeFile?.default ?? boot.httpUrl?.default;
   }
   // siaddr (RFC 2131 §2 "next server to use in bootstrap"): configured, else our TFTP server.
-  decision.nextServer = boot.nextServer ?? (decision.vendorEcho === 'PXEClient' && input.tftp ? (input.tftp.address ?? input.serverAddress) : undefined);
+  decision.nextServer = boot.nextServer ?? (decision.pxe && input.tftp ? (input.tftp.address ?? input.serverAddress) : undefined);
   decision.serverName = boot.serverName;
   return decision;
 }
@@ -203,7 +214,7 @@ export function optionsV4(d: Decision, requested: number[]): OptionOut[] {
   if (d.vendorEcho) put(Opt.VENDOR_CLASS, Buffer.from(d.vendorEcho, 'ascii'), true);
   if (d.bootFile) put(Opt.BOOTFILE, Buffer.from(d.bootFile, 'utf8'), d.vendorEcho === 'HTTPClient');
   // RFC 2132 §9.4: option 66 names the TFTP server for clients that ask for it (PXE ROMs do).
-  if (d.nextServer && d.vendorEcho === 'PXEClient') put(Opt.TFTP_SERVER, Buffer.from(d.nextServer, 'ascii'));
+  if (d.nextServer && d.pxe) put(Opt.TFTP_SERVER, Buffer.from(d.nextServer, 'ascii'));
   return selectRequested(candidates, requested);
 }
 

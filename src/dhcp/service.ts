@@ -35,7 +35,7 @@ export function defaultSztpUrls(ctx: DhcpServiceContext): string[] {
 export function policyInput(ctx: DhcpServiceContext): Omit<PolicyInput, 'subnet'> {
   const d = ctx.config.dhcp;
   const tftp = ctx.config.tftp.enabled ? { address: ctx.config.tftp.host !== '0.0.0.0' ? ctx.config.tftp.host : undefined } : undefined;
-  return { global: d.options, classes: d.classes, reservations: d.reservations, sztpUrls: defaultSztpUrls(ctx), sztpForce: d.sztpForce, defaultLeaseTime: d.leaseTime, tftp };
+  return { global: d.options, classes: d.classes, reservations: d.reservations, sztpUrls: defaultSztpUrls(ctx), sztpForce: d.sztpForce, defaultLeaseTime: d.leaseTime, tftp, proxy: d.mode === 'proxy' };
 }
 
 /** Turns a device's catalogue image name into the URL its firmware fetches (option 67 / 59). */

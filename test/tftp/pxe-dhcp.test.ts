@@ -31,18 +31,21 @@ const facts = (over: Partial<Parameters<typeof decide>[0]> = {}) => ({ family: 4
 describe('PXE policy', () => {
   it('a class rule picks the x64 EFI file by option 93; next-server is our TFTP server; 66 and 67 when asked', () => {
     const d = decide(facts({ mac: '52:54:00:99:99:99' }), base, inventory);
-    expect(d).toMatchObject({ vendorEcho: 'PXEClient', bootFile: 'grub-x64.efi', nextServer: '10.98.0.1' });
+    expect(d).toMatchObject({ bootFile: 'grub-x64.efi', nextServer: '10.98.0.1', pxe: true });
+    // Regression (OVMF "PXE-E16 No valid offer"): an offer with an address must not echo
+    // PXEClient without option 43, or UEFI PXE looks for a BINL server on port 4011.
     expect(optionsV4(d, [60, 66, 67]).map((o) => [o.code, o.data.toString()])).toEqual([
-      [60, 'PXEClient'],
       [66, '10.98.0.1'],
       [67, 'grub-x64.efi'],
     ]);
+    // A proxy offer carries no address: there the echo is what makes it a PXE offer.
+    expect(optionsV4(decide(facts(), { ...base, proxy: true }, inventory), [67]).map((o) => o.code)).toEqual([67, 60]);
     expect(decide(facts({ arch: [0x0b] }), base, inventory).bootFile).toBe('grub-aa64.efi');
   });
 
   it('without a class file, a registered device gets its own catalogue image by its per-device TFTP name', () => {
     const d = decide(facts({ mac: DEVICE_MAC }), { ...base, classes: [] }, inventory);
-    expect(d).toMatchObject({ bootFile: 'by-mac/52:54:00:00:00:01/dev.efi', nextServer: '10.98.0.1', vendorEcho: 'PXEClient' });
+    expect(d).toMatchObject({ bootFile: 'by-mac/52:54:00:00:00:01/dev.efi', nextServer: '10.98.0.1', pxe: true });
   });
 
   it('a configured nextServer or tftp.host wins; TFTP off and nothing configured: no next-server', () => {
@@ -68,7 +71,7 @@ describe('PXE policy', () => {
 });
 
 describe('ResponderV4 OFFER to a PXE client', () => {
-  it('sets siaddr and the file field beside options 60/66/67', () => {
+  it('sets siaddr and the file field beside options 66/67, without the PXEClient echo', () => {
     const subnets = buildSubnets([{ subnet: '10.98.0.0/24', pools: [{ start: '10.98.0.100', end: '10.98.0.150' }] }]);
     const r = new ResponderV4({
       mode: 'server',
@@ -99,7 +102,7 @@ describe('ResponderV4 OFFER to a PXE client', () => {
     expect(offer.file).toBe('grub-x64.efi');
     expect(getOption(offer, Opt.TFTP_SERVER)?.toString()).toBe('10.98.0.1');
     expect(getOption(offer, Opt.BOOTFILE)?.toString()).toBe('grub-x64.efi');
-    expect(getOption(offer, Opt.VENDOR_CLASS)?.toString()).toBe('PXEClient');
+    expect(getOption(offer, Opt.VENDOR_CLASS)).toBeUndefined();
     expect(encodeV4(offer).length).toBeGreaterThan(240);
   });
 });
