@@ -13,6 +13,8 @@ export interface Recorded {
   method: string;
   /** path without the prefix and without a trailing slash */
   path: string;
+  /** the query string, '' when none */
+  query: string;
   headers: Record<string, string | string[] | undefined>;
   body: unknown;
 }
@@ -27,6 +29,8 @@ export interface Reply {
   destroy?: boolean;
   /** never answer (the client's timeout must fire) */
   hang?: boolean;
+  /** send the headers and the first bytes of the body, then stall */
+  stallBody?: boolean;
 }
 
 export interface TestBmcOptions {
@@ -56,6 +60,9 @@ export class TestBmc {
   private readonly resources = new Map<string, unknown>();
   private readonly sockets = new Set<Socket>();
   private sessionSeq = 0;
+  private inFlight = 0;
+  /** the most requests this server saw in flight at once */
+  maxInFlight = 0;
   private readonly tokens = new Map<string, string>();
   url = '';
 
@@ -128,11 +135,15 @@ export class TestBmc {
         body = text;
       }
     } else body = undefined;
-    let path = (req.url ?? '/').split('?')[0]!;
+    const [rawPath, query = ''] = (req.url ?? '/').split('?');
+    let path = rawPath!;
     const prefix = this.options.prefix ?? '';
     if (prefix && path.startsWith(prefix)) path = path.slice(prefix.length);
-    const rec: Recorded = { method: req.method ?? 'GET', path: normalize(path), headers: req.headers, body };
+    const rec: Recorded = { method: req.method ?? 'GET', path: normalize(path), query: decodeURIComponent(query), headers: req.headers, body };
     this.requests.push(rec);
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    res.on('close', () => this.inFlight--);
     const custom = await this.options.handler?.(rec, this);
     const reply = custom ?? this.staticReply(rec);
     if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
@@ -149,6 +160,11 @@ export class TestBmc {
         payload = JSON.stringify(reply.body);
         headers['content-type'] ??= 'application/json; charset=utf-8';
       }
+    }
+    if (reply.stallBody) {
+      res.writeHead(reply.status, { ...headers, 'content-length': String(payload.length + 100) });
+      res.write(payload.slice(0, 5));
+      return;
     }
     res.writeHead(reply.status, headers);
     res.end(payload);
@@ -168,6 +184,7 @@ export class TestBmc {
   /** Revoke every session (the client must log in again on the 401 that follows). */
   dropSessions(): void {
     this.tokens.clear();
+    this.liveSessions.clear();
   }
 
   private staticReply(rec: Recorded): Reply {
