@@ -15,6 +15,9 @@ export const ERROR_CATALOGUE = {
   DEVICE_INVALID: { status: 400, message: 'device record is invalid' },
   DEVICE_IMPORT_INVALID: { status: 400, message: 'device import has invalid rows' },
   DEVICE_IN_USE: { status: 409, message: 'device is referenced' },
+  // secrets at rest (src/devices/secrets.ts)
+  SECRETS_KEY_INVALID: { status: 500, message: 'the data directory secret key is unreadable' },
+  SECRETS_UNREADABLE: { status: 500, message: 'a stored secret does not open with this key' },
   // admin API
   API_UNAUTHORIZED: { status: 401, message: 'missing or wrong bearer token' },
   API_BAD_REQUEST: { status: 400, message: 'bad request' },
@@ -61,6 +64,13 @@ export const ERROR_CATALOGUE = {
   IMAGES_CLIENT_CERT_REQUIRED: { status: 403, message: 'a trusted client certificate is required for this image' },
   IMAGES_TOO_LARGE: { status: 413, message: 'image is larger than allowed' },
   IMAGES_FETCH_FAILED: { status: 502, message: 'image could not be fetched from its URL' },
+  // TFTP server (PXE)
+  TFTP_MALFORMED: { status: 400, message: 'malformed TFTP packet' },
+  TFTP_NOT_FOUND: { status: 404, message: 'no such file on the TFTP server' },
+  TFTP_ACCESS_VIOLATION: { status: 403, message: 'TFTP path or operation is not allowed' },
+  TFTP_ILLEGAL_OPERATION: { status: 400, message: 'illegal TFTP operation' },
+  TFTP_BUSY: { status: 503, message: 'too many TFTP transfers in progress' },
+  TFTP_TIMEOUT: { status: 504, message: 'TFTP peer stopped answering' },
   // Redfish client
   REDFISH_UNREACHABLE: { status: 502, message: 'BMC did not answer' },
   REDFISH_TIMEOUT: { status: 504, message: 'BMC timed out' },
@@ -76,6 +86,12 @@ export const ERROR_CATALOGUE = {
   REDFISH_INVALID_ENDPOINT: { status: 400, message: 'BMC endpoint is invalid' },
   REDFISH_PASSWORD_CHANGE_REQUIRED: { status: 401, message: 'BMC demands a password change and no new password is configured' },
   REDFISH_ABORTED: { status: 503, message: 'BMC operation was aborted' },
+  // onboarding conductor
+  ONBOARDING_NOT_FOUND: { status: 404, message: 'no onboarding job for that device' },
+  ONBOARDING_INVALID: { status: 400, message: 'onboarding request is invalid' },
+  ONBOARDING_CONFLICT: { status: 409, message: 'the onboarding job is in a state that does not allow this' },
+  ONBOARDING_DISABLED: { status: 503, message: 'the onboarding conductor is not running' },
+  ONBOARDING_SERVER_UNREACHABLE: { status: 503, message: 'ztp serve is not reachable' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -1,6 +1,7 @@
 // The Redfish side of the suite: open a session to a BMC (the port in api.ts), record its steps
 // as device history. Nothing outside src/redfish/ imports undici or knows a Redfish URI.
 import type { BmcInfo } from '../devices/model.js';
+import { ZtpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BmcEndpoint, BmcSession, StepListener } from './api.js';
 import { RedfishBmcSession, type SessionDeps } from './client.js';
@@ -34,7 +35,10 @@ export async function withBmcSession<T>(endpoint: BmcEndpoint, deps: Parameters<
 }
 
 /** A device record's BMC coordinates → an endpoint ("host" alone means https://host). */
-export function endpointFromDevice(bmc: BmcInfo & { fingerprint256?: string; newPassword?: string }): BmcEndpoint {
+export function endpointFromDevice(bmc: BmcInfo & { newPassword?: string }): BmcEndpoint {
+  if (bmc.passwordUnreadable) {
+    throw new ZtpError('REDFISH_INVALID_ENDPOINT', 'the stored BMC password does not open with this data directory\'s key: set it again (ztp device add … --bmc-password)', { details: { field: 'bmc.password' } });
+  }
   const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(bmc.address) ? bmc.address : `https://${bmc.address}`;
   const endpoint: BmcEndpoint = { url };
   if (bmc.username) endpoint.username = bmc.username;
