@@ -59,12 +59,16 @@ export function interpreterFor(script: Uint8Array): string {
   return interpreter;
 }
 
-/** Runs one script in a fresh sandbox directory under `parentDir`, removed afterwards. */
-export async function runScript(name: string, script: Uint8Array, parentDir: string, limits: ScriptLimits, env: Record<string, string> = {}): Promise<ScriptOutcome> {
+/**
+ * Runs one script with `sandboxDir` (the device's sandbox, shared by its pre- and post-scripts,
+ * removed by the caller) as cwd and HOME; the script file itself sits in a fresh subdirectory.
+ */
+export async function runScript(name: string, script: Uint8Array, sandboxDir: string, limits: ScriptLimits, env: Record<string, string> = {}): Promise<ScriptOutcome> {
   const interpreter = interpreterFor(script);
-  const dir = mkdtempSync(join(parentDir, `${name}-`));
-  const file = join(dir, `${name}.sh`);
+  const scriptDir = mkdtempSync(join(sandboxDir, `.${name}-`));
+  const file = join(scriptDir, `${name}.sh`);
   writeFileSync(file, script, { mode: 0o700 });
+  const dir = sandboxDir;
   const started = performance.now();
   try {
     return await new Promise<ScriptOutcome>((resolve, reject) => {
@@ -101,7 +105,7 @@ export async function runScript(name: string, script: Uint8Array, parentDir: str
       });
     });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(scriptDir, { recursive: true, force: true });
   }
 }
 
