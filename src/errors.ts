@@ -15,6 +15,9 @@ export const ERROR_CATALOGUE = {
   DEVICE_INVALID: { status: 400, message: 'device record is invalid' },
   DEVICE_IMPORT_INVALID: { status: 400, message: 'device import has invalid rows' },
   DEVICE_IN_USE: { status: 409, message: 'device is referenced' },
+  // secrets at rest (src/devices/secrets.ts)
+  SECRETS_KEY_INVALID: { status: 500, message: 'the data directory secret key is unreadable' },
+  SECRETS_UNREADABLE: { status: 500, message: 'a stored secret does not open with this key' },
   // admin API
   API_UNAUTHORIZED: { status: 401, message: 'missing or wrong bearer token' },
   API_BAD_REQUEST: { status: 400, message: 'bad request' },
@@ -69,6 +72,12 @@ export const ERROR_CATALOGUE = {
   REDFISH_ACTION_FAILED: { status: 502, message: 'BMC action failed' },
   REDFISH_UNSUPPORTED: { status: 501, message: 'BMC does not support this' },
   REDFISH_TASK_FAILED: { status: 502, message: 'BMC task failed' },
+  // onboarding conductor
+  ONBOARDING_NOT_FOUND: { status: 404, message: 'no onboarding job for that device' },
+  ONBOARDING_INVALID: { status: 400, message: 'onboarding request is invalid' },
+  ONBOARDING_CONFLICT: { status: 409, message: 'the onboarding job is in a state that does not allow this' },
+  ONBOARDING_DISABLED: { status: 503, message: 'the onboarding conductor is not running' },
+  ONBOARDING_SERVER_UNREACHABLE: { status: 503, message: 'ztp serve is not reachable' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

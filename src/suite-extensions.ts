@@ -8,14 +8,21 @@ import type { ImageCatalogue } from './images/catalogue.js';
 import { imageUrl } from './images/urls.js';
 import type { Counters } from './metrics.js';
 import type { Service, SuiteContext } from './service.js';
+import type { BmcConnector } from './onboarding/conductor.js';
+import { createOnboardingService, type OnboardingService } from './onboarding/service.js';
 
 export interface Extensions {
   services: Service[];
   apiPlugins: ApiPlugin[];
+  onboarding: OnboardingService;
 }
 
-export function suiteExtensions(ctx: SuiteContext, deps: { catalogue: ImageCatalogue; counters: Counters }): Extensions {
+export function suiteExtensions(ctx: SuiteContext, deps: { catalogue: ImageCatalogue; counters: Counters; bmcConnector?: BmcConnector }): Extensions {
+  // The onboarding conductor starts last (after DHCP) and stops first: resumed jobs find every
+  // service their devices talk to.
+  const onboarding = createOnboardingService(ctx, { catalogue: deps.catalogue, ...(deps.bmcConnector ? { connect: deps.bmcConnector } : {}) });
   return {
+    onboarding,
     // DHCP decides in start() whether it can run (interface set, privileges) and says why not.
     services: [
       createDhcpService(ctx, {
@@ -24,6 +31,7 @@ export function suiteExtensions(ctx: SuiteContext, deps: { catalogue: ImageCatal
           return entry ? imageUrl(ctx.config, ctx.publicHost, entry, 'device', mac) : undefined;
         },
       }),
+      onboarding,
     ],
     apiPlugins: [
       {

@@ -48,7 +48,11 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
     .option('--hw-model <model>', 'hardware model')
     .option('--bmc <address>', 'BMC address (https://host or host)')
     .option('--bmc-user <user>', 'BMC user name')
-    .option('--bmc-password <password>', 'BMC password (never printed)')
+    .option('--bmc-password <password>', 'BMC password (never printed; sealed at rest)')
+    .option('--bmc-ca <file>', "PEM bundle the BMC's TLS certificate must chain to")
+    .option('--bmc-fingerprint <sha256>', "pin the BMC's TLS certificate by its SHA-256 fingerprint")
+    .option('--bmc-insecure', 'do not verify the BMC certificate (logged as a warning every session)')
+    .option('--bmc-system <id>', 'the ComputerSystem id to drive (default: the DPU system)')
     .action(
       action((cmd: Command, serial: string, opts: Record<string, string | string[] | undefined>) => {
         const g = globalOptions(cmd);
@@ -68,7 +72,15 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
         if (opts.parentHost !== undefined) raw.parentHost = opts.parentHost;
         if (opts.hwModel !== undefined) raw.hwModel = opts.hwModel;
         if (opts.bmc !== undefined) {
-          raw.bmc = { address: opts.bmc, ...(opts.bmcUser ? { username: opts.bmcUser } : {}), ...(opts.bmcPassword ? { password: opts.bmcPassword } : {}) };
+          raw.bmc = {
+            address: opts.bmc,
+            ...(opts.bmcUser ? { username: opts.bmcUser } : {}),
+            ...(opts.bmcPassword ? { password: opts.bmcPassword } : {}),
+            ...(opts.bmcCa ? { caBundle: readText(opts.bmcCa as string, 'bmc-ca') } : {}),
+            ...(opts.bmcFingerprint ? { fingerprint256: opts.bmcFingerprint } : {}),
+            ...(opts.bmcInsecure ? { insecure: true } : {}),
+            ...(opts.bmcSystem ? { systemId: opts.bmcSystem } : {}),
+          };
         }
         const input = parseDeviceInput(raw);
         const storage = openStorage(g);

@@ -39,7 +39,8 @@ export function migrate(db: Db): void {
     const migration = MIGRATIONS[version - 1]!;
     try {
       db.transaction(() => {
-        db.exec(migration.sql);
+        if (migration.sql) db.exec(migration.sql);
+        migration.run?.(db);
         db.pragma(`user_version = ${version}`);
       })();
     } catch (err) {

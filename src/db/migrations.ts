@@ -1,9 +1,13 @@
 // Numbered schema migrations. Append only: never edit a migration that has shipped.
 // Migration N sets PRAGMA user_version = N (see database.ts).
+import type { Db } from './database.js';
+import { sealStoredBmcPasswords } from '../devices/secrets.js';
 
 export interface Migration {
   name: string;
   sql: string;
+  /** data step after the SQL, in the same transaction (no await: better-sqlite3 is synchronous) */
+  run?: (db: Db) => void;
 }
 
 export const MIGRATIONS: Migration[] = [
@@ -94,6 +98,53 @@ export const MIGRATIONS: Migration[] = [
         PRIMARY KEY (family, address)
       ) STRICT;
       CREATE INDEX dhcp_leases_client ON dhcp_leases(family, client_key);
+    `,
+  },
+  {
+    // BMC passwords were kept in clear inside devices.bmc (JSON). From here on the row holds
+    // "passwordSealed" (AES-256-GCM under <dataDir>/secret.key, AAD = serial) and never "password".
+    name: '004-bmc-passwords-sealed',
+    sql: '',
+    run: sealStoredBmcPasswords,
+  },
+  {
+    // Onboarding jobs (src/onboarding/): one row per device, the current attempt. Every change of
+    // step or status is written in the same transaction as its history event (source
+    // 'onboarding', type 'transition'). Times are Unix milliseconds. Per-device step timeout
+    // overrides live on the device record (JSON {"booting": 900, …}, seconds).
+    name: '005-onboarding-jobs',
+    sql: `
+      CREATE TABLE onboarding_jobs (
+        serial            TEXT PRIMARY KEY REFERENCES devices(serial) ON DELETE CASCADE,
+        attempt           INTEGER NOT NULL CHECK (attempt >= 1),
+        status            TEXT NOT NULL CHECK (status IN ('queued', 'running', 'complete', 'failed', 'timed-out', 'aborted')),
+        step              TEXT NOT NULL CHECK (step IN ('bmc-check', 'media-insert', 'http-boot-set', 'boot-override', 'power-on',
+                            'booting', 'bootstrapping', 'progress', 'cleanup', 'complete')),
+        phase             TEXT NOT NULL DEFAULT 'pending' CHECK (phase IN ('pending', 'started')),
+        path              TEXT CHECK (path IN ('virtual-media', 'uefi-http', 'none')),
+        step_started_at   INTEGER NOT NULL,
+        started_at        INTEGER NOT NULL,
+        finished_at       INTEGER,
+        reason            TEXT,
+        failed_step       TEXT,
+        message_id        TEXT,
+        timed_out_after_ms INTEGER,
+        image_url         TEXT,
+        image_fetched     INTEGER NOT NULL DEFAULT 0 CHECK (image_fetched IN (0, 1)),
+        dhcp_seen         INTEGER NOT NULL DEFAULT 0 CHECK (dhcp_seen IN (0, 1)),
+        progress_count    INTEGER NOT NULL DEFAULT 0,
+        last_progress     TEXT,
+        last_signal_at    INTEGER,
+        last_error        TEXT,
+        cursor            INTEGER NOT NULL DEFAULT 0,
+        batch             TEXT,
+        batch_concurrency INTEGER CHECK (batch_concurrency IS NULL OR batch_concurrency >= 1),
+        parent_host       TEXT,
+        queued_at         INTEGER NOT NULL,
+        updated_at        INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX onboarding_jobs_status ON onboarding_jobs(status, queued_at);
+      ALTER TABLE devices ADD COLUMN onboarding_timeouts TEXT;
     `,
   },
 ];

@@ -7,6 +7,7 @@ import { ZtpError } from '../errors.js';
 import { isOnboardingState, nextState, type OnboardingState } from '../onboarding/state.js';
 import type { BmcInfo, Device, DeviceInput, RedirectServer } from './model.js';
 import { hashPassword, verifyPassword } from './password.js';
+import { secretBoxFor, type SecretBox } from './secrets.js';
 
 export type EventSource = 'dhcp' | 'images' | 'redfish' | 'bootstrap' | 'admin' | 'onboarding';
 
@@ -51,6 +52,7 @@ interface DeviceRow {
   bmc: string | null;
   parent_host: string | null;
   hw_model: string | null;
+  onboarding_timeouts: string | null;
   state: string;
   state_changed_at: string;
   revision: number;
@@ -73,7 +75,7 @@ const DEVICE_SELECT = `SELECT d.*, (SELECT json_group_array(mac) FROM (SELECT ma
 /** Fields compared to decide whether an upsert changed anything (password handled apart). */
 const COMPARED: (keyof DeviceInput & keyof Device)[] = [
   'profile', 'signing', 'macs', 'bootImage', 'bootImageSha256', 'osName', 'osVersion', 'config', 'preScript',
-  'postScript', 'redirect', 'bmc', 'parentHost', 'hwModel',
+  'postScript', 'redirect', 'bmc', 'parentHost', 'hwModel', 'onboardingTimeouts',
 ];
 
 export class DeviceStore {
@@ -81,10 +83,14 @@ export class DeviceStore {
   readonly events = new EventEmitter();
   private readonly stmts;
 
+  private readonly secrets: SecretBox;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock = systemClock,
+    secrets?: SecretBox,
   ) {
+    this.secrets = secrets ?? secretBoxFor(db);
     this.events.setMaxListeners(0);
     this.stmts = {
       get: db.prepare(`${DEVICE_SELECT} WHERE d.serial = ?`),
@@ -92,12 +98,12 @@ export class DeviceStore {
       byMac: db.prepare(`SELECT serial FROM device_macs WHERE mac = ?`),
       passwordHash: db.prepare(`SELECT password_hash FROM devices WHERE serial = ?`),
       insert: db.prepare(`INSERT INTO devices (serial, profile, password_hash, signing, boot_image, boot_image_sha256, os_name, os_version, config,
-          pre_script, post_script, redirect, bmc, parent_host, hw_model, state, state_changed_at, created_at, updated_at)
+          pre_script, post_script, redirect, bmc, parent_host, hw_model, onboarding_timeouts, state, state_changed_at, created_at, updated_at)
         VALUES (@serial, @profile, @password_hash, @signing, @boot_image, @boot_image_sha256, @os_name, @os_version, @config,
-          @pre_script, @post_script, @redirect, @bmc, @parent_host, @hw_model, 'registered', @now, @now, @now)`),
+          @pre_script, @post_script, @redirect, @bmc, @parent_host, @hw_model, @onboarding_timeouts, 'registered', @now, @now, @now)`),
       update: db.prepare(`UPDATE devices SET profile=@profile, password_hash=@password_hash, signing=@signing, boot_image=@boot_image,
           boot_image_sha256=@boot_image_sha256, os_name=@os_name, os_version=@os_version, config=@config, pre_script=@pre_script,
-          post_script=@post_script, redirect=@redirect, bmc=@bmc, parent_host=@parent_host, hw_model=@hw_model,
+          post_script=@post_script, redirect=@redirect, bmc=@bmc, parent_host=@parent_host, hw_model=@hw_model, onboarding_timeouts=@onboarding_timeouts,
           revision = revision + 1, updated_at=@now WHERE serial=@serial`),
       deleteMacs: db.prepare(`DELETE FROM device_macs WHERE serial = ?`),
       insertMac: db.prepare(`INSERT INTO device_macs (mac, serial) VALUES (?, ?)`),
@@ -141,7 +147,7 @@ export class DeviceStore {
 
   get(serial: string): Device | undefined {
     const row = this.stmts.get.get(serial) as DeviceRow | undefined;
-    return row ? rowToDevice(row) : undefined;
+    return row ? rowToDevice(row, this.secrets) : undefined;
   }
 
   /**
@@ -154,7 +160,7 @@ export class DeviceStore {
     if (entry) return entry;
     const row = this.stmts.get.get(serial) as DeviceRow | undefined;
     if (!row) return undefined;
-    entry = { device: rowToDevice(row), passwordHash: row.password_hash };
+    entry = { device: rowToDevice(row, this.secrets), passwordHash: row.password_hash };
     if (this.hot.size >= 50_000) this.hot.clear();
     this.hot.set(serial, entry);
     return entry;
@@ -192,7 +198,7 @@ export class DeviceStore {
   }
 
   list(): Device[] {
-    return (this.stmts.list.all() as DeviceRow[]).map(rowToDevice);
+    return (this.stmts.list.all() as DeviceRow[]).map((r) => rowToDevice(r, this.secrets));
   }
 
   count(): number {
@@ -234,7 +240,7 @@ export class DeviceStore {
       }
       if (existing && !passwordChanged && COMPARED.every((k) => JSON.stringify(existing[k]) === JSON.stringify(merged[k]))) return 'unchanged';
       const now = this.clock.now().toISOString();
-      const params = deviceParams(merged, passwordHash, now);
+      const params = deviceParams(merged, passwordHash, now, this.secrets);
       if (existing) this.stmts.update.run(params);
       else this.stmts.insert.run(params);
       this.stmts.deleteMacs.run(input.serial);
@@ -248,6 +254,14 @@ export class DeviceStore {
     this.macs.clear();
     if (outcome !== 'unchanged') this.events.emit('device', input.serial);
     return outcome;
+  }
+
+  /** Keeps a BMC password the suite set itself (factory-default change on first login), sealed. */
+  setBmcPassword(serial: string, password: string, actor = 'redfish'): void {
+    const device = this.require(serial);
+    if (!device.bmc) throw new ZtpError('DEVICE_INVALID', `bmc: device ${serial} has no BMC`, { details: { field: 'bmc' } });
+    const { passwordUnreadable: _unreadable, ...bmc } = device.bmc;
+    this.upsert({ serial, bmc: { ...bmc, password } }, actor);
   }
 
   remove(serial: string, actor = 'cli'): boolean {
@@ -352,7 +366,7 @@ function mergeInput(existing: Device | undefined, input: DeviceInput): Device {
   const base: Device = existing ?? {
     serial: input.serial, profile: 'rfc8572', hasPassword: false, signing: 'auto', macs: [], bootImage: null, bootImageSha256: null,
     osName: null, osVersion: null, config: null, preScript: null, postScript: null, redirect: null, bmc: null, parentHost: null,
-    hwModel: null, state: 'registered', stateChangedAt: '', revision: 0, createdAt: '', updatedAt: '',
+    hwModel: null, onboardingTimeouts: null, state: 'registered', stateChangedAt: '', revision: 0, createdAt: '', updatedAt: '',
   };
   const merged: Device = { ...base };
   for (const key of COMPARED) {
@@ -366,16 +380,38 @@ function mergeInput(existing: Device | undefined, input: DeviceInput): Device {
   return merged;
 }
 
-function deviceParams(d: Device, passwordHash: string | null, now: string) {
+/** The BMC as stored: the password sealed under the data directory's key, never in clear. */
+function bmcColumn(d: Device, secrets: SecretBox): string | null {
+  if (!d.bmc) return null;
+  const { password, ...rest } = d.bmc;
+  return JSON.stringify(password ? { ...rest, passwordSealed: secrets.seal(password, d.serial) } : rest);
+}
+
+function bmcFromColumn(serial: string, column: string | null, secrets: SecretBox): BmcInfo | null {
+  if (!column) return null;
+  const { passwordSealed, ...bmc } = JSON.parse(column) as BmcInfo & { passwordSealed?: string };
+  // An unreadable secret (key file replaced) surfaces as SECRETS_UNREADABLE when the BMC is used,
+  // not here: listing devices must keep working.
+  if (passwordSealed) {
+    try {
+      bmc.password = secrets.open(passwordSealed, serial);
+    } catch {
+      bmc.passwordUnreadable = true;
+    }
+  }
+  return bmc;
+}
+
+function deviceParams(d: Device, passwordHash: string | null, now: string, secrets: SecretBox) {
   return {
     serial: d.serial, profile: d.profile, password_hash: passwordHash, signing: d.signing, boot_image: d.bootImage,
     boot_image_sha256: d.bootImageSha256, os_name: d.osName, os_version: d.osVersion, config: d.config, pre_script: d.preScript,
-    post_script: d.postScript, redirect: d.redirect ? JSON.stringify(d.redirect) : null, bmc: d.bmc ? JSON.stringify(d.bmc) : null,
-    parent_host: d.parentHost, hw_model: d.hwModel, now,
+    post_script: d.postScript, redirect: d.redirect ? JSON.stringify(d.redirect) : null, bmc: bmcColumn(d, secrets),
+    parent_host: d.parentHost, hw_model: d.hwModel, onboarding_timeouts: d.onboardingTimeouts ? JSON.stringify(d.onboardingTimeouts) : null, now,
   };
 }
 
-function rowToDevice(row: DeviceRow): Device {
+function rowToDevice(row: DeviceRow, secrets: SecretBox): Device {
   return {
     serial: row.serial,
     profile: row.profile as Device['profile'],
@@ -390,9 +426,10 @@ function rowToDevice(row: DeviceRow): Device {
     preScript: row.pre_script,
     postScript: row.post_script,
     redirect: row.redirect ? (JSON.parse(row.redirect) as RedirectServer[]) : null,
-    bmc: row.bmc ? (JSON.parse(row.bmc) as BmcInfo) : null,
+    bmc: bmcFromColumn(row.serial, row.bmc, secrets),
     parentHost: row.parent_host,
     hwModel: row.hw_model,
+    onboardingTimeouts: row.onboarding_timeouts ? (JSON.parse(row.onboarding_timeouts) as Record<string, number>) : null,
     state: row.state,
     stateChangedAt: row.state_changed_at,
     revision: row.revision,

@@ -42,13 +42,51 @@ export interface ResponderV4Deps {
   now: () => number;
   offerHoldMs: number;
   declineProbationMs?: number;
-  /** where replies to clients go without giaddr/ciaddr: the interface's subnet broadcast */
-  broadcastAddress: string;
+  /** the DHCP interface's own subnet: ciaddr there may be unicast to (besides dhcp.subnets) */
+  interfaceCidr?: CidrV4 | undefined;
+  /** relay agents (giaddr) answered even when no subnet contains them (dhcp.relays) */
+  relays?: readonly string[] | undefined;
 }
 
 export interface Destination {
   address: string;
   port: number;
+}
+
+export const LIMITED_BROADCAST = '255.255.255.255';
+
+/** Where unicast replies may go: the served subnets and the relays we answer. */
+export interface ReplyScope {
+  subnets: readonly CidrV4[];
+  relays: readonly string[];
+}
+
+/**
+ * RFC 2131 §4.1, "If the 'giaddr' field in a DHCP message from a client is non-zero, the server
+ * sends any return messages to the 'DHCP server' port on the BOOTP relay agent whose address
+ * appears in 'giaddr'. If the 'giaddr' field is zero and the 'ciaddr' field is nonzero, then the
+ * server unicasts DHCPOFFER and DHCPACK messages to the address in 'ciaddr'. If 'giaddr' is zero
+ * and 'ciaddr' is zero, and the broadcast bit is set, then the server broadcasts DHCPOFFER and
+ * DHCPACK messages to 0xffffffff. If the broadcast bit is not set and 'giaddr' is zero and
+ * 'ciaddr' is zero, then the server unicasts DHCPOFFER and DHCPACK messages to the client's
+ * hardware address and 'yiaddr' address. In all cases, when 'giaddr' is zero, the server
+ * broadcasts any DHCPNAK messages to 0xffffffff."
+ *
+ * Unicast to an unconfigured client's hardware address needs an ARP entry we cannot write
+ * without raw sockets, so that case is a limited broadcast too (what dnsmasq does without
+ * --dhcp-broadcast support). No reflection: a unicast destination must be a relay we serve (a
+ * subnet contains giaddr, or it is configured) or a ciaddr on a served subnet; anything else is
+ * dropped with a counter, since the source of a UDP request proves nothing.
+ */
+export function replyDestination(p: Pick<DhcpV4Packet, 'giaddr' | 'ciaddr' | 'flags'>, nak: boolean, scope: ReplyScope): Destination | { drop: string } {
+  if (p.giaddr !== ZERO) {
+    if (scope.relays.includes(p.giaddr)) return { address: p.giaddr, port: SERVER_PORT };
+    const g = ipv4ToNumber(p.giaddr);
+    return scope.subnets.some((c) => inCidr(g, c)) ? { address: p.giaddr, port: SERVER_PORT } : { drop: 'giaddr-unmatched' };
+  }
+  if (nak || p.ciaddr === ZERO) return { address: LIMITED_BROADCAST, port: CLIENT_PORT };
+  const c = ipv4ToNumber(p.ciaddr);
+  return scope.subnets.some((s) => inCidr(c, s)) ? { address: p.ciaddr, port: CLIENT_PORT } : { drop: 'ciaddr-foreign' };
 }
 
 export interface V4Outcome {
@@ -91,7 +129,12 @@ export function factsV4(p: DhcpV4Packet): ClientFacts {
 const ZERO = '0.0.0.0';
 
 export class ResponderV4 {
+  private readonly scope: ReplyScope;
+
   constructor(private readonly deps: ResponderV4Deps) {
+    const cidrs = deps.subnets.map((s) => s.cidr);
+    if (deps.interfaceCidr) cidrs.push(deps.interfaceCidr);
+    this.scope = { subnets: cidrs, relays: deps.relays ?? [] };
     for (const s of deps.subnets) {
       for (const r of [...s.reservations, ...deps.policy.reservations]) {
         if (r.address && inCidr(ipv4ToNumber(r.address), s.cidr)) deps.leases.reserve(r.address, r.clientId ? `id:${r.clientId.replace(/[:\s-]/g, '').toLowerCase()}` : `mac:${r.mac!.toLowerCase().replace(/-/g, ':')}`);
@@ -115,6 +158,11 @@ export class ResponderV4 {
     const base = { xid: p.xid, mac: facts.mac, type: name ?? type, giaddr: p.giaddr !== ZERO ? p.giaddr : undefined };
     const none = (msg: string, counter?: string, level: 'info' | 'debug' | 'warn' = 'info'): V4Outcome => ({ writes: [], events: [], log: { level, msg, fields: base }, ...(counter ? { counter } : {}) });
     if (!name) return none('DHCP: packet without a valid message type (53): BOOTP is not served', 'no-message-type', 'debug');
+    // No reflection: decide where a reply would go before doing any work for it.
+    const early = replyDestination(p, false, this.scope);
+    if ('drop' in early && (p.giaddr !== ZERO || type === MessageType.INFORM)) {
+      return none(early.drop === 'giaddr-unmatched' ? 'DHCP: relay (giaddr) matches no subnet nor dhcp.relays; dropped' : 'DHCP: INFORM from an address on no served subnet; dropped', early.drop, 'debug');
+    }
     const subnet = this.subnetFor(p);
     const decision = decide(facts, { ...this.deps.policy, subnet: subnet?.config.options, reservations: [...(subnet?.reservations ?? []), ...this.deps.policy.reservations] }, this.deps.inventory);
     const fields = { ...base, ...describeFacts(facts), classes: decision.classes, serial: decision.device?.serial, subnet: subnet?.cidr.text };
@@ -259,7 +307,8 @@ export class ResponderV4 {
         ...relayEcho(p),
       ],
     };
-    const to = p.giaddr !== ZERO ? { address: p.giaddr, port: SERVER_PORT } : { address: this.deps.broadcastAddress, port: CLIENT_PORT };
+    const to = replyDestination(p, true, this.scope);
+    if ('drop' in to) return { writes: [], events: [], log: { level: 'debug', msg: `DHCP: NAK (${reason}) not sent: no allowed destination`, fields: ctx.fields }, counter: to.drop };
     return { reply: { packet, to, maxSize: 576 }, writes: [], events: [], log: { level: 'info', msg: `DHCP: NAK (${reason})`, fields: { ...ctx.fields, ...extra } }, counter: 'nak' };
   }
 
@@ -301,10 +350,8 @@ export class ResponderV4 {
 
   private send(ctx: Ctx, packet: DhcpV4Packet, msg: string, event: { type: string; data: Record<string, unknown> } | undefined, extra: Record<string, unknown> = {}): V4Outcome {
     const { p, decision, fields } = ctx;
-    // RFC 2131 §4.1: relayed → giaddr:67; ciaddr known (renew, INFORM) → unicast ciaddr:68; else
-    // broadcast (we cannot unicast to an unconfigured client without writing the ARP cache).
-    const to =
-      p.giaddr !== ZERO ? { address: p.giaddr, port: SERVER_PORT } : p.ciaddr !== ZERO && (p.flags & 0x8000) === 0 ? { address: p.ciaddr, port: CLIENT_PORT } : { address: this.deps.broadcastAddress, port: CLIENT_PORT };
+    const to = replyDestination(p, false, this.scope);
+    if ('drop' in to) return { writes: [], events: [], log: { level: 'debug', msg: `${msg} not sent: no allowed destination`, fields }, counter: to.drop };
     const maxSizeOpt = getOption(p, Opt.MAX_MESSAGE_SIZE);
     let maxSize = 576;
     if (maxSizeOpt?.length === 2) maxSize = Math.max(576, decodeU16(maxSizeOpt, 'maximum message size (57)'));

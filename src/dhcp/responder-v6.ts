@@ -59,6 +59,8 @@ export interface ResponderV6Deps {
   preferredLifetime: number;
   validLifetime: number;
   offerHoldMs: number;
+  /** relay agents answered even when their link-address matches no subnet (dhcp.relays) */
+  relays?: readonly string[] | undefined;
 }
 
 export interface V6Outcome {
@@ -106,10 +108,17 @@ export class ResponderV6 {
   /** Handles one datagram from `from`; throws only ZtpError (malformed). */
   handle(data: Uint8Array, from: { address: string; port: number }): V6Outcome {
     const msg = decodeV6(data);
+    // No reflection: replies go to the datagram's source, so a source off-link must be a relay
+    // we serve (configured, or its link-address on a subnet) or a client on a served prefix.
+    const source = from.address.replace(/%.*$/, '');
+    const onLink = /^fe[89ab]/i.test(source);
     if (msg.kind === 'relay') {
       if (msg.msgType !== MsgV6.RELAY_FORW) return this.ignore(`DHCPv6: ${MSG_V6_NAMES[msg.msgType]} is not for a server`, 'unexpected-type');
+      const known = onLink || (this.deps.relays ?? []).includes(source) || (msg.linkAddress !== '::' && this.subnetFor(msg.linkAddress) !== undefined);
+      if (!known) return this.ignore('DHCPv6: RELAY-FORW from a relay matching no subnet nor dhcp.relays; dropped', 'relay-unmatched', { from: source });
       return this.relayed(msg, from, 0);
     }
+    if (!onLink && !this.onServedPrefix(source)) return this.ignore('DHCPv6: client message from an address on no served prefix; dropped', 'source-foreign', { from: source });
     const out = this.client(msg, undefined, undefined);
     if (out.reply) out.reply.to = from;
     return out;
@@ -136,6 +145,15 @@ export class ResponderV6 {
     // The reply goes back to the relay that sent the RELAY-FORW, at its source address and port.
     out.reply = { data: encodeV6({ kind: 'relay', msgType: MsgV6.RELAY_REPL, hopCount: msg.hopCount, linkAddress: msg.linkAddress, peerAddress: msg.peerAddress, options }), to: from };
     return out;
+  }
+
+  private onServedPrefix(address: string): boolean {
+    try {
+      const bytes = ipv6ToBytes(address);
+      return this.deps.subnets.some((x) => inCidrV6(bytes, x.cidr));
+    } catch {
+      return false;
+    }
   }
 
   private subnetFor(linkAddress: string | undefined): SubnetV6Runtime | undefined {

@@ -8,7 +8,7 @@ import type { ListenInfo, Service, SuiteContext } from '../service.js';
 import { errorMessage, isZtpError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
 import type { NewEvent } from '../devices/store.js';
-import { ipv4ToNumber, numberToIpv4 } from './codec/bytes.js';
+import { ipv4ToNumber } from './codec/bytes.js';
 import { decodeV4, encodeV4 } from './codec/v4.js';
 import { LeaseTable, SqliteLeasePersistence, type Lease } from './leases.js';
 import type { Inventory, PolicyInput } from './policy.js';
@@ -62,7 +62,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFo
   const hostile = new RateLimitedLog(log);
   const counters: Record<string, number> = {};
   const count = (name: string) => (counters[name] = (counters[name] ?? 0) + 1);
-  let v4: Socket | undefined;
+  let v4: Socket[] = [];
   let v6: Socket | undefined;
   let pending: Pending | undefined;
   let persistence: SqliteLeasePersistence | undefined;
@@ -125,11 +125,6 @@ export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFo
         log.info('DHCP responder disabled: dhcp.interface (ZTP_DHCP_INTERFACE) is empty');
         return [];
       }
-      const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-      if (!isRoot && (d.port < 1024 || (d.v6.enabled && d.v6.port < 1024))) {
-        log.warn({ port: d.port }, `DHCP responder disabled: ports below 1024 need root (run as root, or set ZTP_DHCP_PORT for a test port)`);
-        return [];
-      }
       const iface = networkInterfaces()[d.interface];
       const addr4 = iface?.find((a) => a.family === 'IPv4');
       if (!iface || !addr4) {
@@ -156,11 +151,10 @@ export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFo
         leases: new LeaseTable(4, persistence.loadAll(4)),
         now,
         offerHoldMs: d.offerHold * 1000,
-        broadcastAddress: numberToIpv4(cidr.broadcast),
+        interfaceCidr: cidr,
+        relays: d.relays,
       });
-      const socket4 = createSocket({ type: 'udp4', reuseAddr: true });
-      socket4.on('error', (err) => log.error({ err: errorMessage(err) }, 'DHCP: socket error'));
-      socket4.on('message', (msg, rinfo) => {
+      const onMessage4 = (msg: Buffer, rinfo: RemoteInfo) => {
         try {
           count('received');
           const outcome = responder.handle(decodeV4(msg));
@@ -171,7 +165,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFo
             const bytes = encodeV4(reply.packet, { maxSize: reply.maxSize, allowOverload: true });
             send = () => {
               count('sent');
-              socket4.send(bytes, reply.to.port, reply.to.address, (err) => {
+              reply4.send(bytes, reply.to.port, reply.to.address, (err) => {
                 if (err) hostile.warn({ to: reply.to, err: errorMessage(err) }, 'DHCP: send failed');
               });
             };
@@ -180,17 +174,40 @@ export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFo
         } catch (err) {
           onError(err, rinfo, 'v4');
         }
-      });
-      await new Promise<void>((resolve, reject) => {
-        socket4.once('error', reject);
-        socket4.bind({ port: d.port, address: '0.0.0.0', exclusive: false }, () => {
-          socket4.off('error', reject);
-          socket4.setBroadcast(true);
-          resolve();
+      };
+      // Two sockets on the DHCP port. The wildcard one receives broadcasts (clients without an
+      // address send to 255.255.255.255). The one bound to the interface's own address receives
+      // unicasts to us (renewals, relays) and sends every reply: Linux routes a limited broadcast
+      // (and multicast) out of the device that owns the bound source address, with no default
+      // route needed ("special hack" in ip_route_output_key_hash_rcu), so an OFFER to
+      // 255.255.255.255:68 leaves the DHCP interface. SO_REUSEADDR lets both bind the same port.
+      const listen4 = createSocket({ type: 'udp4', reuseAddr: true });
+      const reply4 = createSocket({ type: 'udp4', reuseAddr: true });
+      for (const s of [listen4, reply4]) {
+        s.on('error', (err) => log.error({ err: errorMessage(err) }, 'DHCP: socket error'));
+        s.on('message', onMessage4);
+      }
+      const bind = (s: Socket, port: number, address: string) =>
+        new Promise<void>((resolve, reject) => {
+          s.once('error', reject);
+          s.bind({ port, address, exclusive: false }, () => {
+            s.off('error', reject);
+            resolve();
+          });
         });
-      });
-      v4 = socket4;
-      const listen: ListenInfo[] = [{ service: 'dhcp', protocol: 'udp4', address: serverId, port: d.port }];
+      try {
+        await bind(listen4, d.port, '0.0.0.0');
+        await bind(reply4, listen4.address().port, addr4.address);
+      } catch (err) {
+        listen4.close();
+        reply4.close();
+        if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+        log.warn({ port: d.port }, 'DHCP responder disabled: ports below 1024 need root or CAP_NET_BIND_SERVICE (or set ZTP_DHCP_PORT for a test port)');
+        return [];
+      }
+      reply4.setBroadcast(true);
+      v4 = [listen4, reply4];
+      const listen: ListenInfo[] = [{ service: 'dhcp', protocol: 'udp4', address: serverId, port: listen4.address().port }];
       log.info({ interface: d.interface, serverId, port: d.port, mode: d.mode, subnets: d.subnets.map((s) => s.subnet), sztp: policy.sztpUrls }, `DHCP responder listening (${d.mode} mode)`);
 
       if (d.v6.enabled) {
@@ -205,6 +222,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFo
           policy,
           inventory,
           leases: new LeaseTable(6, persistence.loadAll(6)),
+          relays: d.relays,
           now,
           preferredLifetime: d.v6.preferredLifetime,
           validLifetime: d.v6.validLifetime,
@@ -256,8 +274,8 @@ export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFo
     async stop(): Promise<void> {
       flush();
       const close = (s: Socket | undefined) => (s ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve());
-      await Promise.all([close(v4), close(v6)]);
-      v4 = undefined;
+      await Promise.all([...v4.map(close), close(v6)]);
+      v4 = [];
       v6 = undefined;
       log.info({ counters }, 'DHCP responder stopped');
     },

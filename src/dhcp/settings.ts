@@ -119,6 +119,7 @@ export function validateDhcpSettings(d: DhcpSettings): void {
   if (d.serverAddress) checkIpv4(d.serverAddress, 'dhcp.serverAddress');
   if (d.sztpUrls) d.sztpUrls.split(',').forEach((u) => checkUrl(u.trim(), 'dhcp.sztpUrls', /^https:$/));
   checkOptionSet(d.options, 'dhcp.options', 4);
+  d.relays.forEach((r, i) => checkIp(r, `dhcp.relays[${i}]`, r.includes(':') ? 6 : 4));
   const names = new Set<string>();
   d.classes.forEach((c, i) => {
     if (names.has(c.name)) fail(`dhcp.classes[${i}].name`, `duplicate class name "${c.name}"`);

@@ -1,7 +1,7 @@
 // Issue 3: the DHCP responder against real peers in network namespaces this test creates.
 // The server under test is the compiled standalone runner in its own namespace (see netns.ts
 // for why); each scenario gets fresh namespaces and is torn down on every path.
-import { chmodSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/database.js';
@@ -9,6 +9,7 @@ import { DeviceStore } from '../../src/devices/store.js';
 import { decodeSztpServerList } from '../../src/dhcp/codec/options.js';
 import { decodeV4, getOption, Opt } from '../../src/dhcp/codec/v4.js';
 import { Lab, labSkipReason, type Proc } from './netns.js';
+import { dhclientLease, udhcpcLease } from './peers.js';
 
 const skip = labSkipReason('dhclient', 'udhcpc', 'dnsmasq', 'perfdhcp');
 const RPC = '/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data';
@@ -63,41 +64,8 @@ async function serverAndClient(lab: Lab, dhcp: Record<string, unknown>, clientMa
   return { srv, cli, srvIf: a, cliIf: b, config };
 }
 
-function dhclient(lab: Lab, ns: string, iface: string, conf: string, tag: string, extra: string[] = []): string {
-  const cf = join(lab.dir, `dhclient-${tag}.conf`);
-  const lf = join(lab.dir, `dhclient-${tag}.leases`);
-  const pf = join(lab.dir, `dhclient-${tag}.pid`);
-  writeFileSync(cf, conf);
-  try {
-    lab.run(ns, 'dhclient', ['-1', '-v', ...extra, '-cf', cf, '-lf', lf, '-pf', pf, '-sf', '/bin/true', iface], 40_000);
-  } catch (err) {
-    throw new Error(`dhclient failed: ${(err as { stderr?: string }).stderr ?? String(err)}`);
-  } finally {
-    // dhclient stays as a daemon after binding: stop exactly that PID.
-    if (existsSync(pf)) {
-      try {
-        process.kill(Number(readFileSync(pf, 'utf8').trim()), 'SIGTERM');
-      } catch {
-        /* already gone */
-      }
-    }
-  }
-  return readFileSync(lf, 'utf8');
-}
-
-function udhcpc(lab: Lab, ns: string, iface: string, tag: string): Record<string, string> {
-  const hook = join(lab.dir, `udhcpc-${tag}.sh`);
-  const out = join(lab.dir, `udhcpc-${tag}.env`);
-  writeFileSync(hook, `#!/bin/sh\nif [ "$1" = bound ]; then env > ${out}; fi\nexit 0\n`);
-  chmodSync(hook, 0o755);
-  lab.run(ns, 'udhcpc', ['-i', iface, '-f', '-q', '-n', '-t', '4', '-T', '2', '-O', '143', '-s', hook], 30_000);
-  return Object.fromEntries(
-    readFileSync(out, 'utf8')
-      .split('\n')
-      .filter((l) => l.includes('='))
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  );
-}
+const dhclient = dhclientLease;
+const udhcpc = (lab: Lab, ns: string, iface: string, tag: string) => udhcpcLease(lab, ns, iface, tag);
 
 /** dhclient prints `string` options as colon hex without leading zeros (0:1e:68:…). */
 function dhclientHex(text: string): Buffer {

@@ -7,7 +7,8 @@ import { encodeSubOptions, decodeSztpServerList } from '../../src/dhcp/codec/opt
 import { decodeV4, encodeV4, getOption, type DhcpV4Packet } from '../../src/dhcp/codec/v4.js';
 import { LeaseTable } from '../../src/dhcp/leases.js';
 import { decide, optionsV4, type Inventory, type PolicyInput } from '../../src/dhcp/policy.js';
-import { buildSubnets, ResponderV4 } from '../../src/dhcp/responder-v4.js';
+import { buildSubnets, replyDestination, ResponderV4 } from '../../src/dhcp/responder-v4.js';
+import { parseCidrV4 } from '../../src/dhcp/settings.js';
 
 const inventory: Inventory = {
   deviceByMac: (mac) => (mac === '02:00:00:00:00:01' ? { serial: 'OPI1', profile: 'opi', bootImage: null } : mac === '02:00:00:00:00:02' ? { serial: 'RFC1', profile: 'rfc8572', bootImage: null } : undefined),
@@ -76,17 +77,18 @@ function responder(pool = { start: '10.1.0.10', end: '10.1.0.11' }) {
     leases: new LeaseTable(4),
     now: () => now,
     offerHoldMs: 30_000,
-    broadcastAddress: '10.1.0.255',
+    interfaceCidr: parseCidrV4('10.1.0.1/24'),
+    relays: ['192.0.2.7'],
   });
   return { r, tick: (ms: number) => (now += ms) };
 }
 
 describe('ResponderV4', () => {
-  it('DISCOVER → OFFER broadcast on the subnet, REQUEST → ACK with a lease row and a history event', () => {
+  it('DISCOVER → OFFER to the limited broadcast 255.255.255.255:68 (issue 8: firmware drops subnet broadcasts), REQUEST → ACK with a lease row and a history event', () => {
     const { r } = responder();
     const offer = r.handle(request(1));
     expect(offer.reply?.packet.yiaddr).toBe('10.1.0.10');
-    expect(offer.reply?.to).toEqual({ address: '10.1.0.255', port: 68 });
+    expect(offer.reply?.to).toEqual({ address: '255.255.255.255', port: 68 });
     const ack = r.handle(request(3, {}, [{ code: 54, data: Buffer.from([10, 1, 0, 1]) }, { code: 50, data: Buffer.from([10, 1, 0, 10]) }]));
     expect(getOption(ack.reply!.packet, 53)).toEqual(Buffer.from([5]));
     expect(ack.writes).toMatchObject([{ address: '10.1.0.10', state: 'bound', serial: 'RFC1' }]);
@@ -115,6 +117,35 @@ describe('ResponderV4', () => {
     const steal = request(3, {}, [{ code: 50, data: Buffer.from([10, 1, 0, 10]) }]);
     steal.chaddr[5] = 9;
     expect(getOption(r.handle(steal).reply!.packet, 53)).toEqual(Buffer.from([6]));
+  });
+
+  it('RFC 2131 §4.1 destinations: relay → giaddr:67, ciaddr on a served subnet → unicast, NAK → limited broadcast', () => {
+    const scope = { subnets: [parseCidrV4('10.1.0.0/24')], relays: ['192.0.2.7'] };
+    const p = (giaddr: string, ciaddr: string, flags = 0) => ({ giaddr, ciaddr, flags });
+    expect(replyDestination(p('10.1.0.9', '0.0.0.0'), false, scope)).toEqual({ address: '10.1.0.9', port: 67 });
+    expect(replyDestination(p('192.0.2.7', '0.0.0.0'), false, scope)).toEqual({ address: '192.0.2.7', port: 67 });
+    expect(replyDestination(p('0.0.0.0', '10.1.0.20'), false, scope)).toEqual({ address: '10.1.0.20', port: 68 });
+    expect(replyDestination(p('0.0.0.0', '10.1.0.20', 0x8000), false, scope)).toEqual({ address: '10.1.0.20', port: 68 });
+    expect(replyDestination(p('0.0.0.0', '0.0.0.0', 0x8000), false, scope)).toEqual({ address: '255.255.255.255', port: 68 });
+    expect(replyDestination(p('0.0.0.0', '0.0.0.0'), false, scope)).toEqual({ address: '255.255.255.255', port: 68 });
+    expect(replyDestination(p('0.0.0.0', '10.1.0.20'), true, scope)).toEqual({ address: '255.255.255.255', port: 68 });
+    expect(replyDestination(p('198.51.100.1', '0.0.0.0'), false, scope)).toEqual({ drop: 'giaddr-unmatched' });
+    expect(replyDestination(p('0.0.0.0', '198.51.100.1'), false, scope)).toEqual({ drop: 'ciaddr-foreign' });
+  });
+
+  it('no reflection (issue 8): INFORM with a foreign ciaddr and a giaddr matching nothing are dropped and counted', () => {
+    const { r } = responder();
+    const inform = r.handle(request(8, { ciaddr: '203.0.113.9' }));
+    expect(inform.reply).toBeUndefined();
+    expect(inform.counter).toBe('ciaddr-foreign');
+    const relayed = r.handle(request(1, { giaddr: '203.0.113.1' }));
+    expect(relayed.reply).toBeUndefined();
+    expect(relayed.counter).toBe('giaddr-unmatched');
+    const nak = r.handle(request(3, { giaddr: '203.0.113.1' }, [{ code: 50, data: Buffer.from([10, 1, 0, 99]) }]));
+    expect(nak.reply).toBeUndefined();
+    // on-subnet INFORM and a configured relay are answered
+    expect(r.handle(request(8, { ciaddr: '10.1.0.77' })).reply?.to).toEqual({ address: '10.1.0.77', port: 68 });
+    expect(r.handle(request(8, { giaddr: '192.0.2.7', ciaddr: '10.9.9.9' })).reply?.to).toEqual({ address: '192.0.2.7', port: 67 });
   });
 
   it('hostile packets only ever raise ZtpError from decode + handle', () => {
