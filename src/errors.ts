@@ -64,6 +64,13 @@ export const ERROR_CATALOGUE = {
   IMAGES_CLIENT_CERT_REQUIRED: { status: 403, message: 'a trusted client certificate is required for this image' },
   IMAGES_TOO_LARGE: { status: 413, message: 'image is larger than allowed' },
   IMAGES_FETCH_FAILED: { status: 502, message: 'image could not be fetched from its URL' },
+  // TFTP server (PXE)
+  TFTP_MALFORMED: { status: 400, message: 'malformed TFTP packet' },
+  TFTP_NOT_FOUND: { status: 404, message: 'no such file on the TFTP server' },
+  TFTP_ACCESS_VIOLATION: { status: 403, message: 'TFTP path or operation is not allowed' },
+  TFTP_ILLEGAL_OPERATION: { status: 400, message: 'illegal TFTP operation' },
+  TFTP_BUSY: { status: 503, message: 'too many TFTP transfers in progress' },
+  TFTP_TIMEOUT: { status: 504, message: 'TFTP peer stopped answering' },
   // Redfish client
   REDFISH_UNREACHABLE: { status: 502, message: 'BMC did not answer' },
   REDFISH_TIMEOUT: { status: 504, message: 'BMC timed out' },
