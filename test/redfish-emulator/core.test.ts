@@ -145,7 +145,7 @@ describe('virtual media', () => {
     expect(inserted.body).toMatchObject({ Image: url, Inserted: true, ConnectedVia: 'URI', TransferProtocolType: 'HTTP' });
     expect(emu.bmcs[0]!.stats.mounted).toEqual([url]);
     // the image server saw a BMC mount: ranged reads (8 × 64 KiB), attributed to the device, not the whole file
-    const downloads = () => images.store.history(DEVICE.serial).filter((e) => e.source === 'images' && e.type === 'download').slice(before) as { data: { bytes: number; requests: number; completed: boolean; mac: string; image: string } }[];
+    const downloads = () => images.store.history(DEVICE.serial).filter((e) => e.source === 'images' && e.type === 'download').slice(before) as unknown as { data: { bytes: number; requests: number; completed: boolean; mac: string; image: string } }[];
     const sum = (k: 'bytes' | 'requests') => downloads().reduce((n, e) => n + Number(e.data[k]), 0);
     await until(() => sum('bytes') >= 8 * 64 * 1024);
     expect(downloads().every((e) => e.data.completed && e.data.mac === DEVICE.mac && e.data.image === 'dpu-installer.iso')).toBe(true);
