@@ -79,6 +79,18 @@ export const ERROR_CATALOGUE = {
   REDFISH_ACTION_FAILED: { status: 502, message: 'BMC action failed' },
   REDFISH_UNSUPPORTED: { status: 501, message: 'BMC does not support this' },
   REDFISH_TASK_FAILED: { status: 502, message: 'BMC task failed' },
+  // simulated DPU and sZTP agent (src/simulate/)
+  SIM_INVALID: { status: 400, message: 'simulation request is invalid' },
+  SIM_BOOTSTRAP_REFUSED: { status: 502, message: 'bootstrap server refused the request' },
+  SIM_BAD_REPLY: { status: 502, message: 'bootstrap server sent a reply the agent cannot use' },
+  SIM_UNTRUSTED: { status: 502, message: 'conveyed information did not verify' },
+  SIM_IMAGE_FETCH_FAILED: { status: 502, message: 'boot image could not be downloaded' },
+  SIM_IMAGE_MISMATCH: { status: 422, message: 'boot image does not match its image-verification digest' },
+  SIM_SCRIPT_REFUSED: { status: 422, message: 'configuration script is not executable text' },
+  SIM_SCRIPT_FAILED: { status: 422, message: 'configuration script failed' },
+  SIM_TIMEOUT: { status: 504, message: 'simulated device timed out' },
+  SIM_CRASHED: { status: 500, message: 'simulated agent crashed (injected fault)' },
+  SIM_NETNS_UNAVAILABLE: { status: 503, message: 'network namespace DHCP path is unavailable' },
   // onboarding conductor
   ONBOARDING_NOT_FOUND: { status: 404, message: 'no onboarding job for that device' },
   ONBOARDING_INVALID: { status: 400, message: 'onboarding request is invalid' },
