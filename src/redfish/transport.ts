@@ -514,9 +514,8 @@ export class RedfishTransport {
       if (res.status === 401 && !opts.anonymous && this.auth === 'session' && !relogged) {
         relogged = true;
         this.log.info({ uri: path }, 'BMC session expired (401): logging in again');
-        this.liveSessions.delete(this.sessionUri ?? '');
-        this.token = null;
-        this.sessionUri = null;
+        // The BMC may still hold the old session (a spurious 401): delete it, best effort.
+        await this.logout();
         await this.login(signal);
         attempt--;
         continue;
@@ -588,7 +587,7 @@ export class RedfishTransport {
    * `etag: undefined` reads the resource first; `etag: null` or `useIfMatch: false` skips the ladder.
    */
   async patch(uri: string, body: unknown, opts: RequestOptions & { etag?: string | null; useIfMatch?: boolean } = {}): Promise<{ response: RedfishResponse; via: string }> {
-    let etag = opts.etag;
+    let etag = opts.etag ? cleanEtag(opts.etag) : opts.etag;
     if (etag === undefined && opts.useIfMatch !== false) etag = (await this.get(uri, { signal: opts.signal, step: opts.step })).etag;
     const rungs: (string | null)[] = [];
     if (etag && opts.useIfMatch !== false) {
@@ -694,6 +693,14 @@ export class RedfishTransport {
         this.auth = 'basic';
         return { mode: 'basic', passwordChangeRequired: true, accountUri };
       }
+      // A BMC without a session service may guard its Sessions URI like any other: try Basic once.
+      this.auth = 'basic';
+      const probe = await this.send('GET', this.resolve('/redfish/v1/Systems'), { step: 'login', signal }).catch(() => null);
+      if (probe && probe.status < 400) {
+        this.log.info('BMC refused session login but accepts HTTP Basic: using Basic');
+        return { mode: 'basic', passwordChangeRequired: false, accountUri: null };
+      }
+      this.auth = 'none';
       throw httpError(res.status, res.text, res.json, { method: 'POST', uri: res.uri, step: 'login', bmc: this.bmc });
     }
     if ((res.status >= 200 && res.status < 300) || res.status === 404 || res.status === 405 || res.status === 501 || res.status === 400) {
