@@ -22,7 +22,7 @@ type Json = Record<string, unknown>;
 export interface OperationTimeouts {
   /** waitForPower default */
   powerMs: number;
-  /** verify-inserted / ejected; default: the larger of this and the BMC's quirk settle time */
+  /** verify-inserted deadline; unset: the larger of 30 s and the BMC's quirk settle time */
   mediaMs: number;
   /** a 202 task of an ordinary action (reset, insert) */
   taskMs: number;
@@ -61,6 +61,9 @@ export interface SessionDeps {
 export type OperationMode = 'DPU' | 'NIC';
 
 interface MediaSlot {
+  /** TransferProtocolType "OEM": a proxy (NBD/KVM) slot that takes no URL, tried last */
+  proxyOnly: boolean;
+  name: string;
   uri: string;
   id: string;
   mediaTypes: string[];
@@ -94,8 +97,9 @@ const POWER_STATES = new Set<string>(['On', 'Off', 'PoweringOn', 'PoweringOff', 
 
 /** What to send when the asked reset type is not among the allowable values (Intel IPU has only Graceful*). */
 const RESET_SUBSTITUTES: Record<ResetKind, ResetKind[]> = {
-  On: ['ForceOn', 'PushPowerButton'],
-  ForceOn: ['On', 'PushPowerButton'],
+  // Intel IPU offers only Graceful*: its GracefulRestart also starts a stopped system.
+  On: ['ForceOn', 'PushPowerButton', 'PowerCycle', 'GracefulRestart'],
+  ForceOn: ['On', 'PushPowerButton', 'PowerCycle', 'GracefulRestart'],
   ForceOff: ['GracefulShutdown', 'PushPowerButton'],
   GracefulShutdown: ['ForceOff'],
   GracefulRestart: ['ForceRestart', 'PowerCycle'],
@@ -430,6 +434,8 @@ export class RedfishBmcSession implements BmcSession {
         const allow = response.headers.allow;
         if (!insertTarget && allow && !/\bPATCH\b/i.test(allow)) continue;
         slots.push({
+          proxyOnly: body.TransferProtocolType === 'OEM',
+          name: str(body.Name) ?? '',
           uri: t.resolve(uri),
           id: str(body.Id) ?? lastSegment(uri),
           mediaTypes: types,
@@ -443,8 +449,13 @@ export class RedfishBmcSession implements BmcSession {
       }
     }
     const prefer = this.caps.quirks.preferSlots;
-    const rank = (s: MediaSlot) => (prefer && prefer.test(s.id) ? 0 : 2) + (s.mediaTypes.length ? 0 : 1);
+    const rank = (s: MediaSlot) => (prefer && (prefer.test(s.id) || prefer.test(s.name)) ? 0 : 2) + (s.mediaTypes.length ? 0 : 1) + (s.proxyOnly ? 4 : 0);
     return slots.map((s, i) => ({ s, i })).sort((a, b) => rank(a.s) - rank(b.s) || a.i - b.i).map((x) => x.s);
+  }
+
+  /** verify-inserted deadline: the caller's, else the larger of the default and the BMC's quirk */
+  private mediaTimeout(): number {
+    return this.deps.timeouts?.mediaMs ?? Math.max(DEFAULT_TIMEOUTS.mediaMs, this.caps.quirks.mediaSettleMs);
   }
 
   private async readSlot(slot: MediaSlot, opts?: OperationOptions): Promise<MediaSlot> {
@@ -638,7 +649,7 @@ export class RedfishBmcSession implements BmcSession {
         throw err;
       }
       await this.step('verify-inserted', opts, async () => {
-        const timeout = Math.max(this.timeouts.mediaMs, this.caps.quirks.mediaSettleMs);
+        const timeout = this.mediaTimeout();
         await this.poll(`slot ${slot.id} did not report the image inserted`, opts, timeout, async () => {
           const s = await this.readSlot(slot, opts);
           return s.inserted && sameImage(s.image, url) ? true : undefined;
@@ -749,7 +760,7 @@ export class RedfishBmcSession implements BmcSession {
         via = `patch+${r.via}`;
       }
       // iDRAC keeps Inserted true for a while after the eject; a new insert too soon fails.
-      const settled = await this.poll('ejected', opts, this.caps.quirks.mediaSettleMs, async () => ((await this.readSlot(slot, opts)).inserted ? undefined : true)).catch((err) => {
+      const settled = await this.poll('ejected', opts, Math.min(this.caps.quirks.mediaSettleMs, this.mediaTimeout()), async () => ((await this.readSlot(slot, opts)).inserted ? undefined : true)).catch((err) => {
         if (isZtpError(err, 'REDFISH_TIMEOUT')) return false;
         throw err;
       });
@@ -903,23 +914,10 @@ export class RedfishBmcSession implements BmcSession {
     }, sink);
   }
 
-  /** Power on when off, else restart (REDFISH.md step 10); Intel IPU restarts through its manager. */
+  /** Power on when off, else restart (REDFISH.md step 10), then wait for On. */
   private async powerCycleForBoot(opts: OperationOptions | undefined, sink: StepOutcome[]): Promise<void> {
     const state = await this.powerState(opts);
-    if (this.caps.quirks.restartViaManager && state === 'On') {
-      await this.step('reset', opts, async () => {
-        const t = this.transport;
-        const managerUri = this.caps.managerUris[0];
-        const manager = managerUri ? (await t.get(managerUri, { signal: this.signalOf(opts), step: 'reset' })).body : {};
-        const target = str(obj(obj(manager.Actions)?.['#Manager.Reset'])?.target);
-        if (!target) throw new ZtpError('REDFISH_UNSUPPORTED', 'manager has no #Manager.Reset action', { details: { bmc: this.bmc, step: 'reset' } });
-        const res = await t.request('POST', target, { body: { ResetType: 'ForceRestart' }, step: 'reset', signal: this.signalOf(opts), idempotent: false });
-        await this.finishAsync(res, 'reset', opts);
-        return { value: undefined, via: 'manager-reset', detail: 'ForceRestart' };
-      }, sink);
-    } else {
-      await this.resetInternal(state === 'On' || state === 'PoweringOn' ? 'ForceRestart' : 'On', opts, sink);
-    }
+    await this.resetInternal(state === 'On' || state === 'PoweringOn' ? 'ForceRestart' : 'On', opts, sink);
     await this.waitPowerInternal('On', opts, sink);
   }
 

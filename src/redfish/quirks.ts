@@ -50,8 +50,6 @@ export interface Quirk {
   mediaSettleMs?: number;
   /** a 409 right after a power transition is transient: retry the reset this many times */
   resetConflictRetries?: number;
-  /** after the override, a Manager.Reset ForceRestart is what boots the device */
-  restartViaManager?: boolean;
   /** the OS is installed by a BFB through UpdateService.SimpleUpdate (RShim), not by media */
   bfb?: { target: string | null; rshim: boolean };
 }
@@ -134,9 +132,10 @@ export const QUIRKS: readonly Quirk[] = [
     bfb: { target: '/redfish/v1/UpdateService/FirmwareInventory/DPU_OS', rshim: true },
   },
   {
-    // Intel IPU E2100 (IMC): InsertMedia needs TransferMethod "Upload"; there is no EjectMedia;
-    // system reset offers only Graceful* (probed) and the boot is completed by Manager.Reset
-    // ForceRestart; the media view refreshes slowly (~2 minutes).
+    // Intel IPU E2100 (IMC): InsertMedia needs TransferMethod "Upload" (sent at once: its error
+    // does not name the parameter on every firmware); there is no EjectMedia (a new insert
+    // replaces the image); system reset offers only Graceful* (probed; GracefulRestart also starts
+    // a stopped IPU); the media view refreshes slowly (~2 minutes).
     id: 'ipu',
     family: 'Intel IPU',
     source: 'intel/ipu-redfish documentation',
@@ -144,7 +143,6 @@ export const QUIRKS: readonly Quirk[] = [
     insertDefaults: { TransferMethod: 'Upload' },
     noEject: true,
     mediaSettleMs: 150_000,
-    restartViaManager: true,
   },
 ];
 
@@ -167,7 +165,6 @@ export interface QuirkSet {
   bootSettingsPath: ((systemUri: string) => string) | null;
   mediaSettleMs: number;
   resetConflictRetries: number;
-  restartViaManager: boolean;
   bfb: { target: string | null; rshim: boolean } | null;
 }
 
@@ -187,7 +184,6 @@ export function mergeQuirks(quirks: Quirk[]): QuirkSet {
     bootSettingsPath: quirks.find((q) => q.bootSettingsPath)?.bootSettingsPath ?? null,
     mediaSettleMs: Math.max(DEFAULT_MEDIA_SETTLE_MS, ...quirks.map((q) => q.mediaSettleMs ?? 0)),
     resetConflictRetries: Math.max(1, ...quirks.map((q) => q.resetConflictRetries ?? 0)),
-    restartViaManager: quirks.some((q) => q.restartViaManager),
     bfb: quirks.find((q) => q.bfb)?.bfb ?? null,
   };
 }

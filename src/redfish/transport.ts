@@ -720,14 +720,28 @@ export class RedfishTransport {
     this.token = null;
     if (!uri || !token) return false;
     const timeout = this.tuning.logoutTimeoutMs;
-    try {
-      const res = await this.exchange('DELETE', uri, { anonymous: true, headers: { 'x-auth-token': token } }, AbortSignal.timeout(timeout), { headers: timeout, body: timeout });
-      this.liveSessions.delete(uri);
-      if (res.status >= 400 && res.status !== 404) this.log.warn({ status: res.status }, 'BMC refused to delete the session');
-      return res.status < 400;
-    } catch (err) {
-      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'BMC session could not be deleted; it will time out on the BMC');
-      return false;
+    const deadline = AbortSignal.timeout(timeout);
+    // A busy BMC (503, reset connection) gets a few quick retries: a leaked session can lock
+    // the account out on BMCs with a small session table.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = await this.exchange('DELETE', uri, { anonymous: true, headers: { 'x-auth-token': token } }, deadline, { headers: timeout, body: timeout });
+        if (res.status === 503 && attempt < 3) {
+          const wait = Math.min(parseRetryAfter(res.headers['retry-after'], this.clock.now()) ?? this.backoff(attempt), 1_000);
+          await this.clock.sleep(wait, deadline);
+          continue;
+        }
+        this.liveSessions.delete(uri);
+        if (res.status >= 400 && res.status !== 404) this.log.warn({ status: res.status }, 'BMC refused to delete the session');
+        return res.status < 400;
+      } catch (err) {
+        if (!deadline.aborted && attempt < 3 && classify(err, { method: 'DELETE', uri, bmc: this.bmc }).transient) {
+          await this.clock.sleep(this.backoff(attempt), deadline).catch(() => undefined);
+          continue;
+        }
+        this.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'BMC session could not be deleted; it will time out on the BMC');
+        return false;
+      }
     }
   }
 
