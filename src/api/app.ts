@@ -28,6 +28,14 @@ export interface ApiAppDeps {
   plugins?: ApiPlugin[];
   /** longest accepted JSON/CSV body for device operations */
   bodyLimit?: number;
+  /** per-service readiness for /readyz (e.g. DHCP waiting for its interface); absent = ready */
+  readiness?: () => Record<string, ServiceReadiness>;
+}
+
+export interface ServiceReadiness {
+  ready: boolean;
+  state: string;
+  reason?: string | undefined;
 }
 
 function tokenMatches(expected: string, given: string | undefined): boolean {
@@ -57,6 +65,13 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  // Readiness (unauthenticated, like /healthz, for probes): 503 while a service waits, e.g. DHCP
+  // for its interface; the body says which and why.
+  app.get('/readyz', async (_req, reply) => {
+    const services = deps.readiness?.() ?? {};
+    const ready = Object.values(services).every((s) => s.ready);
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', services });
+  });
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML));
   app.get('/api/v1/openapi.json', async () => OPENAPI);
 

@@ -55,5 +55,6 @@ export const OPENAPI = {
     '/api/v1/events': { get: { summary: 'All history events after ?after= (JSON), or a live text/event-stream', responses: { 200: json({}) } } },
     '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { 200: { description: 'text/plain' } } } },
     '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: json({}) } } },
+    '/readyz': { get: { summary: 'Readiness: 503 while a service waits (DHCP for its interface), with per-service state', security: [], responses: { 200: json({}), 503: json({}) } } },
   },
 } as const;
