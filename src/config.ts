@@ -172,6 +172,18 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    tftp: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false, description: 'run the TFTP server (PXE boot files from the image catalogue)', ...env('ZTP_TFTP_ENABLED') }),
+        host: Host('0.0.0.0', 'ZTP_TFTP_HOST', 'TFTP listen address (also the next-server DHCP hands PXE clients, when not 0.0.0.0)'),
+        port: Port(69, 'ZTP_TFTP_PORT', 'TFTP port; firmware only uses 69, which needs root or CAP_NET_BIND_SERVICE'),
+        maxTransfers: Type.Integer({ minimum: 1, maximum: 10_000, default: 64, description: 'concurrent TFTP transfers; more requests are refused with an error', ...env('ZTP_TFTP_MAX_TRANSFERS') }),
+        maxBlksize: Type.Integer({ minimum: 8, maximum: 65464, default: 65464, description: 'largest block size granted to a client (RFC 2348), bytes', ...env('ZTP_TFTP_MAX_BLKSIZE') }),
+        timeout: Type.Integer({ minimum: 1, maximum: 255, default: 1, description: 'retransmit timeout when the client asks for none (RFC 2349), seconds', ...env('ZTP_TFTP_TIMEOUT') }),
+        retries: Type.Integer({ minimum: 0, maximum: 100, default: 5, description: 'retransmissions of one packet before a transfer is abandoned', ...env('ZTP_TFTP_RETRIES') }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     dhcp: Type.Object(
       {
         interface: Type.String({ default: '', description: 'network interface the DHCP responder listens on (empty disables it)', ...env('ZTP_DHCP_INTERFACE') }),
@@ -210,6 +222,46 @@ export const ConfigSchema = Type.Object(
         subnets: Type.Array(DhcpSubnetV4, { default: [], description: 'IPv4 subnets with pools and reservations (JSON config file only)' }),
         classes: Type.Array(DhcpClass, { default: [], description: 'client classes: match rules and the options they add, applied in order (JSON config file only)' }),
         reservations: Type.Array(DhcpReservation, { default: [], description: 'per-device entries by MAC or client-id: fixed address and option overrides (JSON config file only)' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    // The onboarding conductor (src/onboarding/): one job per device from BMC check to cleanup.
+    onboarding: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true, description: 'run the onboarding conductor (drives BMCs, times steps out)', ...env('ZTP_ONBOARDING_ENABLED') }),
+        concurrency: Type.Integer({ minimum: 1, maximum: 100_000, default: 50, description: 'devices onboarded at once (jobs beyond wait queued)', ...env('ZTP_ONBOARDING_CONCURRENCY') }),
+        bootPath: Type.Union([Type.Literal('auto'), Type.Literal('virtual-media'), Type.Literal('uefi-http')], {
+          default: 'auto',
+          description: 'how BMCs boot the image: virtual media (InsertMedia + Cd), UEFI HTTP boot, or auto (virtual media when the BMC has a CD slot)',
+          ...env('ZTP_ONBOARDING_BOOT_PATH'),
+        }),
+        timeouts: Type.Object(
+          {
+            bmcCheck: Type.Integer({ minimum: 1, maximum: 604_800, default: 120, description: 'bmc-check step: login and inventory, seconds', ...env('ZTP_ONBOARDING_TIMEOUT_BMC_CHECK') }),
+            mediaInsert: Type.Integer({ minimum: 1, maximum: 604_800, default: 600, description: 'media-insert step: InsertMedia until the BMC reports it inserted, seconds', ...env('ZTP_ONBOARDING_TIMEOUT_MEDIA_INSERT') }),
+            httpBootSet: Type.Integer({ minimum: 1, maximum: 604_800, default: 120, description: 'http-boot-set step, seconds', ...env('ZTP_ONBOARDING_TIMEOUT_HTTP_BOOT_SET') }),
+            bootOverride: Type.Integer({ minimum: 1, maximum: 604_800, default: 120, description: 'boot-override step: one-time boot target, seconds', ...env('ZTP_ONBOARDING_TIMEOUT_BOOT_OVERRIDE') }),
+            powerOn: Type.Integer({ minimum: 1, maximum: 604_800, default: 300, description: 'power-on step: reset until the system reports On, seconds', ...env('ZTP_ONBOARDING_TIMEOUT_POWER_ON') }),
+            booting: Type.Integer({ minimum: 1, maximum: 604_800, default: 1800, description: 'booting step: from power-on to the first get-bootstrapping-data, seconds', ...env('ZTP_ONBOARDING_TIMEOUT_BOOTING') }),
+            bootstrapping: Type.Integer({ minimum: 1, maximum: 604_800, default: 600, description: 'bootstrapping step: from get-bootstrapping-data to the first progress report, seconds', ...env('ZTP_ONBOARDING_TIMEOUT_BOOTSTRAPPING') }),
+            progress: Type.Integer({ minimum: 1, maximum: 604_800, default: 1800, description: 'progress step: longest silence between two progress reports, seconds', ...env('ZTP_ONBOARDING_TIMEOUT_PROGRESS') }),
+            cleanup: Type.Integer({ minimum: 1, maximum: 604_800, default: 300, description: 'cleanup step: eject media, clear the boot override, seconds', ...env('ZTP_ONBOARDING_TIMEOUT_CLEANUP') }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        webhookUrl: Type.String({ default: '', description: 'POST every onboarding transition to this URL (JSON; X-Ztp-Signature: sha256=HMAC of the body)', ...env('ZTP_ONBOARDING_WEBHOOK_URL') }),
+        webhookSecret: Type.String({ default: '', description: 'HMAC-SHA256 key for webhook signatures (empty: unsigned)', ...env('ZTP_ONBOARDING_WEBHOOK_SECRET') }),
+        webhooks: Type.Array(
+          Type.Object(
+            {
+              url: Type.String({ minLength: 1 }),
+              secret: Type.Optional(Type.String()),
+              events: Type.Optional(Type.Array(Type.String(), { description: 'statuses or steps to send (default: every transition)' })),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], description: 'more webhook receivers (JSON config file only)' },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -365,6 +417,11 @@ export function validateConfig(raw: unknown): Config {
     const value = config.images[key];
     if (value && !/^https?:\/\/[^/\s]+/.test(value)) {
       throw new ZtpError('CONFIG_INVALID', `configuration key "images.${key}": must be an http(s) URL (got ${JSON.stringify(value)})`, { details: { key: `images.${key}` } });
+    }
+  }
+  for (const hook of [config.onboarding.webhookUrl, ...config.onboarding.webhooks.map((w) => w.url)]) {
+    if (hook && !/^https?:\/\/[^/\s]+/.test(hook)) {
+      throw new ZtpError('CONFIG_INVALID', `configuration key "onboarding.webhooks": ${JSON.stringify(hook)} is not an http(s) URL`, { details: { key: 'onboarding.webhooks' } });
     }
   }
   validateDhcpSettings(config.dhcp);

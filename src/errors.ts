@@ -64,6 +64,13 @@ export const ERROR_CATALOGUE = {
   IMAGES_CLIENT_CERT_REQUIRED: { status: 403, message: 'a trusted client certificate is required for this image' },
   IMAGES_TOO_LARGE: { status: 413, message: 'image is larger than allowed' },
   IMAGES_FETCH_FAILED: { status: 502, message: 'image could not be fetched from its URL' },
+  // TFTP server (PXE)
+  TFTP_MALFORMED: { status: 400, message: 'malformed TFTP packet' },
+  TFTP_NOT_FOUND: { status: 404, message: 'no such file on the TFTP server' },
+  TFTP_ACCESS_VIOLATION: { status: 403, message: 'TFTP path or operation is not allowed' },
+  TFTP_ILLEGAL_OPERATION: { status: 400, message: 'illegal TFTP operation' },
+  TFTP_BUSY: { status: 503, message: 'too many TFTP transfers in progress' },
+  TFTP_TIMEOUT: { status: 504, message: 'TFTP peer stopped answering' },
   // Redfish client
   REDFISH_UNREACHABLE: { status: 502, message: 'BMC did not answer' },
   REDFISH_TIMEOUT: { status: 504, message: 'BMC timed out' },
@@ -72,6 +79,31 @@ export const ERROR_CATALOGUE = {
   REDFISH_ACTION_FAILED: { status: 502, message: 'BMC action failed' },
   REDFISH_UNSUPPORTED: { status: 501, message: 'BMC does not support this' },
   REDFISH_TASK_FAILED: { status: 502, message: 'BMC task failed' },
+  REDFISH_TLS_FAILED: { status: 502, message: 'BMC certificate did not verify (CA bundle or pinned fingerprint)' },
+  REDFISH_UNAVAILABLE: { status: 503, message: 'BMC is busy or not ready' },
+  REDFISH_NOT_FOUND: { status: 404, message: 'BMC has no such resource' },
+  REDFISH_SYSTEM_NOT_FOUND: { status: 404, message: 'BMC has no system to drive (configure its id)' },
+  REDFISH_INVALID_ENDPOINT: { status: 400, message: 'BMC endpoint is invalid' },
+  REDFISH_PASSWORD_CHANGE_REQUIRED: { status: 401, message: 'BMC demands a password change and no new password is configured' },
+  REDFISH_ABORTED: { status: 503, message: 'BMC operation was aborted' },
+  // simulated DPU and sZTP agent (src/simulate/)
+  SIM_INVALID: { status: 400, message: 'simulation request is invalid' },
+  SIM_BOOTSTRAP_REFUSED: { status: 502, message: 'bootstrap server refused the request' },
+  SIM_BAD_REPLY: { status: 502, message: 'bootstrap server sent a reply the agent cannot use' },
+  SIM_UNTRUSTED: { status: 502, message: 'conveyed information did not verify' },
+  SIM_IMAGE_FETCH_FAILED: { status: 502, message: 'boot image could not be downloaded' },
+  SIM_IMAGE_MISMATCH: { status: 422, message: 'boot image does not match its image-verification digest' },
+  SIM_SCRIPT_REFUSED: { status: 422, message: 'configuration script is not executable text' },
+  SIM_SCRIPT_FAILED: { status: 422, message: 'configuration script failed' },
+  SIM_TIMEOUT: { status: 504, message: 'simulated device timed out' },
+  SIM_CRASHED: { status: 500, message: 'simulated agent crashed (injected fault)' },
+  SIM_NETNS_UNAVAILABLE: { status: 503, message: 'network namespace DHCP path is unavailable' },
+  // onboarding conductor
+  ONBOARDING_NOT_FOUND: { status: 404, message: 'no onboarding job for that device' },
+  ONBOARDING_INVALID: { status: 400, message: 'onboarding request is invalid' },
+  ONBOARDING_CONFLICT: { status: 409, message: 'the onboarding job is in a state that does not allow this' },
+  ONBOARDING_DISABLED: { status: 503, message: 'the onboarding conductor is not running' },
+  ONBOARDING_SERVER_UNREACHABLE: { status: 503, message: 'ztp serve is not reachable' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

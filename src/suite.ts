@@ -12,7 +12,8 @@ import { openDatabase } from './db/database.js';
 import { DeviceStore, systemClock } from './devices/store.js';
 import { ImageCatalogue, imagesDirOf } from './images/catalogue.js';
 import { createImagesService } from './images/service.js';
-import { imageUrl } from './images/urls.js';
+import { deviceImageUrl } from './images/urls.js';
+import type { BmcConnector, Conductor } from './onboarding/conductor.js';
 import type { Logger } from './log.js';
 import { Counters } from './metrics.js';
 import { ensureLabPki, writeSecretFile } from './pki/lab.js';
@@ -25,6 +26,8 @@ export interface Suite {
   adminToken: string;
   /** where the admin token is kept when generated, '' when it came from config */
   adminTokenFile: string;
+  /** the onboarding conductor (undefined when onboarding.enabled is false) */
+  conductor: Conductor | undefined;
   stop(): Promise<void>;
 }
 
@@ -38,7 +41,7 @@ export function adminToken(config: Config): { token: string; file: string } {
   return { token, file };
 }
 
-export async function startSuite(config: Config, log: Logger): Promise<Suite> {
+export async function startSuite(config: Config, log: Logger, options: { bmcConnector?: BmcConnector } = {}): Promise<Suite> {
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase({ file: join(dataDir, 'ztp.db') });
@@ -54,11 +57,11 @@ export async function startSuite(config: Config, log: Logger): Promise<Suite> {
   const images = imageResolver((name, device) => {
     const entry = catalogue.get(name);
     if (!entry) return undefined;
-    return { url: imageUrl(config, publicHost, entry, 'device', device.macs[0]), sha256: entry.sha256, osName: entry.osName, osVersion: entry.osVersion };
+    return { url: deviceImageUrl(config, publicHost, entry, 'device', device), sha256: entry.sha256, osName: entry.osName, osVersion: entry.osVersion };
   });
   if (config.bootstrap.enabled) services.push(createBootstrapService(ctx, { images, counters }));
   if (config.images.enabled) services.push(createImagesService(ctx, { catalogue }));
-  const extensions = suiteExtensions(ctx, { catalogue, counters });
+  const extensions = suiteExtensions(ctx, { catalogue, counters, ...(options.bmcConnector ? { bmcConnector: options.bmcConnector } : {}) });
   services.push(...extensions.services);
 
   const { token, file: tokenFile } = adminToken(config);
@@ -99,5 +102,5 @@ export async function startSuite(config: Config, log: Logger): Promise<Suite> {
     await stop();
     throw err;
   }
-  return { ctx, listeners, adminToken: token, adminTokenFile: tokenFile, stop };
+  return { ctx, listeners, adminToken: token, adminTokenFile: tokenFile, conductor: extensions.onboarding.conductor, stop };
 }

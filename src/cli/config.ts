@@ -13,7 +13,12 @@ export const registerConfigCommands: CliRegistrar = (program, action, io) => {
       action((cmd: Command) => {
         const g = globalOptions(cmd);
         const effective = configFrom(g);
-        const masked = { ...effective, api: { ...effective.api, token: effective.api.token ? '[set]' : '' } };
+        const onboarding = effective.onboarding;
+        const masked = {
+          ...effective,
+          api: { ...effective.api, token: effective.api.token ? '[set]' : '' },
+          onboarding: { ...onboarding, webhookSecret: onboarding.webhookSecret ? '[set]' : '', webhooks: onboarding.webhooks.map((w) => ({ ...w, ...(w.secret ? { secret: '[set]' } : {}) })) },
+        };
         printResult(io, g, masked, () => JSON.stringify(masked, null, 2));
         return EXIT.OK;
       }),

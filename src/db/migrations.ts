@@ -107,4 +107,44 @@ export const MIGRATIONS: Migration[] = [
     sql: '',
     run: sealStoredBmcPasswords,
   },
+  {
+    // Onboarding jobs (src/onboarding/): one row per device, the current attempt. Every change of
+    // step or status is written in the same transaction as its history event (source
+    // 'onboarding', type 'transition'). Times are Unix milliseconds. Per-device step timeout
+    // overrides live on the device record (JSON {"booting": 900, …}, seconds).
+    name: '005-onboarding-jobs',
+    sql: `
+      CREATE TABLE onboarding_jobs (
+        serial            TEXT PRIMARY KEY REFERENCES devices(serial) ON DELETE CASCADE,
+        attempt           INTEGER NOT NULL CHECK (attempt >= 1),
+        status            TEXT NOT NULL CHECK (status IN ('queued', 'running', 'complete', 'failed', 'timed-out', 'aborted')),
+        step              TEXT NOT NULL CHECK (step IN ('bmc-check', 'media-insert', 'http-boot-set', 'boot-override', 'power-on',
+                            'booting', 'bootstrapping', 'progress', 'cleanup', 'complete')),
+        phase             TEXT NOT NULL DEFAULT 'pending' CHECK (phase IN ('pending', 'started')),
+        path              TEXT CHECK (path IN ('virtual-media', 'uefi-http', 'none')),
+        step_started_at   INTEGER NOT NULL,
+        started_at        INTEGER NOT NULL,
+        finished_at       INTEGER,
+        reason            TEXT,
+        failed_step       TEXT,
+        message_id        TEXT,
+        timed_out_after_ms INTEGER,
+        image_url         TEXT,
+        image_fetched     INTEGER NOT NULL DEFAULT 0 CHECK (image_fetched IN (0, 1)),
+        dhcp_seen         INTEGER NOT NULL DEFAULT 0 CHECK (dhcp_seen IN (0, 1)),
+        progress_count    INTEGER NOT NULL DEFAULT 0,
+        last_progress     TEXT,
+        last_signal_at    INTEGER,
+        last_error        TEXT,
+        cursor            INTEGER NOT NULL DEFAULT 0,
+        batch             TEXT,
+        batch_concurrency INTEGER CHECK (batch_concurrency IS NULL OR batch_concurrency >= 1),
+        parent_host       TEXT,
+        queued_at         INTEGER NOT NULL,
+        updated_at        INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX onboarding_jobs_status ON onboarding_jobs(status, queued_at);
+      ALTER TABLE devices ADD COLUMN onboarding_timeouts TEXT;
+    `,
+  },
 ];

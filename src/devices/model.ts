@@ -1,5 +1,6 @@
 // The one device record every service reads, and the pure validation of what admins send.
 import { ZtpError } from '../errors.js';
+import { TIMEOUT_KEYS } from '../onboarding/job.js';
 
 export const PROFILES = ['rfc8572', 'opi'] as const;
 export type Profile = (typeof PROFILES)[number];
@@ -48,6 +49,8 @@ export interface Device {
   bmc: BmcInfo | null;
   parentHost: string | null;
   hwModel: string | null;
+  /** per-device onboarding step timeouts, seconds by config key ({"booting": 900}); null: config defaults */
+  onboardingTimeouts: Record<string, number> | null;
   state: string;
   stateChangedAt: string;
   revision: number;
@@ -73,7 +76,11 @@ export interface DeviceInput {
   bmc?: BmcInfo | null;
   parentHost?: string | null;
   hwModel?: string | null;
+  onboardingTimeouts?: Record<string, number> | null;
 }
+
+const TIMEOUT_KEY_NAMES: string[] = Object.values(TIMEOUT_KEYS);
+export const OPI_ALWAYS_SIGNED = '--signing always cannot work with --profile opi: the OPI agent rejects signed conveyed information (owner-certificate, ownership-voucher); use --signing auto or never';
 
 // Serial numbers appear in URLs, file names and certificate subjects: keep them plain.
 const SERIAL_RE = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
@@ -107,7 +114,7 @@ function optionalText(input: Record<string, unknown>, field: string, max = MAX_T
 
 const KNOWN_FIELDS = new Set([
   'serial', 'profile', 'password', 'signing', 'macs', 'bootImage', 'bootImageSha256', 'osName', 'osVersion',
-  'config', 'preScript', 'postScript', 'redirect', 'bmc', 'parentHost', 'hwModel',
+  'config', 'preScript', 'postScript', 'redirect', 'bmc', 'parentHost', 'hwModel', 'onboardingTimeouts',
 ]);
 
 /** Validates untrusted input (API body, import row) into a DeviceInput; throws DEVICE_INVALID naming the field. */
@@ -185,6 +192,23 @@ export function parseDeviceInput(raw: unknown): DeviceInput {
       out.bmc = bmc;
     }
   }
+  if (input.onboardingTimeouts !== undefined) {
+    if (input.onboardingTimeouts === null) out.onboardingTimeouts = null;
+    else {
+      const t = input.onboardingTimeouts as Record<string, unknown>;
+      if (typeof t !== 'object' || Array.isArray(t)) fail('onboardingTimeouts', `must be an object of seconds by step (${TIMEOUT_KEY_NAMES.join(', ')})`);
+      const timeouts: Record<string, number> = {};
+      for (const [k, v] of Object.entries(t)) {
+        if (!TIMEOUT_KEY_NAMES.includes(k)) fail(`onboardingTimeouts.${k}`, `unknown step; one of ${TIMEOUT_KEY_NAMES.join(', ')}`);
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 7 * 86_400) fail(`onboardingTimeouts.${k}`, 'must be whole seconds from 1 to 604800');
+        timeouts[k] = v;
+      }
+      out.onboardingTimeouts = Object.keys(timeouts).length ? timeouts : null;
+    }
+  }
+  // The OPI agent rejects conveyed information carrying owner-certificate/ownership-voucher
+  // (SZTP-INTEROP.md): a device that always gets signed data could never onboard.
+  if (out.profile === 'opi' && out.signing === 'always') fail('signing', OPI_ALWAYS_SIGNED);
   if (out.bootImage && /^[a-z]+:\/\//i.test(out.bootImage) && out.bootImageSha256 === undefined) {
     // A URL image cannot be looked up in the catalogue; RFC 8572 image-verification needs a digest.
     fail('bootImageSha256', 'required with a boot image URL (--sha256)');

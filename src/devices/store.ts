@@ -52,6 +52,7 @@ interface DeviceRow {
   bmc: string | null;
   parent_host: string | null;
   hw_model: string | null;
+  onboarding_timeouts: string | null;
   state: string;
   state_changed_at: string;
   revision: number;
@@ -74,7 +75,7 @@ const DEVICE_SELECT = `SELECT d.*, (SELECT json_group_array(mac) FROM (SELECT ma
 /** Fields compared to decide whether an upsert changed anything (password handled apart). */
 const COMPARED: (keyof DeviceInput & keyof Device)[] = [
   'profile', 'signing', 'macs', 'bootImage', 'bootImageSha256', 'osName', 'osVersion', 'config', 'preScript',
-  'postScript', 'redirect', 'bmc', 'parentHost', 'hwModel',
+  'postScript', 'redirect', 'bmc', 'parentHost', 'hwModel', 'onboardingTimeouts',
 ];
 
 export class DeviceStore {
@@ -97,12 +98,12 @@ export class DeviceStore {
       byMac: db.prepare(`SELECT serial FROM device_macs WHERE mac = ?`),
       passwordHash: db.prepare(`SELECT password_hash FROM devices WHERE serial = ?`),
       insert: db.prepare(`INSERT INTO devices (serial, profile, password_hash, signing, boot_image, boot_image_sha256, os_name, os_version, config,
-          pre_script, post_script, redirect, bmc, parent_host, hw_model, state, state_changed_at, created_at, updated_at)
+          pre_script, post_script, redirect, bmc, parent_host, hw_model, onboarding_timeouts, state, state_changed_at, created_at, updated_at)
         VALUES (@serial, @profile, @password_hash, @signing, @boot_image, @boot_image_sha256, @os_name, @os_version, @config,
-          @pre_script, @post_script, @redirect, @bmc, @parent_host, @hw_model, 'registered', @now, @now, @now)`),
+          @pre_script, @post_script, @redirect, @bmc, @parent_host, @hw_model, @onboarding_timeouts, 'registered', @now, @now, @now)`),
       update: db.prepare(`UPDATE devices SET profile=@profile, password_hash=@password_hash, signing=@signing, boot_image=@boot_image,
           boot_image_sha256=@boot_image_sha256, os_name=@os_name, os_version=@os_version, config=@config, pre_script=@pre_script,
-          post_script=@post_script, redirect=@redirect, bmc=@bmc, parent_host=@parent_host, hw_model=@hw_model,
+          post_script=@post_script, redirect=@redirect, bmc=@bmc, parent_host=@parent_host, hw_model=@hw_model, onboarding_timeouts=@onboarding_timeouts,
           revision = revision + 1, updated_at=@now WHERE serial=@serial`),
       deleteMacs: db.prepare(`DELETE FROM device_macs WHERE serial = ?`),
       insertMac: db.prepare(`INSERT INTO device_macs (mac, serial) VALUES (?, ?)`),
@@ -365,7 +366,7 @@ function mergeInput(existing: Device | undefined, input: DeviceInput): Device {
   const base: Device = existing ?? {
     serial: input.serial, profile: 'rfc8572', hasPassword: false, signing: 'auto', macs: [], bootImage: null, bootImageSha256: null,
     osName: null, osVersion: null, config: null, preScript: null, postScript: null, redirect: null, bmc: null, parentHost: null,
-    hwModel: null, state: 'registered', stateChangedAt: '', revision: 0, createdAt: '', updatedAt: '',
+    hwModel: null, onboardingTimeouts: null, state: 'registered', stateChangedAt: '', revision: 0, createdAt: '', updatedAt: '',
   };
   const merged: Device = { ...base };
   for (const key of COMPARED) {
@@ -406,7 +407,7 @@ function deviceParams(d: Device, passwordHash: string | null, now: string, secre
     serial: d.serial, profile: d.profile, password_hash: passwordHash, signing: d.signing, boot_image: d.bootImage,
     boot_image_sha256: d.bootImageSha256, os_name: d.osName, os_version: d.osVersion, config: d.config, pre_script: d.preScript,
     post_script: d.postScript, redirect: d.redirect ? JSON.stringify(d.redirect) : null, bmc: bmcColumn(d, secrets),
-    parent_host: d.parentHost, hw_model: d.hwModel, now,
+    parent_host: d.parentHost, hw_model: d.hwModel, onboarding_timeouts: d.onboardingTimeouts ? JSON.stringify(d.onboardingTimeouts) : null, now,
   };
 }
 
@@ -428,6 +429,7 @@ function rowToDevice(row: DeviceRow, secrets: SecretBox): Device {
     bmc: bmcFromColumn(row.serial, row.bmc, secrets),
     parentHost: row.parent_host,
     hwModel: row.hw_model,
+    onboardingTimeouts: row.onboarding_timeouts ? (JSON.parse(row.onboarding_timeouts) as Record<string, number>) : null,
     state: row.state,
     stateChangedAt: row.state_changed_at,
     revision: row.revision,

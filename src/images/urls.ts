@@ -43,3 +43,20 @@ export function imageUrl(
   const key = by === 'name' ? entry.name : entry.sha256;
   return imagesBaseUrl(config, publicHost, view, entry.requireClientCert === true) + imagePath(by, key, normalized ? { mac: normalized } : undefined);
 }
+
+/**
+ * The URL handed to one device's BMC or firmware: per device by MAC (the device's first), else by
+ * serial, so the image server attributes every read to that device. URL images (not in the
+ * catalogue) are handed as they are.
+ */
+export function deviceImageUrl(
+  config: Config,
+  publicHost: string,
+  entry: Pick<ImageEntry, 'name' | 'sha256'> & { requireClientCert?: boolean },
+  view: ImageView,
+  device: { serial: string; macs: string[] },
+): string {
+  const mac = device.macs[0];
+  if (mac) return imageUrl(config, publicHost, entry, view, mac);
+  return imagesBaseUrl(config, publicHost, view, entry.requireClientCert === true) + imagePath('name', entry.name, { serial: device.serial });
+}

@@ -1,0 +1,69 @@
+// The conductor as a service of `ztp serve`: started after the other services (it resumes jobs
+// whose devices will talk to them), stopped first (jobs stay where they are for the next start).
+import type { Device } from '../devices/model.js';
+import { ZtpError } from '../errors.js';
+import type { ImageCatalogue } from '../images/catalogue.js';
+import { deviceImageUrl } from '../images/urls.js';
+import type { Service, SuiteContext } from '../service.js';
+import { Conductor, type BmcConnector, type ConductorClock } from './conductor.js';
+import type { ImageIdentity } from './job.js';
+
+export interface OnboardingService extends Service {
+  /** undefined when onboarding.enabled is false */
+  readonly conductor: Conductor | undefined;
+}
+
+const URL_RE = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/** Where the device's image is, for the BMC (virtual media) or the device (UEFI HTTP boot). */
+export function imageResolvers(ctx: Pick<SuiteContext, 'config' | 'publicHost'>, catalogue: ImageCatalogue) {
+  return {
+    imageUrlFor(device: Device, view: 'bmc' | 'device'): string | undefined {
+      if (!device.bootImage) return undefined;
+      if (URL_RE.test(device.bootImage)) return device.bootImage;
+      const entry = catalogue.get(device.bootImage);
+      return entry ? deviceImageUrl(ctx.config, ctx.publicHost, entry, view, device) : undefined;
+    },
+    imageIdentity(device: Device): ImageIdentity {
+      if (!device.bootImage) return { bootImage: null, sha256: null };
+      if (URL_RE.test(device.bootImage)) return { bootImage: device.bootImage, sha256: device.bootImageSha256 };
+      const entry = catalogue.get(device.bootImage);
+      return { bootImage: entry?.name ?? device.bootImage, sha256: entry?.sha256 ?? null };
+    },
+  };
+}
+
+/** Until the Redfish client is composed in, BMC steps fail with this clear reason. */
+export const noBmcClient: BmcConnector = async () => {
+  throw new ZtpError('REDFISH_UNSUPPORTED', 'no Redfish client is available in this build');
+};
+
+export function createOnboardingService(
+  ctx: SuiteContext,
+  deps: { catalogue: ImageCatalogue; connect?: BmcConnector; clock?: ConductorClock },
+): OnboardingService {
+  const settings = ctx.config.onboarding;
+  const conductor = settings.enabled
+    ? new Conductor({
+        store: ctx.store,
+        db: ctx.db,
+        log: ctx.log,
+        settings,
+        connect: deps.connect ?? noBmcClient,
+        ...(deps.clock ? { clock: deps.clock } : {}),
+        ...imageResolvers(ctx, deps.catalogue),
+      })
+    : undefined;
+  return {
+    name: 'onboarding',
+    conductor,
+    async start() {
+      if (!conductor) ctx.log.info({ service: 'onboarding' }, 'onboarding conductor disabled (onboarding.enabled=false)');
+      conductor?.start();
+      return [];
+    },
+    async stop() {
+      await conductor?.stop();
+    },
+  };
+}
