@@ -79,6 +79,13 @@ export const ERROR_CATALOGUE = {
   REDFISH_ACTION_FAILED: { status: 502, message: 'BMC action failed' },
   REDFISH_UNSUPPORTED: { status: 501, message: 'BMC does not support this' },
   REDFISH_TASK_FAILED: { status: 502, message: 'BMC task failed' },
+  REDFISH_TLS_FAILED: { status: 502, message: 'BMC certificate did not verify (CA bundle or pinned fingerprint)' },
+  REDFISH_UNAVAILABLE: { status: 503, message: 'BMC is busy or not ready' },
+  REDFISH_NOT_FOUND: { status: 404, message: 'BMC has no such resource' },
+  REDFISH_SYSTEM_NOT_FOUND: { status: 404, message: 'BMC has no system to drive (configure its id)' },
+  REDFISH_INVALID_ENDPOINT: { status: 400, message: 'BMC endpoint is invalid' },
+  REDFISH_PASSWORD_CHANGE_REQUIRED: { status: 401, message: 'BMC demands a password change and no new password is configured' },
+  REDFISH_ABORTED: { status: 503, message: 'BMC operation was aborted' },
   // simulated DPU and sZTP agent (src/simulate/)
   SIM_INVALID: { status: 400, message: 'simulation request is invalid' },
   SIM_BOOTSTRAP_REFUSED: { status: 502, message: 'bootstrap server refused the request' },
