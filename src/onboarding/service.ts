@@ -7,6 +7,7 @@ import { deviceImageUrl } from '../images/urls.js';
 import type { Service, SuiteContext } from '../service.js';
 import { Conductor, type BmcConnector, type ConductorClock } from './conductor.js';
 import type { ImageIdentity } from './job.js';
+import { WebhookSender, webhookTargets } from './webhooks.js';
 
 export interface OnboardingService extends Service {
   /** undefined when onboarding.enabled is false */
@@ -54,16 +55,20 @@ export function createOnboardingService(
         ...imageResolvers(ctx, deps.catalogue),
       })
     : undefined;
+  const webhooks = new WebhookSender(webhookTargets(settings), ctx.log);
   return {
     name: 'onboarding',
     conductor,
     async start() {
       if (!conductor) ctx.log.info({ service: 'onboarding' }, 'onboarding conductor disabled (onboarding.enabled=false)');
+      webhooks.attach(ctx.store);
+      if (webhooks.size) ctx.log.info({ service: 'onboarding', receivers: webhooks.size }, 'onboarding webhooks enabled');
       conductor?.start();
       return [];
     },
     async stop() {
       await conductor?.stop();
+      webhooks.stop();
     },
   };
 }
