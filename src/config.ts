@@ -170,6 +170,18 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    tftp: Type.Object(
+      {
+        enabled: Type.Boolean({ default: false, description: 'run the TFTP server (PXE boot files from the image catalogue)', ...env('ZTP_TFTP_ENABLED') }),
+        host: Host('0.0.0.0', 'ZTP_TFTP_HOST', 'TFTP listen address (also the next-server DHCP hands PXE clients, when not 0.0.0.0)'),
+        port: Port(69, 'ZTP_TFTP_PORT', 'TFTP port; firmware only uses 69, which needs root or CAP_NET_BIND_SERVICE'),
+        maxTransfers: Type.Integer({ minimum: 1, maximum: 10_000, default: 64, description: 'concurrent TFTP transfers; more requests are refused with an error', ...env('ZTP_TFTP_MAX_TRANSFERS') }),
+        maxBlksize: Type.Integer({ minimum: 8, maximum: 65464, default: 65464, description: 'largest block size granted to a client (RFC 2348), bytes', ...env('ZTP_TFTP_MAX_BLKSIZE') }),
+        timeout: Type.Integer({ minimum: 1, maximum: 255, default: 1, description: 'retransmit timeout when the client asks for none (RFC 2349), seconds', ...env('ZTP_TFTP_TIMEOUT') }),
+        retries: Type.Integer({ minimum: 0, maximum: 100, default: 5, description: 'retransmissions of one packet before a transfer is abandoned', ...env('ZTP_TFTP_RETRIES') }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     dhcp: Type.Object(
       {
         interface: Type.String({ default: '', description: 'network interface the DHCP responder listens on (empty disables it)', ...env('ZTP_DHCP_INTERFACE') }),

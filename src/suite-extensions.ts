@@ -1,5 +1,5 @@
-// Services and admin API routes contributed by the other modules: the DHCP responder and the
-// image upload/catalogue API. Kept apart from suite.ts so each module plugs in one place.
+// Services and admin API routes contributed by the other modules: the DHCP responder, the TFTP
+// server and the image upload/catalogue API. Kept apart from suite.ts so each module plugs in one place.
 import type { FastifyPluginAsync } from 'fastify';
 import type { ApiPlugin } from './api/app.js';
 import { createDhcpService } from './dhcp/service.js';
@@ -8,6 +8,7 @@ import type { ImageCatalogue } from './images/catalogue.js';
 import { imageUrl } from './images/urls.js';
 import type { Counters } from './metrics.js';
 import type { Service, SuiteContext } from './service.js';
+import { createTftpService } from './tftp/service.js';
 import type { BmcConnector } from './onboarding/conductor.js';
 import { createOnboardingService, type OnboardingService } from './onboarding/service.js';
 import { onboardingApiRoutes } from './onboarding/api.js';
@@ -32,6 +33,8 @@ export function suiteExtensions(ctx: SuiteContext, deps: { catalogue: ImageCatal
           return entry ? imageUrl(ctx.config, ctx.publicHost, entry, 'device', mac) : undefined;
         },
       }),
+      // TFTP (off unless tftp.enabled): catalogue images to PXE firmware.
+      createTftpService(ctx, { catalogue: deps.catalogue }),
       onboarding,
     ],
     apiPlugins: [

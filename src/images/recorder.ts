@@ -26,6 +26,8 @@ export interface DownloadFact {
   mac?: string;
   /** serial from a client certificate, when one was presented */
   certSerial?: string;
+  /** how it was fetched when not HTTP(S) (the TFTP server records 'tftp') */
+  protocol?: 'tftp';
 }
 
 interface Session {
@@ -121,6 +123,7 @@ export class DownloadRecorder {
     }
     if (fact.mac) data.mac = fact.mac;
     if (fact.certSerial) data.certSerial = fact.certSerial;
+    if (fact.protocol) data.protocol = fact.protocol;
     this.log.info({ serial: fact.serial, mac: fact.mac, ...data }, fact.completed ? 'image download recorded' : 'image download incomplete (client went away)');
     if (!this.store) return;
     try {
