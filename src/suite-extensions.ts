@@ -11,6 +11,7 @@ import type { Service, SuiteContext } from './service.js';
 import { createTftpService } from './tftp/service.js';
 import type { BmcConnector } from './onboarding/conductor.js';
 import { createOnboardingService, type OnboardingService } from './onboarding/service.js';
+import { onboardingApiRoutes } from './onboarding/api.js';
 
 export interface Extensions {
   services: Service[];
@@ -49,6 +50,11 @@ export function suiteExtensions(ctx: SuiteContext, deps: { catalogue: ImageCatal
         prefix: '',
         plugin: imagesApiRoutes as unknown as FastifyPluginAsync<Record<string, unknown>>,
         options: { catalogue: deps.catalogue, store: ctx.store, log: ctx.log.child({ service: 'images-api' }), config: ctx.config, publicHost: ctx.publicHost },
+      },
+      {
+        prefix: '',
+        plugin: onboardingApiRoutes as unknown as FastifyPluginAsync<Record<string, unknown>>,
+        options: { conductor: onboarding.conductor, store: ctx.store },
       },
     ],
   };

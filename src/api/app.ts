@@ -2,7 +2,8 @@
 // OpenAPI document (/api/v1/openapi.json). Built without listening; tests use inject().
 import { timingSafeEqual, createHash } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
-import { importDevices, parseImport } from '../devices/import.js';
+import { importDevices, importRowNumber, parseImport } from '../devices/import.js';
+import { admitDevices } from '../onboarding/admission.js';
 import { parseDeviceInput, publicDevice } from '../devices/model.js';
 import type { DeviceStore, HistoryEvent } from '../devices/store.js';
 import { isZtpError, ZtpError } from '../errors.js';
@@ -30,6 +31,8 @@ export interface ApiAppDeps {
   bodyLimit?: number;
   /** per-service readiness for /readyz (e.g. DHCP waiting for its interface); absent = ready */
   readiness?: () => Record<string, ServiceReadiness>;
+  /** is a boot image name in the catalogue? (registrations naming an unknown image are refused) */
+  imageKnown?: (nameOrSha256: string) => boolean;
 }
 
 export interface ServiceReadiness {
@@ -109,6 +112,7 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
 
     api.post('/devices', async (req, reply) => {
       const input = parseDeviceInput(req.body);
+      admitDevices(deps.store, [input], deps.imageKnown);
       const outcome = deps.store.upsert(input, 'api');
       return reply.code(outcome === 'created' ? 201 : 200).send({ outcome, device: publicDevice(deps.store.require(input.serial)) });
     });
@@ -118,6 +122,7 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
       const body = (req.body ?? {}) as Record<string, unknown>;
       if (body.serial !== undefined && body.serial !== serial) throw new ZtpError('DEVICE_INVALID', 'serial: body and URL disagree');
       const input = parseDeviceInput({ ...body, serial });
+      admitDevices(deps.store, [input], deps.imageKnown);
       const outcome = deps.store.upsert(input, 'api');
       return reply.code(outcome === 'created' ? 201 : 200).send({ outcome, device: publicDevice(deps.store.require(serial)) });
     });
@@ -149,7 +154,9 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
     api.post('/devices/import', async (req) => {
       const body = typeof req.body === 'string' ? req.body : JSON.stringify(req.body ?? null);
       const format = req.headers['content-type']?.includes('csv') ? 'csv' : 'auto';
-      const result = importDevices(deps.store, parseImport(body, format), 'api-import');
+      const inputs = parseImport(body, format);
+      admitDevices(deps.store, inputs, deps.imageKnown, importRowNumber(body, format));
+      const result = importDevices(deps.store, inputs, 'api-import');
       return result;
     });
 
