@@ -8,6 +8,7 @@ import { registerServeCommand } from './serve.js';
 import { registerConfigCommands } from './config.js';
 import { registerDhcpCommands } from './dhcp.js';
 import { registerImageCommands } from './image.js';
+import { registerOnboardCommands } from './onboard.js';
 import { registerBmcCommands } from './bmc.js';
 import { registerBmcEmulatorCommand } from './bmc-emulator.js';
 
@@ -19,7 +20,7 @@ export interface CliRegistrar {
 export type ActionHandler = (cmd: Command, ...args: never[]) => Promise<number | void> | number | void;
 export type ActionWrapper = (handler: ActionHandler) => (...args: unknown[]) => Promise<void>;
 
-const REGISTRARS: CliRegistrar[] = [registerServeCommand, registerPkiCommands, registerDeviceCommands, registerConfigCommands, registerDhcpCommands, registerImageCommands, registerBmcCommands, registerBmcEmulatorCommand];
+const REGISTRARS: CliRegistrar[] = [registerServeCommand, registerPkiCommands, registerDeviceCommands, registerConfigCommands, registerDhcpCommands, registerImageCommands, registerBmcCommands, registerBmcEmulatorCommand, registerOnboardCommands];
 
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('ztp')

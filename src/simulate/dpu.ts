@@ -76,7 +76,8 @@ export interface FirmwareRead {
 
 export interface DpuRun {
   booting: BootingEvent;
-  outcome: 'complete' | 'failed' | 'crashed' | 'aborted' | 'redirected' | 'dark';
+  /** os-booted: a disk boot after a completed onboarding (the installed OS does not bootstrap again) */
+  outcome: 'complete' | 'failed' | 'crashed' | 'aborted' | 'redirected' | 'dark' | 'os-booted';
   /** where it stopped: 'firmware', 'dhcp', or the agent's stage */
   stage?: string;
   error?: string;
@@ -157,6 +158,10 @@ export class SimulatedDpu extends EventEmitter<SimulatedDpuEvents> {
     if (faults.neverBoots) {
       this.log.warn({ via: ev.via }, 'simulated DPU: fault never-boots, staying dark');
       return finish({ outcome: 'dark' });
+    }
+    if (ev.via === 'disk' && this.runs.some((r) => r.outcome === 'complete')) {
+      this.log.info('simulated DPU: boots its installed OS (already bootstrapped)');
+      return finish({ outcome: 'os-booted' });
     }
     this.log.info({ via: ev.via, image: ev.imageUrl, target: ev.target }, 'simulated DPU: booting');
     let firmware: FirmwareRead | undefined;

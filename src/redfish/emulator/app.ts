@@ -33,6 +33,9 @@ export interface BmcEmulatorOptions {
   mediaCa?: string;
   mediaTimeoutMs?: number;
   mediaRead?: 'sample' | 'full';
+  /** range size and number of ranged reads of a sample mount (default 64 KiB × 8) */
+  mediaChunkBytes?: number;
+  mediaReads?: number;
   /** power state of every system at start (default Off: factory fresh, waiting to be provisioned) */
   initialPower?: 'On' | 'Off';
   /** override the derived serial/UUID/MACs (e.g. to match registered devices) */
@@ -80,7 +83,12 @@ export function buildBmcEmulatorApp(opts: BmcEmulatorOptions = {}): BmcEmulator 
   const timing: EmulatorTiming = { ...DEFAULT_TIMING, ...opts.timing };
   const events = new EventEmitter() as EventEmitter & BmcEmulatorEvents;
   events.setMaxListeners(0);
-  const fetcher = new MediaFetcher({ ...(opts.mediaCa ? { ca: opts.mediaCa } : {}), ...(opts.mediaTimeoutMs ? { timeoutMs: opts.mediaTimeoutMs } : {}) });
+  const fetcher = new MediaFetcher({
+    ...(opts.mediaCa ? { ca: opts.mediaCa } : {}),
+    ...(opts.mediaTimeoutMs ? { timeoutMs: opts.mediaTimeoutMs } : {}),
+    ...(opts.mediaChunkBytes ? { chunkBytes: opts.mediaChunkBytes } : {}),
+    ...(opts.mediaReads ? { reads: opts.mediaReads } : {}),
+  });
   const raw: Map<string, Json> = opts.mockupDir ? loadMockup(opts.mockupDir) : builtinDpuTree();
   const templates = new Map<QuirkMode, Template>();
   const templateFor = (mode: QuirkMode) => {

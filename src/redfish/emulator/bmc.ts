@@ -282,7 +282,7 @@ export class EmulatedBmc {
       this.timeoutsLeft--;
       return { status: 0, headers: {}, hang: true };
     }
-    if (this.profile.refusesIdentityEncoding && /(^|,)\s*identity\s*(;|,|$)/i.test(header(req, 'accept-encoding') ?? '')) {
+    if (f.refuseIdentityEncoding && /(^|,)\s*identity\s*(;|,|$)/i.test(header(req, 'accept-encoding') ?? '')) {
       throw httpError(406, 'HeaderInvalid', ['Accept-Encoding']);
     }
     const { method, path } = req;
@@ -304,7 +304,7 @@ export class EmulatedBmc {
       case 'POST':
         return this.post(req);
       case 'DELETE':
-        return this.delete(req, session);
+        return this.delete(req);
       default:
         throw this.methodNotAllowed(path);
     }
@@ -578,7 +578,7 @@ export class EmulatedBmc {
     const sysId = /^\/redfish\/v1\/Systems\/([^/]+)$/.exec(path)?.[1];
     if (sysId && this.systems.has(sysId)) {
       this.checkIfMatch(req, path, false);
-      return this.patchSystem(this.systems.get(sysId)!, body, req);
+      return this.patchSystem(this.systems.get(sysId)!, body);
     }
     if (this.settingsPath && path === this.settingsPath) {
       this.checkIfMatch(req, path, false);
@@ -588,7 +588,7 @@ export class EmulatedBmc {
       if (slot.path !== path) continue;
       if (!this.profile.media.patch) throw this.methodNotAllowed(path, 'GET');
       this.checkIfMatch(req, path, false);
-      return this.patchSlot(slot, body, req);
+      return this.patchSlot(slot, body);
     }
     if (path === this.accountPath) {
       this.checkIfMatch(req, path, false);
@@ -610,7 +610,7 @@ export class EmulatedBmc {
   }
 
   /** Validates a Boot object against the profile; returns the override it asks for. */
-  private validateBoot(s: SystemState, boot: unknown, pending?: Partial<BootOverride>): Partial<BootOverride> {
+  private validateBoot(s: SystemState, boot: unknown): Partial<BootOverride> {
     if (!isObject(boot)) throw httpError(400, 'PropertyValueTypeError', [JSON.stringify(boot), 'Boot'], ['#/Boot']);
     const p = this.profile.boot;
     const out: Partial<BootOverride> = {};
@@ -648,11 +648,10 @@ export class EmulatedBmc {
     if (p.refusesDuringPost && (s.power === 'PoweringOn' || s.postUntil > this.ctx.now())) {
       throw new RedfishHttpError(400, [vendorMessage('iLO.2.14.UnableToModifyDuringSystemPOST', 'The value for the property cannot be changed while the system is in POST.', 'Warning', 'Retry the operation after the system has finished POST.')]);
     }
-    void pending;
     return out;
   }
 
-  private async patchSystem(s: SystemState, body: Json, req: EmuRequest): Promise<EmuResponse> {
+  private async patchSystem(s: SystemState, body: Json): Promise<EmuResponse> {
     for (const key of Object.keys(body)) {
       if (key === 'Boot') continue;
       if (key === 'AssetTag' || key === 'IndicatorLED' || key === 'LocationIndicatorActive') continue; // writable, not modelled
@@ -671,7 +670,6 @@ export class EmulatedBmc {
       this.bump(s.path);
     };
     if (this.faults.asyncActions) return this.startTask('Boot override', async () => apply());
-    void req;
     apply();
     return this.noContent();
   }
@@ -687,7 +685,7 @@ export class EmulatedBmc {
     return this.noContent();
   }
 
-  private async patchSlot(slot: SlotState, body: Json, req: EmuRequest): Promise<EmuResponse> {
+  private async patchSlot(slot: SlotState, body: Json): Promise<EmuResponse> {
     for (const key of Object.keys(body)) {
       if (!['Image', 'Inserted', 'WriteProtected', 'TransferProtocolType', 'TransferMethod', 'UserName', 'Password'].includes(key)) throw httpError(400, 'PropertyUnknown', [key], [`#/${key}`]);
     }
@@ -698,7 +696,7 @@ export class EmulatedBmc {
     }
     if (typeof body.Image !== 'string') throw httpError(400, 'PropertyMissing', ['Image'], ['#/Image']);
     if (!slot.spec.acceptsUrl) throw httpError(400, 'PropertyNotWritable', ['Image'], ['#/Image']);
-    return this.insert(slot, body, req, 'patch');
+    return this.insert(slot, body, 'patch');
   }
 
   private patchAccount(body: Json): EmuResponse {
@@ -728,7 +726,7 @@ export class EmulatedBmc {
         this.checkIfMatch(req, slot.path, true);
         const body = req.body === undefined ? {} : req.body;
         if (!isObject(body)) throw httpError(400, 'MalformedJSON');
-        return this.insertAction(slot, body, req);
+        return this.insertAction(slot, body);
       }
       if (path === `${slot.path}/Actions/VirtualMedia.EjectMedia` && this.profile.media.ejectAction) {
         this.checkIfMatch(req, slot.path, true);
@@ -756,7 +754,7 @@ export class EmulatedBmc {
 
   // ---- virtual media
 
-  private async insertAction(slot: SlotState, body: Json, req: EmuRequest): Promise<EmuResponse> {
+  private async insertAction(slot: SlotState, body: Json): Promise<EmuResponse> {
     const m = this.profile.media;
     const action = 'VirtualMedia.InsertMedia';
     for (const key of Object.keys(body)) if (!KNOWN_INSERT_PARAMS.includes(key)) throw httpError(400, 'ActionParameterUnknown', [action, key], [`#/${key}`]);
@@ -766,10 +764,10 @@ export class EmulatedBmc {
     if (m.requiresTransferMethod && body.TransferMethod === undefined) throw httpError(400, 'ActionParameterMissing', [action, 'TransferMethod'], ['#/TransferMethod']);
     if (m.requiresTransferMethod && body.TransferMethod !== m.requiresTransferMethod) throw httpError(400, 'ActionParameterValueNotInList', [String(body.TransferMethod), 'TransferMethod', action], ['#/TransferMethod']);
     if (!slot.spec.acceptsUrl) throw httpError(400, 'ActionParameterNotSupported', ['Image', action], ['#/Image']);
-    return this.insert(slot, body, req, 'action');
+    return this.insert(slot, body, 'action');
   }
 
-  private async insert(slot: SlotState, body: Json, _req: EmuRequest, via: 'action' | 'patch'): Promise<EmuResponse> {
+  private async insert(slot: SlotState, body: Json, via: 'action' | 'patch'): Promise<EmuResponse> {
     const m = this.profile.media;
     const action = 'VirtualMedia.InsertMedia';
     const image = body.Image as string;
@@ -947,7 +945,7 @@ export class EmulatedBmc {
     s.goal = 'On';
     s.postUntil = this.ctx.now() + this.ctx.timing.postMs;
     const booting = this.bootDecision(s);
-    s.bootProgress = booting.via === 'disk' ? 'OSBootStarted' : 'OSBootStarted';
+    s.bootProgress = 'OSBootStarted';
     this.bump(s.path);
     const power: PowerEvent = { bmcId: this.id, systemId: s.id, state: 'On', at: new Date(this.ctx.now()) };
     this.ctx.events.emit('power', power);
@@ -1070,7 +1068,7 @@ export class EmulatedBmc {
 
   // ---------------------------------------------------------------- DELETE
 
-  private delete(req: EmuRequest, session: Session | undefined): EmuResponse {
+  private delete(req: EmuRequest): EmuResponse {
     const id = /^\/redfish\/v1\/SessionService\/Sessions\/([^/]+)$/.exec(req.path)?.[1];
     if (id) {
       const s = [...this.sessions.values()].find((x) => x.id === id);
@@ -1078,7 +1076,6 @@ export class EmulatedBmc {
       this.sessions.delete(s.token);
       this.stats.logouts++;
       this.stats.openSessions = this.sessions.size;
-      void session;
       return this.noContent();
     }
     throw this.render(req.path) ? this.methodNotAllowed(req.path) : httpError(404, 'ResourceMissingAtURI', [req.path]);

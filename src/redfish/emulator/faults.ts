@@ -26,9 +26,11 @@ export interface FaultSpec {
   factoryPassword?: boolean;
   /** Reset, InsertMedia and boot PATCHes answer 202 + a task monitor instead of 204 */
   asyncActions?: boolean;
+  /** Accept-Encoding: identity is refused with 406 (HPE iLO Gen10 Plus firmware) */
+  refuseIdentityEncoding?: boolean;
 }
 
-export const FAULT_NAMES = ['latency', '5xx', 'timeout', 'drop-session', 'stale-etag', 'media-never-inserted', 'factory-password', 'async-actions'] as const;
+export const FAULT_NAMES = ['latency', '5xx', 'timeout', 'drop-session', 'stale-etag', 'media-never-inserted', 'factory-password', 'async-actions', 'identity-406'] as const;
 
 function bad(entry: string, why: string): ZtpError {
   return new ZtpError('CONFIG_INVALID', `fault "${entry}": ${why} (faults: ${FAULT_NAMES.join(', ')})`, { details: { fault: entry } });
@@ -69,6 +71,8 @@ export function applyFault(spec: FaultSpec, entry: string): FaultSpec {
       return { ...spec, factoryPassword: true };
     case 'async-actions':
       return { ...spec, asyncActions: true };
+    case 'identity-406':
+      return { ...spec, refuseIdentityEncoding: true };
     default:
       throw bad(entry, 'unknown fault');
   }

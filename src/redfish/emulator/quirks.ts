@@ -97,8 +97,6 @@ export interface QuirkProfile {
   emptyUuid: boolean;
   /** every @odata.id ends with "/" (iLO) */
   trailingSlash: boolean;
-  /** Accept-Encoding: identity is refused with 406 (iLO Gen10 Plus) */
-  refusesIdentityEncoding: boolean;
   /** UpdateService.SimpleUpdate takes a BFB for the DPU OS (BlueField, via RShim) */
   simpleUpdateBfb: boolean;
   /** NVIDIA Oem: operation mode (DpuMode/NicMode) and BMC RShim switch */
@@ -138,7 +136,6 @@ const GENERIC: QuirkProfile = {
   nullMembers: false,
   emptyUuid: false,
   trailingSlash: false,
-  refusesIdentityEncoding: false,
   simpleUpdateBfb: false,
   nvidiaOem: false,
 };
@@ -176,8 +173,9 @@ export const QUIRKS: Record<QuirkMode, QuirkProfile> = {
   }),
 
   // HPE iLO 5/6: EjectMedia needs body `{}`; boot changes refused during POST; weak ETags
-  // (If-Match wants the strong form); trailing "/" in every @odata.id; 406 on
-  // Accept-Encoding: identity (Gen10 Plus).
+  // (If-Match wants the strong form); trailing "/" in every @odata.id. Gen10 Plus's 406 on
+  // Accept-Encoding: identity depends on the firmware: it is the `identity-406` fault (sushy 4.3
+  // always sends identity and cannot talk to such a BMC).
   ilo: profile({
     vendor: 'HPE',
     product: 'ProLiant',
@@ -189,7 +187,6 @@ export const QUIRKS: Record<QuirkMode, QuirkProfile> = {
     boot: { refusesDuringPost: true },
     etag: { weak: true },
     trailingSlash: true,
-    refusesIdentityEncoding: true,
   }),
 
   // Supermicro X11/X12: the virtual CD boot target is UsbCd; InsertMedia rejects Inserted and

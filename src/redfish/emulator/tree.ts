@@ -308,7 +308,7 @@ export function buildTemplate(raw: Map<string, Json>, mode: QuirkMode): Template
 
   const texts = new Map<string, string>();
   for (const [p, obj] of objects) texts.set(p, JSON.stringify(obj));
-  return { mode, profile, texts, objects, systemIds, dpuSystemId, managerId, mediaCollection: profile.media.slots.length ? mediaCollection : mediaCollection, tokens };
+  return { mode, profile, texts, objects, systemIds, dpuSystemId, managerId, mediaCollection, tokens };
 }
 
 /** What makes one emulated BMC distinguishable in a fleet. */
