@@ -3,10 +3,11 @@
 //   bench/bootstrap  RFC 8572 server vs a bare fastify HTTPS route (same run, same load generator)
 //   bench/images     image server vs nginx (needs nginx; Debian package)
 //   bench/dhcp       DHCP responder vs Kea and dnsmasq with perfdhcp (needs root and the packages)
+//   bench/redfish    Redfish client driving 250/500/1,000 emulated BMCs through bootFromIso; python3-sushy as peer
 // Pass names to run a subset: npm run bench -- bootstrap images
 import { spawnSync } from 'node:child_process';
 
-const all = ['bootstrap', 'images', 'dhcp'];
+const all = ['bootstrap', 'images', 'dhcp', 'redfish'];
 const chosen = process.argv.slice(2).filter((a) => all.includes(a));
 let failed = 0;
 for (const name of chosen.length ? chosen : all) {

@@ -7,6 +7,7 @@ import { Type, type Static, type TSchema, type TObject } from '@sinclair/typebox
 import { Value } from '@sinclair/typebox/value';
 import { ZtpError } from './errors.js';
 import { validateDhcpSettings } from './dhcp/settings.js';
+import { preflightDhcp } from './dhcp/preflight.js';
 
 /** Marks a leaf with its environment variable; the flag is derived (--bootstrap-port). */
 const env = (name: string) => ({ env: name });
@@ -25,6 +26,7 @@ const DhcpRawOption = Type.Object(
     text: Type.Optional(Type.String({ description: 'value as UTF-8 text' })),
     ip: Type.Optional(Type.Array(Type.String(), { description: 'value as a list of addresses' })),
     always: Type.Optional(Type.Boolean({ description: 'send even when not requested (PRL/ORO)' })),
+    family: Type.Optional(Type.Union([Type.Literal(4), Type.Literal(6)], { description: 'protocol the code belongs to: 4 (DHCPv4, the default) or 6 (DHCPv6, the default inside dhcp.v6.subnets)' })),
   },
   { additionalProperties: false },
 );
@@ -34,10 +36,10 @@ const DhcpArchUrls = Type.Object(
 );
 const DhcpOptionSet = Type.Object(
   {
-    routers: Type.Optional(Type.Array(Type.String(), { description: 'option 3' })),
-    dns: Type.Optional(Type.Array(Type.String(), { description: 'option 6 (v4) / 23 (v6)' })),
+    routers: Type.Optional(Type.Array(Type.String(), { description: 'option 3 (IPv4 only; not in dhcp.v6)' })),
+    dns: Type.Optional(Type.Array(Type.String(), { description: 'IPv4 and/or IPv6 addresses: the IPv4 ones go in option 6 (v4), the IPv6 ones in option 23 (v6)' })),
     domain: Type.Optional(Type.String({ description: 'option 15 (v4) / 24 (v6)' })),
-    ntp: Type.Optional(Type.Array(Type.String(), { description: 'option 42 (v4)' })),
+    ntp: Type.Optional(Type.Array(Type.String(), { description: 'IPv4 and/or IPv6 addresses: IPv4 in option 42 (v4), IPv6 in option 56 (v6, RFC 5908)' })),
     mtu: Type.Optional(Type.Integer({ minimum: 68, maximum: 65535, description: 'option 26' })),
     leaseTime: Type.Optional(Type.Integer({ minimum: 60, maximum: 31_536_000 })),
     sztp: Type.Optional(
@@ -196,6 +198,15 @@ export const ConfigSchema = Type.Object(
         offerHold: Type.Integer({ minimum: 1, maximum: 600, default: 30, description: 'seconds an offered address stays reserved for the client that was offered it', ...env('ZTP_DHCP_OFFER_HOLD') }),
         sztpUrls: Type.String({ default: '', description: 'sZTP bootstrap server base URLs for option 143/136, comma-separated (default: https://<publicHost>:<bootstrap.port>)', ...env('ZTP_DHCP_SZTP_URLS') }),
         sztpForce: Type.Boolean({ default: false, description: 'send option 143/136 even when the client did not request it (PRL/ORO)', ...env('ZTP_DHCP_SZTP_FORCE') }),
+        limits: Type.Object(
+          {
+            leasesPerClient: Type.Integer({ minimum: 1, maximum: 1024, default: 4, description: 'leases and offers one client may hold: per MAC (v4 and v6) and per DUID (v6 IA_NA); also the IA_NA handled per DHCPv6 message', ...env('ZTP_DHCP_LEASES_PER_CLIENT') }),
+            packetsPerSecond: Type.Number({ minimum: 0, default: 20, description: 'packets per second one client (MAC / DUID) may send before the excess is dropped; 0 = unlimited', ...env('ZTP_DHCP_PACKETS_PER_SECOND') }),
+            packetBurst: Type.Integer({ minimum: 1, default: 40, description: 'packets one client may send at once before its rate applies', ...env('ZTP_DHCP_PACKET_BURST') }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        summaryInterval: Type.Integer({ minimum: 0, maximum: 86_400, default: 60, description: 'seconds between DHCP summary lines at info level (per-packet lines are debug); 0 = none', ...env('ZTP_DHCP_SUMMARY_INTERVAL') }),
         relays: Type.Array(Type.String(), { default: [], description: 'relay agent addresses (giaddr / v6 relay source) answered even when no subnet contains them; others are dropped (JSON config file only)' }),
         v6: Type.Object(
           {
@@ -414,5 +425,6 @@ export function validateConfig(raw: unknown): Config {
     }
   }
   validateDhcpSettings(config.dhcp);
+  preflightDhcp(config.dhcp);
   return config;
 }

@@ -1,7 +1,7 @@
 // Services and admin API routes contributed by the other modules: the DHCP responder, the TFTP
 // server and the image upload/catalogue API. Kept apart from suite.ts so each module plugs in one place.
 import type { FastifyPluginAsync } from 'fastify';
-import type { ApiPlugin } from './api/app.js';
+import type { ApiPlugin, ServiceReadiness } from './api/app.js';
 import { createDhcpService } from './dhcp/service.js';
 import { imagesApiRoutes } from './images/api.js';
 import type { ImageCatalogue } from './images/catalogue.js';
@@ -13,10 +13,13 @@ import { tftpPathFor } from './tftp/paths.js';
 import { createTftpService } from './tftp/service.js';
 import type { BmcConnector } from './onboarding/conductor.js';
 import { createOnboardingService, type OnboardingService } from './onboarding/service.js';
+import { onboardingApiRoutes } from './onboarding/api.js';
 
 export interface Extensions {
   services: Service[];
   apiPlugins: ApiPlugin[];
+  /** per-service readiness for the admin API's /readyz */
+  readiness: () => Record<string, ServiceReadiness>;
   onboarding: OnboardingService;
 }
 
@@ -24,30 +27,41 @@ export function suiteExtensions(ctx: SuiteContext, deps: { catalogue: ImageCatal
   // The onboarding conductor starts last (after DHCP) and stops first: resumed jobs find every
   // service their devices talk to.
   const onboarding = createOnboardingService(ctx, { catalogue: deps.catalogue, ...(deps.bmcConnector ? { connect: deps.bmcConnector } : {}) });
+  // DHCP decides in start() whether it can run (interface set, privileges) and says why not;
+  // it waits for a missing or down interface, which readiness reports.
+  const dhcp = createDhcpService(ctx, {
+    imageUrlFor: (name, mac) => {
+      const entry = deps.catalogue.get(name);
+      return entry ? imageUrl(ctx.config, ctx.publicHost, entry, 'device', mac) : undefined;
+    },
+    // PXE: the same image by its per-device TFTP name, when the TFTP server can serve it.
+    tftpPathFor: (name, mac) => {
+      const entry = ctx.config.tftp.enabled ? deps.catalogue.get(name) : undefined;
+      return entry && !entry.requireClientCert && !ctx.config.images.requireClientCert ? tftpPathFor(entry.name, normalizeMac(mac)) : undefined;
+    },
+  });
   return {
     onboarding,
-    // DHCP decides in start() whether it can run (interface set, privileges) and says why not.
     services: [
-      createDhcpService(ctx, {
-        imageUrlFor: (name, mac) => {
-          const entry = deps.catalogue.get(name);
-          return entry ? imageUrl(ctx.config, ctx.publicHost, entry, 'device', mac) : undefined;
-        },
-        // PXE: the same image by its per-device TFTP name, when the TFTP server can serve it.
-        tftpPathFor: (name, mac) => {
-          const entry = ctx.config.tftp.enabled ? deps.catalogue.get(name) : undefined;
-          return entry && !entry.requireClientCert && !ctx.config.images.requireClientCert ? tftpPathFor(entry.name, normalizeMac(mac)) : undefined;
-        },
-      }),
+      dhcp,
       // TFTP (off unless tftp.enabled): catalogue images to PXE firmware.
       createTftpService(ctx, { catalogue: deps.catalogue }),
       onboarding,
     ],
+    readiness: () => {
+      const s = dhcp.state();
+      return { dhcp: { ready: s.state === 'running' || s.state === 'disabled', state: s.state, reason: s.reason } };
+    },
     apiPlugins: [
       {
         prefix: '',
         plugin: imagesApiRoutes as unknown as FastifyPluginAsync<Record<string, unknown>>,
         options: { catalogue: deps.catalogue, store: ctx.store, log: ctx.log.child({ service: 'images-api' }), config: ctx.config, publicHost: ctx.publicHost },
+      },
+      {
+        prefix: '',
+        plugin: onboardingApiRoutes as unknown as FastifyPluginAsync<Record<string, unknown>>,
+        options: { conductor: onboarding.conductor, store: ctx.store },
       },
     ],
   };

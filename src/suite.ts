@@ -67,7 +67,7 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
   const { token, file: tokenFile } = adminToken(config);
   if (config.api.enabled) {
     const plugins: ApiPlugin[] = extensions.apiPlugins;
-    const api = buildApiApp({ store, log: log.child({ service: 'api' }), token, counters, plugins });
+    const api = buildApiApp({ store, log: log.child({ service: 'api' }), token, counters, plugins, readiness: extensions.readiness, imageKnown: (name) => catalogue.get(name) !== undefined });
     services.push({
       name: 'api',
       async start() {

@@ -2,7 +2,8 @@
 // OpenAPI document (/api/v1/openapi.json). Built without listening; tests use inject().
 import { timingSafeEqual, createHash } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
-import { importDevices, parseImport } from '../devices/import.js';
+import { importDevices, importRowNumber, parseImport } from '../devices/import.js';
+import { admitDevices } from '../onboarding/admission.js';
 import { parseDeviceInput, publicDevice } from '../devices/model.js';
 import type { DeviceStore, HistoryEvent } from '../devices/store.js';
 import { isZtpError, ZtpError } from '../errors.js';
@@ -28,6 +29,16 @@ export interface ApiAppDeps {
   plugins?: ApiPlugin[];
   /** longest accepted JSON/CSV body for device operations */
   bodyLimit?: number;
+  /** per-service readiness for /readyz (e.g. DHCP waiting for its interface); absent = ready */
+  readiness?: () => Record<string, ServiceReadiness>;
+  /** is a boot image name in the catalogue? (registrations naming an unknown image are refused) */
+  imageKnown?: (nameOrSha256: string) => boolean;
+}
+
+export interface ServiceReadiness {
+  ready: boolean;
+  state: string;
+  reason?: string | undefined;
 }
 
 function tokenMatches(expected: string, given: string | undefined): boolean {
@@ -57,6 +68,13 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  // Readiness (unauthenticated, like /healthz, for probes): 503 while a service waits, e.g. DHCP
+  // for its interface; the body says which and why.
+  app.get('/readyz', async (_req, reply) => {
+    const services = deps.readiness?.() ?? {};
+    const ready = Object.values(services).every((s) => s.ready);
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', services });
+  });
   app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML));
   app.get('/api/v1/openapi.json', async () => OPENAPI);
 
@@ -94,6 +112,7 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
 
     api.post('/devices', async (req, reply) => {
       const input = parseDeviceInput(req.body);
+      admitDevices(deps.store, [input], deps.imageKnown);
       const outcome = deps.store.upsert(input, 'api');
       return reply.code(outcome === 'created' ? 201 : 200).send({ outcome, device: publicDevice(deps.store.require(input.serial)) });
     });
@@ -103,6 +122,7 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
       const body = (req.body ?? {}) as Record<string, unknown>;
       if (body.serial !== undefined && body.serial !== serial) throw new ZtpError('DEVICE_INVALID', 'serial: body and URL disagree');
       const input = parseDeviceInput({ ...body, serial });
+      admitDevices(deps.store, [input], deps.imageKnown);
       const outcome = deps.store.upsert(input, 'api');
       return reply.code(outcome === 'created' ? 201 : 200).send({ outcome, device: publicDevice(deps.store.require(serial)) });
     });
@@ -134,7 +154,9 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
     api.post('/devices/import', async (req) => {
       const body = typeof req.body === 'string' ? req.body : JSON.stringify(req.body ?? null);
       const format = req.headers['content-type']?.includes('csv') ? 'csv' : 'auto';
-      const result = importDevices(deps.store, parseImport(body, format), 'api-import');
+      const inputs = parseImport(body, format);
+      admitDevices(deps.store, inputs, deps.imageKnown, importRowNumber(body, format));
+      const result = importDevices(deps.store, inputs, 'api-import');
       return result;
     });
 

@@ -52,8 +52,22 @@ export const OPENAPI = {
     '/api/v1/devices/{serial}/history': { get: { summary: 'Append-only history, paged by ?after=&limit=', parameters: [serial], responses: { 200: json({ type: 'object', properties: { events: { type: 'array', items: { $ref: '#/components/schemas/HistoryEvent' } } } }) } } },
     '/api/v1/devices/{serial}/progress': { get: { summary: 'Stored RFC 8572 progress reports', parameters: [serial], responses: { 200: json({}) } } },
     '/api/v1/status': { get: { summary: 'Device counts by onboarding state', responses: { 200: json({}) } } },
+    '/api/v1/onboarding': {
+      get: { summary: 'Onboarding jobs with counts by status (?status=)', responses: { 200: json({}), 503: json(error) } },
+      post: {
+        summary: 'Start onboarding (idempotent: a job in progress is not restarted)',
+        requestBody: json({ type: 'object', additionalProperties: false, properties: { serials: { type: 'array', items: { type: 'string' } }, all: { type: 'boolean' }, concurrency: { type: 'integer', minimum: 1 }, restart: { type: 'boolean' } } }),
+        responses: { 200: json({}), 400: json(error), 404: json(error), 503: json(error) },
+      },
+    },
+    '/api/v1/onboarding/stream': { get: { summary: 'Server-Sent Events: a snapshot of the jobs, then every history event of ?serial= (comma list) after ?after=', responses: { 200: { description: 'text/event-stream' } } } },
+    '/api/v1/onboarding/{serial}': { get: { summary: 'One onboarding job', parameters: [serial], responses: { 200: json({}), 404: json(error) } } },
+    '/api/v1/onboarding/{serial}/retry': { post: { summary: 'Retry a failed, timed-out or aborted job', parameters: [serial], requestBody: json({ type: 'object', properties: { from: { enum: ['step', 'start'] } } }), responses: { 200: json({}), 404: json(error), 409: json(error) } } },
+    '/api/v1/onboarding/{serial}/abort': { post: { summary: 'Abort a queued or running job (media stays as it is)', parameters: [serial], responses: { 200: json({}), 404: json(error), 409: json(error) } } },
+    '/api/v1/devices/{serial}/timeline': { get: { summary: 'The device timeline (DHCP, BMC steps, image reads, sZTP requests, progress, transitions) with durations; ?all=true for every attempt', parameters: [serial], responses: { 200: json({}), 404: json(error) } } },
     '/api/v1/events': { get: { summary: 'All history events after ?after= (JSON), or a live text/event-stream', responses: { 200: json({}) } } },
     '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { 200: { description: 'text/plain' } } } },
     '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: json({}) } } },
+    '/readyz': { get: { summary: 'Readiness: 503 while a service waits (DHCP for its interface), with per-service state', security: [], responses: { 200: json({}), 503: json({}) } } },
   },
 } as const;

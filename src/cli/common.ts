@@ -16,6 +16,10 @@ export const EXIT = {
   INVALID: 4,
   CONFLICT: 5,
   UNAVAILABLE: 6,
+  /** ztp onboard --wait: a device failed (or was aborted) */
+  ONBOARDING_FAILED: 7,
+  /** ztp onboard --wait: a device timed out at a step, or --timeout passed first */
+  ONBOARDING_TIMED_OUT: 8,
 } as const;
 
 const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
@@ -38,6 +42,16 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   DHCP_DISABLED: EXIT.UNAVAILABLE,
   REDFISH_UNREACHABLE: EXIT.UNAVAILABLE,
   REDFISH_TIMEOUT: EXIT.UNAVAILABLE,
+  ONBOARDING_NOT_FOUND: EXIT.NOT_FOUND,
+  ONBOARDING_INVALID: EXIT.INVALID,
+  ONBOARDING_CONFLICT: EXIT.CONFLICT,
+  ONBOARDING_DISABLED: EXIT.UNAVAILABLE,
+  ONBOARDING_SERVER_UNREACHABLE: EXIT.UNAVAILABLE,
+  REDFISH_UNAVAILABLE: EXIT.UNAVAILABLE,
+  REDFISH_NOT_FOUND: EXIT.NOT_FOUND,
+  REDFISH_SYSTEM_NOT_FOUND: EXIT.NOT_FOUND,
+  REDFISH_INVALID_ENDPOINT: EXIT.INVALID,
+  REDFISH_TLS_FAILED: EXIT.INVALID,
 };
 
 export function exitCodeFor(err: unknown): number {
@@ -85,11 +99,14 @@ export function openStorage(opts: GlobalOptions): Storage {
 export interface Io {
   out(text: string): void;
   err(text: string): void;
+  /** stdout is a terminal (live displays redraw in place) */
+  tty?: boolean;
 }
 
 export const processIo: Io = {
   out: (t) => process.stdout.write(t.endsWith('\n') ? t : t + '\n'),
   err: (t) => process.stderr.write(t.endsWith('\n') ? t : t + '\n'),
+  tty: process.stdout.isTTY === true,
 };
 
 export function printResult(io: Io, opts: GlobalOptions, value: unknown, human: () => string): void {

@@ -6,7 +6,10 @@ import { ZtpError } from '../errors.js';
 import { importDevices, parseImport } from '../devices/import.js';
 import { parseDeviceInput, parseRedirectServer, publicDevice, type Device } from '../devices/model.js';
 import { ensureLabPki, issueDeviceIdentity, writeSecretFile } from '../pki/lab.js';
-import { EXIT, globalOptions, openStorage, printResult, table, configFrom } from './common.js';
+import { EXIT, globalOptions, openStorage, printResult, table, configFrom, type Storage } from './common.js';
+import { admitDevices } from '../onboarding/admission.js';
+import { ImageCatalogue, imagesDirOf } from '../images/catalogue.js';
+import { importRowNumber } from '../devices/import.js';
 import type { CliRegistrar } from './main.js';
 import { hostname } from 'node:os';
 
@@ -85,6 +88,7 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
         const input = parseDeviceInput(raw);
         const storage = openStorage(g);
         try {
+          admitDevices(storage.store, [input], catalogueLookup(storage));
           const outcome = storage.store.upsert(input, 'cli');
           const stored = storage.store.require(serial);
           printResult(io, g, { outcome, device: publicDevice(stored) }, () => `${outcome}: ${serial} (${stored.profile}, state ${stored.state})`);
@@ -102,9 +106,11 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
     .action(
       action((cmd: Command, file: string, opts: { format: 'csv' | 'json' | 'auto' }) => {
         const g = globalOptions(cmd);
-        const inputs = parseImport(readText(file, 'import'), opts.format);
+        const text = readText(file, 'import');
+        const inputs = parseImport(text, opts.format);
         const storage = openStorage(g);
         try {
+          admitDevices(storage.store, inputs, catalogueLookup(storage), importRowNumber(text, opts.format));
           const result = importDevices(storage.store, inputs, 'cli-import');
           printResult(io, g, result, () => `imported ${inputs.length} device(s): ${result.created} created, ${result.updated} updated, ${result.unchanged} unchanged`);
           return EXIT.OK;
@@ -207,6 +213,12 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
       }),
     );
 };
+
+/** Is a boot image name (or digest) in this data directory's catalogue? */
+function catalogueLookup(storage: Storage): (name: string) => boolean {
+  const catalogue = new ImageCatalogue(storage.db, imagesDirOf(storage.config.dataDir));
+  return (name) => catalogue.get(name) !== undefined;
+}
 
 function describeEvent(data: Record<string, unknown>): string {
   const parts: string[] = [];

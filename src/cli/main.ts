@@ -8,6 +8,9 @@ import { registerServeCommand } from './serve.js';
 import { registerConfigCommands } from './config.js';
 import { registerDhcpCommands } from './dhcp.js';
 import { registerImageCommands } from './image.js';
+import { registerOnboardCommands } from './onboard.js';
+import { registerBmcCommands } from './bmc.js';
+import { registerBmcEmulatorCommand } from './bmc-emulator.js';
 
 /** Each command module adds its subcommands; `action` wraps handlers with error → exit code. */
 export interface CliRegistrar {
@@ -17,7 +20,7 @@ export interface CliRegistrar {
 export type ActionHandler = (cmd: Command, ...args: never[]) => Promise<number | void> | number | void;
 export type ActionWrapper = (handler: ActionHandler) => (...args: unknown[]) => Promise<void>;
 
-const REGISTRARS: CliRegistrar[] = [registerServeCommand, registerPkiCommands, registerDeviceCommands, registerConfigCommands, registerDhcpCommands, registerImageCommands];
+const REGISTRARS: CliRegistrar[] = [registerServeCommand, registerPkiCommands, registerDeviceCommands, registerConfigCommands, registerDhcpCommands, registerImageCommands, registerBmcCommands, registerBmcEmulatorCommand, registerOnboardCommands];
 
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('ztp')

@@ -123,6 +123,12 @@ export function parseImport(text: string, format: 'csv' | 'json' | 'auto' = 'aut
   return inputs;
 }
 
+/** Row numbers as import errors name them: CSV counts the header line, JSON entries from 1. */
+export function importRowNumber(text: string, format: 'csv' | 'json' | 'auto' = 'auto'): (index: number) => number {
+  const kind = format === 'auto' ? (/^\s*[[{]/.test(text) ? 'json' : 'csv') : format;
+  return (index) => (kind === 'csv' ? index + 2 : index + 1);
+}
+
 /** Imports validated rows atomically: a row that fails at write time (e.g. a MAC owned elsewhere) rolls back all. */
 export function importDevices(store: DeviceStore, inputs: DeviceInput[], actor: string): ImportResult {
   const result: ImportResult = { created: 0, updated: 0, unchanged: 0, rows: [] };

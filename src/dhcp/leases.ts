@@ -150,22 +150,204 @@ interface Hold {
   expiresAt: number;
 }
 
+/** Binary min-heap of (time, address): when a taken address may become free again. */
+class ExpiryHeap {
+  private readonly at: number[] = [];
+  private readonly addr: string[] = [];
+
+  get size(): number {
+    return this.at.length;
+  }
+
+  peek(): number {
+    return this.at.length > 0 ? this.at[0]! : Infinity;
+  }
+
+  push(time: number, address: string): void {
+    let i = this.at.length;
+    this.at.push(time);
+    this.addr.push(address);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.at[parent]! <= time) break;
+      this.at[i] = this.at[parent]!;
+      this.addr[i] = this.addr[parent]!;
+      i = parent;
+    }
+    this.at[i] = time;
+    this.addr[i] = address;
+  }
+
+  pop(): string {
+    const top = this.addr[0]!;
+    const lastAt = this.at.pop()!;
+    const lastAddr = this.addr.pop()!;
+    const n = this.at.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        if (l >= n) break;
+        const r = l + 1;
+        const c = r < n && this.at[r]! < this.at[l]! ? r : l;
+        if (this.at[c]! >= lastAt) break;
+        this.at[i] = this.at[c]!;
+        this.addr[i] = this.addr[c]!;
+        i = c;
+      }
+      this.at[i] = lastAt;
+      this.addr[i] = lastAddr;
+    }
+    return top;
+  }
+}
+
+/**
+ * Per pool: a cursor over never-considered addresses, then a FIFO of addresses that became free
+ * (released or expired), so the longest-free address is reused first. Each address enters the
+ * FIFO once per time it is freed and leaves it once: allocation is amortised O(1), never a scan.
+ */
+interface PoolState {
+  pool: Pool;
+  fresh: number;
+  queue: string[];
+  head: number;
+}
+
+/** Pools up to this size (a reservation's single address) are searched directly. */
+const SMALL_POOL = 64;
+
 export class LeaseTable {
   private readonly byAddress = new Map<string, Lease>();
   private readonly byClient = new Map<string, Lease>();
   private readonly holds = new Map<string, Hold>();
   private readonly holdByClient = new Map<string, string>();
   private readonly reserved = new Map<string, string>();
-  private readonly cursors = new Map<Pool, number>();
+  private readonly states = new Map<Pool, PoolState>();
+  /** taken addresses, by the time they may be free; one entry per address (`scheduled`) */
+  private readonly expiries = new ExpiryHeap();
+  private readonly scheduled = new Set<string>();
+  /** client keys per owner (mac:…, duid:…), for the per-client lease limit */
+  private readonly byOwner = new Map<string, Set<string>>();
 
   constructor(readonly family: 4 | 6, leases: Lease[] = []) {
-    for (const l of leases) this.index(l);
+    for (const l of leases) {
+      this.index(l);
+      this.schedule(l.address, l.expiresAt);
+    }
   }
 
   private index(l: Lease): void {
     this.byAddress.set(l.address, l);
     const prev = this.byClient.get(l.clientKey);
-    if (l.state !== 'declined' && (!prev || prev.startsAt <= l.startsAt)) this.byClient.set(l.clientKey, l);
+    if (l.state !== 'declined' && (!prev || prev.startsAt <= l.startsAt)) {
+      this.byClient.set(l.clientKey, l);
+      this.own(l.clientKey, l.mac);
+    }
+  }
+
+  /** v4 keys are per MAC or client-id; v6 keys are duid:<hex>/<iaid>: both are limited per MAC and per DUID. */
+  private owners(clientKey: string, mac: string | null | undefined): string[] {
+    const out: string[] = [];
+    if (mac) out.push(`mac:${mac}`);
+    if (clientKey.startsWith('duid:')) out.push(clientKey.slice(0, clientKey.lastIndexOf('/')));
+    return out;
+  }
+
+  private own(clientKey: string, mac: string | null | undefined): void {
+    for (const o of this.owners(clientKey, mac)) {
+      let set = this.byOwner.get(o);
+      if (!set) this.byOwner.set(o, (set = new Set()));
+      set.add(clientKey);
+    }
+  }
+
+  /** Client keys of `owner` holding an unexpired lease or offer now, not counting `except`. */
+  activeFor(owner: string, now: number, except?: string): number {
+    const set = this.byOwner.get(owner);
+    if (!set) return 0;
+    let n = 0;
+    for (const key of set) {
+      const lease = this.byClient.get(key);
+      const holdAddr = this.holdByClient.get(key);
+      const hold = holdAddr !== undefined ? this.holds.get(holdAddr) : undefined;
+      const active = (lease?.state === 'bound' && lease.expiresAt > now) || (hold !== undefined && hold.clientKey === key && hold.expiresAt > now);
+      if (!active) set.delete(key);
+      else if (key !== except) n++;
+    }
+    if (set.size === 0) this.byOwner.delete(owner);
+    return n;
+  }
+
+  /** The most active leases/offers any owner (MAC, DUID) of this client has besides this key. */
+  ownerLoad(clientKey: string, mac: string | null | undefined, now: number): number {
+    let max = 0;
+    for (const o of this.owners(clientKey, mac)) max = Math.max(max, this.activeFor(o, now, clientKey));
+    return max;
+  }
+
+  private schedule(address: string, at: number): void {
+    if (this.scheduled.has(address)) return;
+    this.scheduled.add(address);
+    this.expiries.push(at, address);
+  }
+
+  /** Pools allocate() will be asked about; responders register theirs at start. */
+  register(pools: Pool[]): void {
+    for (const p of pools) if (p.size > SMALL_POOL) this.stateFor(p);
+  }
+
+  private stateFor(pool: Pool): PoolState {
+    let st = this.states.get(pool);
+    if (!st) {
+      st = { pool, fresh: 0, queue: [], head: 0 };
+      this.states.set(pool, st);
+      const rest: string[] = [];
+      for (const a of this.orphans) (pool.indexOf(a) >= 0 ? st.queue : rest).push(a);
+      this.orphans = rest;
+    }
+    return st;
+  }
+
+  /** freed addresses of pools nobody registered yet (kept until one is) */
+  private orphans: string[] = [];
+
+  private enqueueFree(address: string): void {
+    for (const st of this.states.values()) {
+      if (st.pool.indexOf(address) >= 0) {
+        st.queue.push(address);
+        return;
+      }
+    }
+    if (this.orphans.length < 65_536) this.orphans.push(address);
+  }
+
+  /** When a blocked address may be free again, or undefined when it is free now. */
+  private blockedUntil(address: string, now: number): number | undefined {
+    let until = -Infinity;
+    const lease = this.byAddress.get(address);
+    if (lease && lease.state !== 'released' && lease.expiresAt > now) until = lease.expiresAt;
+    const hold = this.holds.get(address);
+    if (hold) {
+      if (hold.expiresAt > now) until = Math.max(until, hold.expiresAt);
+      else {
+        // An offer nobody took: forget it here, the sweep for holds.
+        this.holds.delete(address);
+        if (this.holdByClient.get(hold.clientKey) === address) this.holdByClient.delete(hold.clientKey);
+      }
+    }
+    return until > now ? until : undefined;
+  }
+
+  /** Moves addresses whose lease, offer or probation ended into their pool's free queue. */
+  private expire(now: number): void {
+    while (this.expiries.size > 0 && this.expiries.peek() <= now) {
+      const address = this.expiries.pop();
+      this.scheduled.delete(address);
+      const until = this.blockedUntil(address, now);
+      if (until !== undefined) this.schedule(address, until);
+      else this.enqueueFree(address);
+    }
   }
 
   /** Addresses reserved for a client (config reservations): never given to anyone else. */
@@ -204,8 +386,8 @@ export class LeaseTable {
   }
 
   /**
-   * Picks an address: the client's current one, then `requested`, then the next free one in the
-   * pools (rotating cursor, so recently released addresses are reused last). undefined = dry.
+   * Picks an address: the client's current offer or lease, then `requested`, then the next free
+   * one in the pools (never-used first, then the longest-free). undefined = dry. O(1) amortised.
    */
   allocate(pools: Pool[], clientKey: string, now: number, requested?: string): string | undefined {
     const inPools = (addr: string) => pools.some((p) => p.indexOf(addr) >= 0);
@@ -214,37 +396,45 @@ export class LeaseTable {
     const current = this.byClient.get(clientKey);
     if (current && current.state !== 'declined' && inPools(current.address) && this.isFreeFor(current.address, clientKey, now)) return current.address;
     if (requested && inPools(requested) && this.isFreeFor(requested, clientKey, now)) return requested;
+    for (const pool of pools) if (pool.size > SMALL_POOL) this.stateFor(pool);
+    this.expire(now);
     for (const pool of pools) {
-      let cursor = this.cursors.get(pool) ?? 0;
-      for (let n = 0; n < pool.size; n++) {
-        const addr = pool.addressAt(cursor);
-        cursor = cursor + 1 >= pool.size ? 0 : cursor + 1;
-        const lease = this.byAddress.get(addr);
-        // Prefer never-used or long-expired addresses: skip ones still within their lease.
-        if (this.isFreeFor(addr, clientKey, now) && (!lease || lease.clientKey === clientKey || lease.expiresAt <= now || lease.state === 'released')) {
-          this.cursors.set(pool, cursor);
-          return addr;
+      if (pool.size <= SMALL_POOL) {
+        for (let i = 0; i < pool.size; i++) {
+          const addr = pool.addressAt(i);
+          if (this.isFreeFor(addr, clientKey, now)) return addr;
         }
+        continue;
       }
-      this.cursors.set(pool, cursor);
+      const st = this.stateFor(pool);
+      while (st.fresh < pool.size) {
+        const addr = pool.addressAt(st.fresh++);
+        // Known addresses (loaded, held, reserved) are tracked by the heap or reserved: skip.
+        if (!this.byAddress.has(addr) && !this.holds.has(addr) && !this.reserved.has(addr)) return addr;
+      }
+      while (st.head < st.queue.length) {
+        const addr = st.queue[st.head++]!;
+        if (st.head > 1024 && st.head * 2 > st.queue.length) {
+          st.queue.splice(0, st.head);
+          st.head = 0;
+        }
+        // Stale entries (taken again since, or reserved) are dropped: whoever took them scheduled them.
+        if (this.isFreeFor(addr, clientKey, now)) return addr;
+      }
     }
     return undefined;
   }
 
-  hold(address: string, clientKey: string, until: number, now = until): void {
-    // Offers to clients that never REQUEST must not accumulate: sweep expired holds now and then.
-    if (this.holds.size > 4096 && this.holds.size % 1024 === 0) {
-      for (const [addr, h] of this.holds) {
-        if (h.expiresAt <= now) {
-          this.holds.delete(addr);
-          if (this.holdByClient.get(h.clientKey) === addr) this.holdByClient.delete(h.clientKey);
-        }
-      }
-    }
+  hold(address: string, clientKey: string, until: number, now = until, mac?: string | null): void {
     const prev = this.holdByClient.get(clientKey);
-    if (prev !== undefined && prev !== address) this.holds.delete(prev);
+    if (prev !== undefined && prev !== address) {
+      this.holds.delete(prev);
+      this.enqueueFree(prev);
+    }
     this.holds.set(address, { clientKey, expiresAt: until });
     this.holdByClient.set(clientKey, address);
+    this.own(clientKey, mac);
+    this.schedule(address, Math.max(until, now));
   }
 
   dropHold(clientKey: string): void {
@@ -263,10 +453,13 @@ export class LeaseTable {
       const released: Lease = { ...prev, state: 'released', expiresAt: Math.min(prev.expiresAt, lease.startsAt) };
       this.byAddress.set(released.address, released);
       changed.push(released);
+      this.enqueueFree(released.address);
     }
     this.dropHold(lease.clientKey);
     this.byAddress.set(lease.address, lease);
     this.byClient.set(lease.clientKey, lease);
+    this.own(lease.clientKey, lease.mac);
+    this.schedule(lease.address, lease.expiresAt);
     return changed;
   }
 
@@ -276,6 +469,7 @@ export class LeaseTable {
     const released: Lease = { ...lease, state: 'released', expiresAt: now };
     this.byAddress.set(address, released);
     this.byClient.set(clientKey, released);
+    this.enqueueFree(address);
     return released;
   }
 
@@ -285,6 +479,7 @@ export class LeaseTable {
     this.byAddress.set(address, declined);
     if (this.byClient.get(clientKey)?.address === address) this.byClient.delete(clientKey);
     this.dropHold(clientKey);
+    this.schedule(address, declined.expiresAt);
     return declined;
   }
 }

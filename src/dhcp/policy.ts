@@ -4,7 +4,7 @@
 // `always`, the protocol-required echoes (60 for PXE/HTTP boot) and a forced sZTP redirect.
 import type { DhcpClassConfig, DhcpOptionSetConfig, DhcpReservationConfig } from '../config.js';
 import type { Profile } from '../devices/model.js';
-import { hexColon } from './codec/bytes.js';
+import { hexColon, isIpv4 } from './codec/bytes.js';
 import { archFamily, encodeIpv4List, encodeSztpRedirect, encodeU16, type SztpEncoding } from './codec/options.js';
 import { Opt } from './codec/v4.js';
 import { encodeDomainList, encodeIpv6List, OptV6 } from './codec/v6.js';
@@ -98,12 +98,13 @@ export function classMatches(c: DhcpClassConfig, facts: ClientFacts, device: Dev
 
 function mergeSets(sets: (DhcpOptionSetConfig | undefined)[]): DhcpOptionSetConfig {
   const out: DhcpOptionSetConfig = {};
-  const raw = new Map<number, NonNullable<DhcpOptionSetConfig['raw']>[number]>();
+  // v4 and v6 option codes are separate spaces: 66 in v4 is not 66 in v6.
+  const raw = new Map<string, NonNullable<DhcpOptionSetConfig['raw']>[number]>();
   for (const s of sets) {
     if (!s) continue;
     for (const [k, v] of Object.entries(s) as [keyof DhcpOptionSetConfig, unknown][]) {
       if (v === undefined) continue;
-      if (k === 'raw') for (const r of v as NonNullable<DhcpOptionSetConfig['raw']>) raw.set(r.code, r);
+      if (k === 'raw') for (const r of v as NonNullable<DhcpOptionSetConfig['raw']>) raw.set(`${r.family ?? 4}/${r.code}`, r);
       else if (k === 'sztp') out.sztp = { ...out.sztp, ...(v as object) };
       else if (k === 'boot') {
         const b = v as NonNullable<DhcpOptionSetConfig['boot']>;
@@ -203,11 +204,14 @@ export function optionsV4(d: Decision, requested: number[]): OptionOut[] {
   const candidates = new Map<number, { data: Buffer; always: boolean }>();
   const put = (code: number, data: Buffer, always = false) => candidates.set(code, { data, always });
   if (m.routers?.length) put(Opt.ROUTER, encodeIpv4List(m.routers));
-  if (m.dns?.length) put(Opt.DNS, encodeIpv4List(m.dns));
+  // dns/ntp lists may hold both families (validated per scope): each protocol takes its own.
+  const dns = m.dns?.filter(isIpv4);
+  if (dns?.length) put(Opt.DNS, encodeIpv4List(dns));
   if (m.domain) put(Opt.DOMAIN_NAME, Buffer.from(m.domain, 'ascii'));
-  if (m.ntp?.length) put(Opt.NTP, encodeIpv4List(m.ntp));
+  const ntp = m.ntp?.filter(isIpv4);
+  if (ntp?.length) put(Opt.NTP, encodeIpv4List(ntp));
   if (m.mtu) put(Opt.MTU, encodeU16(m.mtu));
-  for (const r of m.raw ?? []) put(r.code, rawValue(r, 4), r.always ?? false);
+  for (const r of m.raw ?? []) if ((r.family ?? 4) === 4) put(r.code, rawValue(r, 4), r.always ?? false);
   if (d.sztp) put(Opt.SZTP_REDIRECT, encodeSztpRedirect(d.sztp.encoding, d.sztp.urls), d.sztp.force);
   // RFC 4578 §2.3 / UEFI 2.x §24.7: the server identifies a PXE or HTTP boot offer by echoing
   // the vendor class; firmware ignores offers without it, whether or not it asked for 60.
@@ -244,13 +248,25 @@ export function optionsV6(d: Decision, requested: number[]): OptionOut[] {
   const m = d.merged;
   const candidates = new Map<number, { data: Buffer; always: boolean }>();
   const put = (code: number, data: Buffer, always = false) => candidates.set(code, { data, always });
-  if (m.dns?.length) put(OptV6.DNS_SERVERS, encodeIpv6List(m.dns));
+  const dns = m.dns?.filter((a) => !isIpv4(a));
+  if (dns?.length) put(OptV6.DNS_SERVERS, encodeIpv6List(dns));
   if (m.domain) put(OptV6.DOMAIN_LIST, encodeDomainList([m.domain]));
-  for (const r of m.raw ?? []) put(r.code, rawValue(r, 6), r.always ?? false);
+  const ntp = m.ntp?.filter((a) => !isIpv4(a));
+  if (ntp?.length) put(OptV6.NTP_SERVER, encodeNtpServersV6(ntp));
+  for (const r of m.raw ?? []) if (r.family === 6) put(r.code, rawValue(r, 6), r.always ?? false);
   // RFC 8572 §8.4: option 136 always uses the server-list encoding (the opi agent has no v6).
   if (d.sztp) put(OptV6.SZTP_REDIRECT, encodeSztpRedirect('rfc8572', d.sztp.urls), d.sztp.force);
   if (d.bootFile && isUrl(d.bootFile)) put(OptV6.BOOTFILE_URL, Buffer.from(d.bootFile, 'utf8'), d.vendorEcho === 'HTTPClient');
   return selectRequested(candidates, requested);
+}
+
+/**
+ * RFC 5908 §4: OPTION_NTP_SERVER (56) is a list of suboptions; NTP_SUBOPTION_SRV_ADDR (1)
+ * carries one 16-byte server address.
+ *   | suboption-code (1) | suboption-len (16) | IPv6 address (16 bytes) |
+ */
+export function encodeNtpServersV6(addresses: string[]): Buffer {
+  return Buffer.concat(addresses.map((a) => Buffer.concat([Buffer.from([0, 1, 0, 16]), encodeIpv6List([a])])));
 }
 
 /** A compact description for logs and history events. */

@@ -11,6 +11,7 @@ import { inCidr, parseCidrV4, type CidrV4 } from './settings.js';
 import type { LeaseTable} from './leases.js';
 import { poolV4, type Lease, type Pool } from './leases.js';
 import { ZtpError } from '../errors.js';
+import type { ClientRateLimiter } from './limits.js';
 
 export const CLIENT_PORT = 68;
 export const SERVER_PORT = 67;
@@ -46,6 +47,10 @@ export interface ResponderV4Deps {
   interfaceCidr?: CidrV4 | undefined;
   /** relay agents (giaddr) answered even when no subnet contains them (dhcp.relays) */
   relays?: readonly string[] | undefined;
+  /** leases and offers per MAC (client-ids sharing a MAC count together); default 4 */
+  leasesPerClient?: number | undefined;
+  /** per-client (MAC) packet rate limit; absent = unlimited */
+  limiter?: ClientRateLimiter | undefined;
 }
 
 export interface Destination {
@@ -130,11 +135,14 @@ const ZERO = '0.0.0.0';
 
 export class ResponderV4 {
   private readonly scope: ReplyScope;
+  private readonly limit: number;
 
   constructor(private readonly deps: ResponderV4Deps) {
     const cidrs = deps.subnets.map((s) => s.cidr);
     if (deps.interfaceCidr) cidrs.push(deps.interfaceCidr);
     this.scope = { subnets: cidrs, relays: deps.relays ?? [] };
+    this.limit = deps.leasesPerClient ?? 4;
+    for (const s of deps.subnets) deps.leases.register(s.pools);
     for (const s of deps.subnets) {
       for (const r of [...s.reservations, ...deps.policy.reservations]) {
         if (r.address && inCidr(ipv4ToNumber(r.address), s.cidr)) deps.leases.reserve(r.address, r.clientId ? `id:${r.clientId.replace(/[:\s-]/g, '').toLowerCase()}` : `mac:${r.mac!.toLowerCase().replace(/-/g, ':')}`);
@@ -154,9 +162,12 @@ export class ResponderV4 {
     const typeOpt = getOption(p, Opt.MESSAGE_TYPE);
     const type = typeOpt?.length === 1 ? typeOpt[0]! : 0;
     const name = MESSAGE_TYPE_NAMES[type];
+    if (this.deps.limiter && !this.deps.limiter.admit(macToString(p.chaddr, 0, Math.min(p.hlen, 16)), this.deps.now())) {
+      return { writes: [], events: [], log: { level: 'debug', msg: 'DHCP: client over its packet rate; dropped', fields: { xid: p.xid } }, counter: 'rate-limited' };
+    }
     const facts = factsV4(p);
     const base = { xid: p.xid, mac: facts.mac, type: name ?? type, giaddr: p.giaddr !== ZERO ? p.giaddr : undefined };
-    const none = (msg: string, counter?: string, level: 'info' | 'debug' | 'warn' = 'info'): V4Outcome => ({ writes: [], events: [], log: { level, msg, fields: base }, ...(counter ? { counter } : {}) });
+    const none = (msg: string, counter?: string, level: 'info' | 'debug' | 'warn' = 'debug'): V4Outcome => ({ writes: [], events: [], log: { level, msg, fields: base }, ...(counter ? { counter } : {}) });
     if (!name) return none('DHCP: packet without a valid message type (53): BOOTP is not served', 'no-message-type', 'debug');
     // No reflection: decide where a reply would go before doing any work for it.
     const early = replyDestination(p, false, this.scope);
@@ -204,11 +215,19 @@ export class ResponderV4 {
     const now = this.deps.now();
     const requested = optIp(p, Opt.REQUESTED_IP);
     const pools = this.poolsFor(subnet, decision);
+    if (this.overLimit(ctx, now)) return { writes: [], events: [], log: { level: 'warn', msg: `DHCP: client (MAC) already holds ${this.limit} leases/offers; no offer`, fields }, counter: 'client-limit' };
     const address = this.deps.leases.allocate(pools, clientKey, now, requested);
     if (!address) return { writes: [], events: [], log: { level: 'warn', msg: 'DHCP: address pool exhausted; no offer', fields }, counter: 'pool-exhausted' };
-    this.deps.leases.hold(address, clientKey, now + this.deps.offerHoldMs, now);
+    this.deps.leases.hold(address, clientKey, now + this.deps.offerHoldMs, now, ctx.facts.mac);
     const packet = this.reply(ctx, MessageType.OFFER, address, decision.leaseTime);
     return this.send(ctx, packet, 'DHCP: OFFER', { type: 'offer', data: {} }, { ip: address });
+  }
+
+  /** A new lease or offer for this client key would exceed the per-MAC limit. */
+  private overLimit(ctx: Ctx, now: number): boolean {
+    const current = this.deps.leases.forClient(ctx.clientKey);
+    if (current?.state === 'bound' && current.expiresAt > now) return false;
+    return this.deps.leases.ownerLoad(ctx.clientKey, ctx.facts.mac, now) >= this.limit;
   }
 
   private poolsFor(subnet: SubnetRuntime, decision: Decision): Pool[] {
@@ -225,12 +244,12 @@ export class ResponderV4 {
     if (serverId !== undefined && serverId !== this.deps.serverId) {
       // SELECTING, another server chosen (RFC 2131 §4.3.2): free our offer, stay silent.
       this.deps.leases.dropHold(clientKey);
-      return { writes: [], events: [], log: { level: 'info', msg: 'DHCP: client selected another server', fields: { ...fields, serverId } } };
+      return { writes: [], events: [], log: { level: 'debug', msg: 'DHCP: client selected another server', fields: { ...fields, serverId } } };
     }
     const address = requested ?? (p.ciaddr !== ZERO ? p.ciaddr : undefined);
     if (!address) return this.nak(ctx, 'REQUEST names no address');
     if (!subnet) {
-      if (serverId === undefined) return { writes: [], events: [], log: { level: 'info', msg: 'DHCP: REQUEST for a subnet we do not serve; silent', fields } };
+      if (serverId === undefined) return { writes: [], events: [], log: { level: 'debug', msg: 'DHCP: REQUEST for a subnet we do not serve; silent', fields } };
       return this.nak(ctx, 'no subnet for this request');
     }
     const pools = this.poolsFor(subnet, decision);
@@ -239,6 +258,7 @@ export class ResponderV4 {
     const ours = current?.address === address && current.state === 'bound';
     if (!inCidr(ipv4ToNumber(address), subnet.cidr) || !inPool) return this.nak(ctx, `address ${address} is not on this subnet/pool`, { ip: address });
     if (!this.deps.leases.isFreeFor(address, clientKey, now)) return this.nak(ctx, `address ${address} belongs to another client`, { ip: address });
+    if (!ours && this.overLimit(ctx, now)) return { writes: [], events: [], log: { level: 'warn', msg: `DHCP: client (MAC) already holds ${this.limit} leases; REQUEST ignored`, fields }, counter: 'client-limit' };
     const hostname = getOption(p, Opt.HOSTNAME)?.toString('latin1') ?? current?.hostname ?? null;
     const lease: Lease = {
       family: 4,
@@ -270,13 +290,13 @@ export class ResponderV4 {
 
   private release(ctx: Ctx): V4Outcome {
     const released = this.deps.leases.release(ctx.p.ciaddr, ctx.clientKey, this.deps.now());
-    return { writes: released ? [released] : [], events: [], log: { level: 'info', msg: released ? 'DHCP: RELEASE' : 'DHCP: RELEASE of an unknown lease ignored', fields: { ...ctx.fields, ip: ctx.p.ciaddr } } };
+    return { writes: released ? [released] : [], events: [], log: { level: 'debug', msg: released ? 'DHCP: RELEASE' : 'DHCP: RELEASE of an unknown lease ignored', fields: { ...ctx.fields, ip: ctx.p.ciaddr } } };
   }
 
   private decline(ctx: Ctx): V4Outcome {
     const address = optIp(ctx.p, Opt.REQUESTED_IP);
     if (!address || !ctx.subnet || !ctx.subnet.pools.some((pl) => pl.indexOf(address) >= 0)) {
-      return { writes: [], events: [], log: { level: 'info', msg: 'DHCP: DECLINE without a pool address ignored', fields: ctx.fields } };
+      return { writes: [], events: [], log: { level: 'debug', msg: 'DHCP: DECLINE without a pool address ignored', fields: ctx.fields } };
     }
     const row = this.deps.leases.decline(address, ctx.clientKey, ctx.subnet.cidr.text, this.deps.now(), this.deps.declineProbationMs ?? 600_000);
     return { writes: [row], events: [], log: { level: 'warn', msg: 'DHCP: DECLINE: address in use on the wire, quarantined', fields: { ...ctx.fields, ip: address } } };
@@ -309,7 +329,7 @@ export class ResponderV4 {
     };
     const to = replyDestination(p, true, this.scope);
     if ('drop' in to) return { writes: [], events: [], log: { level: 'debug', msg: `DHCP: NAK (${reason}) not sent: no allowed destination`, fields: ctx.fields }, counter: to.drop };
-    return { reply: { packet, to, maxSize: 576 }, writes: [], events: [], log: { level: 'info', msg: `DHCP: NAK (${reason})`, fields: { ...ctx.fields, ...extra } }, counter: 'nak' };
+    return { reply: { packet, to, maxSize: 576 }, writes: [], events: [], log: { level: 'debug', msg: `DHCP: NAK (${reason})`, fields: { ...ctx.fields, ...extra } }, counter: 'nak' };
   }
 
   private reply(ctx: Ctx, type: number, yiaddr: string, leaseTime: number | undefined): DhcpV4Packet {
@@ -365,7 +385,7 @@ export class ResponderV4 {
         data: { ...event.data, mac: ctx.facts.mac, xid: p.xid, ip: packet.yiaddr !== ZERO ? packet.yiaddr : p.ciaddr !== ZERO ? p.ciaddr : undefined, classes: decision.classes, options: sent, sztp: sent.includes(Opt.SZTP_REDIRECT) ? decision.sztp?.encoding : undefined },
       });
     }
-    return { reply: { packet, to, maxSize }, writes: [], events, log: { level: 'info', msg, fields: { ...fields, ...extra, options: sent } } };
+    return { reply: { packet, to, maxSize }, writes: [], events, log: { level: 'debug', msg, fields: { ...fields, ...extra, options: sent } } };
   }
 }
 

@@ -31,6 +31,7 @@ import { poolV6, type Lease, type Pool } from './leases.js';
 import { decide, describeFacts, HTTPCLIENT_ENTERPRISE, optionsV6, type ClientFacts, type Inventory, type PolicyInput } from './policy.js';
 import { inCidrV6, parseCidrV6, type CidrV6 } from './settings.js';
 import { ipv6ToBytes } from './codec/bytes.js';
+import type { ClientRateLimiter } from './limits.js';
 
 export const CLIENT_PORT_V6 = 546;
 export const SERVER_PORT_V6 = 547;
@@ -43,7 +44,12 @@ export interface SubnetV6Runtime {
 }
 
 export function buildSubnetsV6(configs: DhcpSubnetV6Config[]): SubnetV6Runtime[] {
-  return configs.map((config) => ({ config, cidr: parseCidrV6(config.prefix), pools: config.pools.map((p) => poolV6(config.prefix, p.start, p.end)) }));
+  return configs.map((c) => {
+    // Raw options inside a v6 subnet are DHCPv6 codes unless they say otherwise.
+    const options = c.options?.raw ? { ...c.options, raw: c.options.raw.map((r) => ({ ...r, family: r.family ?? (6 as const) })) } : c.options;
+    const config = { ...c, options };
+    return { config, cidr: parseCidrV6(c.prefix), pools: c.pools.map((p) => poolV6(c.prefix, p.start, p.end)) };
+  });
 }
 
 export interface ResponderV6Deps {
@@ -61,7 +67,17 @@ export interface ResponderV6Deps {
   offerHoldMs: number;
   /** relay agents answered even when their link-address matches no subnet (dhcp.relays) */
   relays?: readonly string[] | undefined;
+  /** leases (IA_NA) per DUID and per MAC; also the IA_NA handled per message (default 4) */
+  leasesPerClient?: number | undefined;
+  /** per-client (DUID) packet rate limit; absent = unlimited */
+  limiter?: ClientRateLimiter | undefined;
 }
+
+/**
+ * The largest reply we send: the IPv6 minimum MTU (1280) less IPv6 and UDP headers, so a reply
+ * never needs fragmenting, and one request can never draw a reply of many kilobytes.
+ */
+export const MAX_V6_REPLY = 1232;
 
 export interface V6Outcome {
   reply?: { data: Buffer; to: { address: string; port: number } };
@@ -103,7 +119,12 @@ export function factsV6(msg: ClientMessageV6, relayLinkLayer?: Buffer): ClientFa
 }
 
 export class ResponderV6 {
-  constructor(private readonly deps: ResponderV6Deps) {}
+  private readonly limit: number;
+
+  constructor(private readonly deps: ResponderV6Deps) {
+    this.limit = deps.leasesPerClient ?? 4;
+    for (const s of deps.subnets) deps.leases.register(s.pools);
+  }
 
   /** Handles one datagram from `from`; throws only ZtpError (malformed). */
   handle(data: Uint8Array, from: { address: string; port: number }): V6Outcome {
@@ -173,14 +194,15 @@ export class ResponderV6 {
 
   private client(msg: ClientMessageV6, linkAddress: string | undefined, linkLayer: Buffer | undefined): V6Outcome {
     const name = MSG_V6_NAMES[msg.msgType] ?? String(msg.msgType);
+    const now = this.deps.now();
+    const duid = findV6(msg.options, OptV6.CLIENTID);
+    if (duid && this.deps.limiter && !this.deps.limiter.admit(duid.toString('hex'), now)) return this.ignore('DHCPv6: client over its packet rate; dropped', 'rate-limited', { xid: msg.transactionId, type: name });
     const facts = factsV6(msg, linkLayer);
     const subnet = this.subnetFor(linkAddress);
     const decision = decide(facts, { ...this.deps.policy, subnet: subnet?.config.options }, this.deps.inventory);
     const fields = { xid: msg.transactionId, type: name, ...describeFacts(facts), classes: decision.classes, serial: decision.device?.serial, subnet: subnet?.config.prefix };
-    const duid = findV6(msg.options, OptV6.CLIENTID);
     const serverId = findV6(msg.options, OptV6.SERVERID);
     const forUs = !serverId || serverId.equals(this.deps.serverDuid);
-    const now = this.deps.now();
 
     let replyType: number = MsgV6.REPLY;
     let bind = false;
@@ -216,27 +238,47 @@ export class ResponderV6 {
     options.push({ code: OptV6.SERVERID, data: this.deps.serverDuid });
     const writes: Lease[] = [];
     const bound: string[] = [];
-    const iaOptions = msg.options.filter((o) => o.code === OptV6.IA_NA);
+    const allIa = msg.options.filter((o) => o.code === OptV6.IA_NA);
+    // One message handles at most `limit` IA_NA (issue 8: one REBIND with 500 IA_NA took the pool).
+    const iaOptions = allIa.slice(0, this.limit);
     const hasIa = iaOptions.length > 0;
+    let limited = allIa.length > iaOptions.length;
     if (msg.msgType === MsgV6.SOLICIT || bind) {
+      const pref = this.deps.preferredLifetime;
+      const valid = this.deps.validLifetime;
+      const iaReply = (iaid: number, address: string) =>
+        options.push({ code: OptV6.IA_NA, data: encodeIaNa({ iaid, t1: Math.floor(pref / 2), t2: Math.floor((pref * 4) / 5), options: [{ code: OptV6.IAADDR, data: encodeIaAddr({ address, preferred: pref, valid, options: [] }) }] }) });
+      const iaStatus = (iaid: number, status: number, text: string) => options.push({ code: OptV6.IA_NA, data: encodeIaNa({ iaid, t1: 0, t2: 0, options: [{ code: OptV6.STATUS_CODE, data: encodeStatus(status, text) }] }) });
       for (const o of iaOptions) {
         const ia = decodeIaNa(o.data);
         const key = `duid:${duid!.toString('hex')}/${ia.iaid}`;
-        const address = subnet ? this.deps.leases.allocate(subnet.pools, key, now) : undefined;
-        if (!address) {
-          options.push({ code: OptV6.IA_NA, data: encodeIaNa({ iaid: ia.iaid, t1: 0, t2: 0, options: [{ code: OptV6.STATUS_CODE, data: encodeStatus(StatusV6.NoAddrsAvail, 'no addresses available') }] }) });
+        const existing = this.deps.leases.forClient(key);
+        const known = existing?.state === 'bound' && existing.expiresAt > now && subnet !== undefined && subnet.pools.some((p) => p.indexOf(existing.address) >= 0);
+        // RFC 8415 §18.3.4/§18.3.5: RENEW and REBIND extend bindings we have; they never create
+        // new ones (RENEW answers NoBinding, REBIND leaves the IA out).
+        if ((msg.msgType === MsgV6.RENEW || msg.msgType === MsgV6.REBIND) && !known) {
+          if (msg.msgType === MsgV6.RENEW) iaStatus(ia.iaid, StatusV6.NoBinding, 'no binding');
           continue;
         }
-        const pref = this.deps.preferredLifetime;
-        const valid = this.deps.validLifetime;
+        let address: string | undefined;
+        if (known) address = existing.address;
+        else if (subnet && this.deps.leases.ownerLoad(key, facts.mac, now) < this.limit) address = this.deps.leases.allocate(subnet.pools, key, now);
+        else if (subnet) limited = true;
+        if (!address) {
+          iaStatus(ia.iaid, StatusV6.NoAddrsAvail, 'no addresses available');
+          continue;
+        }
         if (bind) {
           const lease: Lease = { family: 6, address, clientKey: key, mac: facts.mac ?? null, hostname: null, subnet: subnet!.config.prefix, state: 'bound', startsAt: now, expiresAt: now + valid * 1000, serial: decision.device?.serial ?? null };
           writes.push(...this.deps.leases.bind(lease));
         } else {
-          this.deps.leases.hold(address, key, now + this.deps.offerHoldMs, now);
+          this.deps.leases.hold(address, key, now + this.deps.offerHoldMs, now, facts.mac);
         }
         bound.push(address);
-        options.push({ code: OptV6.IA_NA, data: encodeIaNa({ iaid: ia.iaid, t1: Math.floor(pref / 2), t2: Math.floor((pref * 4) / 5), options: [{ code: OptV6.IAADDR, data: encodeIaAddr({ address, preferred: pref, valid, options: [] }) }] }) });
+        iaReply(ia.iaid, address);
+      }
+      if (msg.msgType === MsgV6.REBIND && bound.length === 0) {
+        return this.ignore('DHCPv6: REBIND for no binding we hold: no reply (RFC 8415 §18.3.5)', limited ? 'client-limit' : 'rebind-unknown', fields);
       }
       if (msg.msgType === MsgV6.SOLICIT && hasIa && bound.length === 0) {
         // RFC 8415 §18.3.1: no addresses at all: ADVERTISE with status NoAddrsAvail.
@@ -261,6 +303,7 @@ export class ResponderV6 {
       options.push({ code: OptV6.VENDOR_CLASS, data: encodeVendorClassV6({ enterprise: HTTPCLIENT_ENTERPRISE, data: [Buffer.from('HTTPClient')] }) });
     }
     const data = encodeV6({ kind: 'client', msgType: replyType, transactionId: msg.transactionId, options });
+    if (data.length > MAX_V6_REPLY) return this.ignore(`DHCPv6: ${MSG_V6_NAMES[replyType]} of ${data.length} bytes exceeds ${MAX_V6_REPLY}; not sent`, 'reply-too-large', fields);
     const sent = options.map((o) => o.code);
     const events: NewEvent[] = [];
     if (bind && bound.length > 0 && (decision.device || writes.length > 0)) {
@@ -272,7 +315,8 @@ export class ResponderV6 {
       reply: { data, to: { address: '::', port: CLIENT_PORT_V6 } },
       writes,
       events,
-      log: { level: 'info', msg: `DHCPv6: ${MSG_V6_NAMES[replyType]} to ${name}`, fields: { ...fields, ip: bound.length ? bound : undefined, options: sent } },
+      log: { level: 'debug', msg: `DHCPv6: ${MSG_V6_NAMES[replyType]} to ${name}`, fields: { ...fields, ip: bound.length ? bound : undefined, options: sent } },
+      ...(limited ? { counter: 'client-limit' } : {}),
     };
   }
 }

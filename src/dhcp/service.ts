@@ -2,8 +2,15 @@
 // never throw out of a socket handler: ZtpErrors are counted and logged at a limited rate,
 // anything else is counted as internal and logged. Lease rows and history events are written in
 // one SQLite transaction per event-loop turn, before the replies that acknowledge them are sent.
+//
+// The interface may come and go (a bridge whose tap appears later, a link without carrier, an
+// address added after start): the service waits for it with back-off, logs once while waiting,
+// starts when it is usable, and watches it afterwards (address change → sockets rebound; gone →
+// waiting again). Its state is what readiness reports. Per-packet lines are debug; a summary of
+// the counters goes out at info every dhcp.summaryInterval seconds.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { networkInterfaces } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import type { ListenInfo, Service, SuiteContext } from '../service.js';
 import { errorMessage, isZtpError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
@@ -15,12 +22,61 @@ import type { Inventory, PolicyInput } from './policy.js';
 import { buildSubnets, ResponderV4, type V4Outcome } from './responder-v4.js';
 import { ALL_DHCP_RELAY_AGENTS_AND_SERVERS, buildSubnetsV6, ResponderV6, type V6Outcome } from './responder-v6.js';
 import { inCidr, parseCidrV4 } from './settings.js';
+import { ClientRateLimiter } from './limits.js';
 
 export type DhcpServiceContext = Pick<SuiteContext, 'config' | 'log' | 'db' | 'store' | 'clock' | 'publicHost'>;
+
+export interface DhcpState {
+  state: 'disabled' | 'waiting' | 'running' | 'stopped';
+  interface: string;
+  /** why not running (waiting/disabled) */
+  reason?: string;
+  /** the interface IPv4 address in use (running) */
+  address?: string;
+  /** the sockets (running) */
+  listen?: ListenInfo[];
+  /** ISO time of the last change */
+  since: string;
+}
 
 export interface DhcpService extends Service {
   /** drop and reply counters, for metrics and tests */
   stats(): Record<string, number>;
+  /** for readiness and `ztp serve` output */
+  state(): DhcpState;
+}
+
+/** What the service needs to know about its interface; the default reads the kernel's view. */
+export type InterfaceProbe = (name: string) => { usable: true; addrs: NetworkInterfaceInfo[] } | { usable: false; reason: string };
+
+function sysfs(name: string, file: string): string | undefined {
+  try {
+    return readFileSync(`/sys/class/net/${name}/${file}`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Usable = exists, administratively up, has carrier (where the kernel reports it) and an IPv4 address. */
+export const linuxInterfaceProbe: InterfaceProbe = (name) => {
+  const addrs = networkInterfaces()[name];
+  const operstate = sysfs(name, 'operstate');
+  if (!addrs && operstate === undefined) return { usable: false, reason: `interface ${name} does not exist` };
+  const flags = sysfs(name, 'flags');
+  if (flags !== undefined && (parseInt(flags, 16) & 1) === 0) return { usable: false, reason: `interface ${name} is down` };
+  // carrier reads 0 without link; "unknown" operstate (tun, dummy) has no carrier notion.
+  if (sysfs(name, 'carrier') === '0' || operstate === 'down' || operstate === 'lowerlayerdown') return { usable: false, reason: `interface ${name} has no carrier` };
+  if (!addrs?.some((a) => a.family === 'IPv4')) return { usable: false, reason: `interface ${name} has no IPv4 address` };
+  return { usable: true, addrs };
+};
+
+export interface DhcpServiceOptions {
+  imageUrlFor?: ImageUrlResolver;
+  /** a catalogue image name → its per-device TFTP file name (PXE), when TFTP serves it */
+  tftpPathFor?: ImageUrlResolver;
+  probe?: InterfaceProbe;
+  /** back-off while waiting for the interface, and how often a running one is re-checked (ms) */
+  retry?: { initialMs: number; maxMs: number; watchMs: number };
 }
 
 /** The bootstrap server's base URL as devices reach it (IPv6 literals bracketed). */
@@ -59,15 +115,29 @@ interface Pending {
   sends: (() => void)[];
 }
 
-export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFor?: ImageUrlResolver; tftpPathFor?: ImageUrlResolver } = {}): DhcpService {
+export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceOptions = {}): DhcpService {
   const log = ctx.log.child({ service: 'dhcp' });
   const hostile = new RateLimitedLog(log);
   const counters: Record<string, number> = {};
   const count = (name: string) => (counters[name] = (counters[name] ?? 0) + 1);
+  const probe = options.probe ?? linuxInterfaceProbe;
+  const retry = options.retry ?? { initialMs: 250, maxMs: 10_000, watchMs: 2_000 };
+  const d = ctx.config.dhcp;
+  let state: DhcpState = { state: 'stopped', interface: d.interface, since: new Date().toISOString() };
+  const setState = (next: Omit<DhcpState, 'since' | 'interface'>) => {
+    state = { ...next, interface: d.interface, since: new Date().toISOString() };
+  };
   let v4: Socket[] = [];
   let v6: Socket | undefined;
   let pending: Pending | undefined;
   let persistence: SqliteLeasePersistence | undefined;
+  let leases4: LeaseTable | undefined;
+  let leases6: LeaseTable | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let summaryTimer: NodeJS.Timeout | undefined;
+  let backoff = retry.initialMs;
+  let stopped = false;
+  let running: { address: string; ipv6: string } | undefined;
 
   const flush = () => {
     const batch = pending;
@@ -97,15 +167,17 @@ export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFo
       pending = { writes: [], events: [], sends: [] };
       setImmediate(flush);
     }
-    pending.writes.push(...outcome.writes);
-    pending.events.push(...outcome.events);
+    for (const w of outcome.writes) pending.writes.push(w);
+    for (const e of outcome.events) pending.events.push(e);
     if (send) pending.sends.push(send);
   };
 
+  const debugOn = () => log.isLevelEnabled('debug');
   const logOutcome = (o: V4Outcome | V6Outcome) => {
     if (o.counter) count(o.counter);
     if (o.log.level === 'warn') hostile.warn(o.log.fields, o.log.msg);
-    else log[o.log.level](o.log.fields, o.log.msg);
+    else if (o.log.level === 'info') log.info(o.log.fields, o.log.msg);
+    else if (debugOn()) log.debug(o.log.fields, o.log.msg);
   };
 
   const onError = (err: unknown, rinfo: RemoteInfo, family: string) => {
@@ -118,167 +190,256 @@ export function createDhcpService(ctx: DhcpServiceContext, options: { imageUrlFo
     }
   };
 
-  return {
-    name: 'dhcp',
-    stats: () => ({ ...counters }),
-    async start(): Promise<ListenInfo[]> {
-      const d = ctx.config.dhcp;
-      if (!d.interface) {
-        log.info('DHCP responder disabled: dhcp.interface (ZTP_DHCP_INTERFACE) is empty');
-        return [];
+  const sendFailed = (to: unknown, err: Error) => {
+    count('send-failed');
+    hostile.warn({ to, err: errorMessage(err) }, 'DHCP: send failed');
+  };
+
+  const closeSockets = async () => {
+    const close = (s: Socket | undefined) => (s ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve());
+    const all = [...v4, v6];
+    v4 = [];
+    v6 = undefined;
+    running = undefined;
+    await Promise.all(all.map(close));
+  };
+
+  const bind = (s: Socket, port: number, address: string) =>
+    new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind({ port, address, exclusive: false }, () => {
+        s.off('error', reject);
+        resolve();
+      });
+    });
+
+  const limiter = () => (d.limits.packetsPerSecond > 0 ? new ClientRateLimiter(d.limits.packetsPerSecond, d.limits.packetBurst) : undefined);
+
+  /** Opens the sockets on the interface's current addresses. Throws bind errors. */
+  const open = async (iface: NetworkInterfaceInfo[]): Promise<ListenInfo[]> => {
+    const addr4 = iface.find((a) => a.family === 'IPv4')!;
+    const cidr = parseCidrV4(addr4.cidr ?? `${addr4.address}/32`);
+    const serverId = d.serverAddress || addr4.address;
+    const subnets = buildSubnets(d.subnets);
+    if (d.mode === 'server' && !subnets.some((s) => inCidr(ipv4ToNumber(addr4.address), s.cidr))) {
+      log.warn({ interface: d.interface, address: addr4.address }, 'DHCP: no dhcp.subnets entry contains the interface address: only relayed requests get addresses');
+    }
+    const policy = policyInput(ctx);
+    const inventory = storeInventory(ctx, options.imageUrlFor, options.tftpPathFor);
+    const now = () => ctx.clock.now().getTime();
+    leases4 ??= new LeaseTable(4, persistence!.loadAll(4));
+    const responder = new ResponderV4({
+      mode: d.mode,
+      serverId,
+      subnets,
+      interfaceAddress: addr4.address,
+      policy,
+      inventory,
+      leases: leases4,
+      now,
+      offerHoldMs: d.offerHold * 1000,
+      interfaceCidr: cidr,
+      relays: d.relays,
+      leasesPerClient: d.limits.leasesPerClient,
+      limiter: limiter(),
+    });
+    // Two sockets on the DHCP port. The wildcard one receives broadcasts (clients without an
+    // address send to 255.255.255.255). The one bound to the interface's own address receives
+    // unicasts to us (renewals, relays) and sends every reply: Linux routes a limited broadcast
+    // (and multicast) out of the device that owns the bound source address, with no default
+    // route needed ("special hack" in ip_route_output_key_hash_rcu), so an OFFER to
+    // 255.255.255.255:68 leaves the DHCP interface. SO_REUSEADDR lets both bind the same port.
+    const listen4 = createSocket({ type: 'udp4', reuseAddr: true });
+    const reply4 = createSocket({ type: 'udp4', reuseAddr: true });
+    const onMessage4 = (msg: Buffer, rinfo: RemoteInfo) => {
+      try {
+        count('received');
+        const outcome = responder.handle(decodeV4(msg));
+        logOutcome(outcome);
+        const reply = outcome.reply;
+        let send: (() => void) | undefined;
+        if (reply) {
+          const bytes = encodeV4(reply.packet, { maxSize: reply.maxSize, allowOverload: true });
+          send = () => {
+            count('sent');
+            reply4.send(bytes, reply.to.port, reply.to.address, (err) => {
+              if (err) sendFailed(reply.to, err);
+            });
+          };
+        }
+        deliver(outcome, send);
+      } catch (err) {
+        onError(err, rinfo, 'v4');
       }
-      const iface = networkInterfaces()[d.interface];
-      const addr4 = iface?.find((a) => a.family === 'IPv4');
-      if (!iface || !addr4) {
-        log.error({ interface: d.interface }, `DHCP responder disabled: interface ${d.interface} does not exist or has no IPv4 address`);
-        return [];
-      }
-      const cidr = parseCidrV4(addr4.cidr ?? `${addr4.address}/32`);
-      const serverId = d.serverAddress || addr4.address;
-      const subnets = buildSubnets(d.subnets);
-      if (d.mode === 'server' && !subnets.some((s) => inCidr(ipv4ToNumber(addr4.address), s.cidr))) {
-        log.warn({ interface: d.interface, address: addr4.address }, 'DHCP: no dhcp.subnets entry contains the interface address: only relayed requests get addresses');
-      }
-      persistence = new SqliteLeasePersistence(ctx.db);
-      const policy = policyInput(ctx);
-      const inventory = storeInventory(ctx, options.imageUrlFor, options.tftpPathFor);
-      const now = () => ctx.clock.now().getTime();
-      const responder = new ResponderV4({
-        mode: d.mode,
-        serverId,
-        subnets,
-        interfaceAddress: addr4.address,
+    };
+    for (const s of [listen4, reply4]) {
+      s.on('error', (err) => log.error({ err: errorMessage(err) }, 'DHCP: socket error'));
+      s.on('message', onMessage4);
+    }
+    v4 = [listen4, reply4];
+    await bind(listen4, d.port, '0.0.0.0');
+    await bind(reply4, listen4.address().port, addr4.address);
+    reply4.setBroadcast(true);
+    const listen: ListenInfo[] = [{ service: 'dhcp', protocol: 'udp4', address: serverId, port: listen4.address().port }];
+    log.info({ interface: d.interface, serverId, port: listen4.address().port, mode: d.mode, subnets: d.subnets.map((s) => s.subnet), sztp: policy.sztpUrls }, `DHCP responder listening (${d.mode} mode)`);
+
+    let ipv6 = '';
+    if (d.v6.enabled) {
+      const link = iface.find((a) => a.family === 'IPv6' && a.address.startsWith('fe80'));
+      const globals = iface.filter((a) => a.family === 'IPv6' && !a.address.startsWith('fe80')).map((a) => a.address);
+      ipv6 = globals.join(',');
+      const mac = iface.find((a) => a.mac && a.mac !== '00:00:00:00:00:00')?.mac ?? '02:00:00:00:00:01';
+      // RFC 8415 §11.4 DUID-LL: type 3, hardware type 1 (Ethernet), link-layer address.
+      const serverDuid = Buffer.concat([Buffer.from([0, 3, 0, 1]), Buffer.from(mac.split(':').map((h) => parseInt(h, 16)))]);
+      leases6 ??= new LeaseTable(6, persistence!.loadAll(6));
+      const responder6 = new ResponderV6({
+        serverDuid,
+        subnets: buildSubnetsV6(d.v6.subnets),
+        interfaceAddresses: globals,
         policy,
         inventory,
-        leases: new LeaseTable(4, persistence.loadAll(4)),
-        now,
-        offerHoldMs: d.offerHold * 1000,
-        interfaceCidr: cidr,
+        leases: leases6,
         relays: d.relays,
+        now,
+        preferredLifetime: d.v6.preferredLifetime,
+        validLifetime: d.v6.validLifetime,
+        offerHoldMs: d.offerHold * 1000,
+        leasesPerClient: d.limits.leasesPerClient,
+        limiter: limiter(),
       });
-      const onMessage4 = (msg: Buffer, rinfo: RemoteInfo) => {
+      const socket6 = createSocket({ type: 'udp6', reuseAddr: true, ipv6Only: true });
+      socket6.on('error', (err) => log.error({ err: errorMessage(err) }, 'DHCPv6: socket error'));
+      socket6.on('message', (msg, rinfo) => {
         try {
-          count('received');
-          const outcome = responder.handle(decodeV4(msg));
+          count('v6-received');
+          const from = { address: rinfo.address.includes('%') || !rinfo.address.startsWith('fe80') ? rinfo.address : `${rinfo.address}%${d.interface}`, port: rinfo.port };
+          const outcome = responder6.handle(msg, from);
           logOutcome(outcome);
           const reply = outcome.reply;
-          let send: (() => void) | undefined;
-          if (reply) {
-            const bytes = encodeV4(reply.packet, { maxSize: reply.maxSize, allowOverload: true });
-            send = () => {
-              count('sent');
-              reply4.send(bytes, reply.to.port, reply.to.address, (err) => {
-                if (err) hostile.warn({ to: reply.to, err: errorMessage(err) }, 'DHCP: send failed');
-              });
-            };
-          }
-          deliver(outcome, send);
+          deliver(
+            outcome,
+            reply
+              ? () => {
+                  count('v6-sent');
+                  socket6.send(reply.data, reply.to.port, reply.to.address, (err) => {
+                    if (err) sendFailed(reply.to, err);
+                  });
+                }
+              : undefined,
+          );
         } catch (err) {
-          onError(err, rinfo, 'v4');
+          onError(err, rinfo, 'v6');
         }
-      };
-      // Two sockets on the DHCP port. The wildcard one receives broadcasts (clients without an
-      // address send to 255.255.255.255). The one bound to the interface's own address receives
-      // unicasts to us (renewals, relays) and sends every reply: Linux routes a limited broadcast
-      // (and multicast) out of the device that owns the bound source address, with no default
-      // route needed ("special hack" in ip_route_output_key_hash_rcu), so an OFFER to
-      // 255.255.255.255:68 leaves the DHCP interface. SO_REUSEADDR lets both bind the same port.
-      const listen4 = createSocket({ type: 'udp4', reuseAddr: true });
-      const reply4 = createSocket({ type: 'udp4', reuseAddr: true });
-      for (const s of [listen4, reply4]) {
-        s.on('error', (err) => log.error({ err: errorMessage(err) }, 'DHCP: socket error'));
-        s.on('message', onMessage4);
-      }
-      const bind = (s: Socket, port: number, address: string) =>
-        new Promise<void>((resolve, reject) => {
-          s.once('error', reject);
-          s.bind({ port, address, exclusive: false }, () => {
-            s.off('error', reject);
-            resolve();
-          });
-        });
-      try {
-        await bind(listen4, d.port, '0.0.0.0');
-        await bind(reply4, listen4.address().port, addr4.address);
-      } catch (err) {
-        listen4.close();
-        reply4.close();
-        if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+      });
+      v6 = socket6;
+      await bind(socket6, d.v6.port, '::');
+      socket6.addMembership(ALL_DHCP_RELAY_AGENTS_AND_SERVERS, `::%${d.interface}`);
+      listen.push({ service: 'dhcp', protocol: 'udp6', address: link?.address ?? '::', port: socket6.address().port });
+      log.info({ interface: d.interface, port: socket6.address().port, duid: serverDuid.toString('hex') }, 'DHCPv6 responder listening');
+    }
+    running = { address: addr4.address, ipv6 };
+    return listen;
+  };
+
+  const schedule = (fn: () => void, ms: number) => {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(fn, ms);
+    timer.unref();
+  };
+
+  /** One attempt to (re)start on the interface; never throws after the first start. */
+  const attempt = async (first: boolean): Promise<ListenInfo[]> => {
+    const p = probe(d.interface);
+    if (!p.usable) {
+      if (state.state !== 'waiting' || state.reason !== p.reason) log.warn({ interface: d.interface, reason: p.reason }, `DHCP: waiting for interface ${d.interface} (${p.reason}); will start when it is usable`);
+      setState({ state: 'waiting', reason: p.reason });
+      schedule(() => void attempt(false), backoff);
+      backoff = Math.min(backoff * 2, retry.maxMs);
+      return [];
+    }
+    try {
+      const listen = await open(p.addrs);
+      backoff = retry.initialMs;
+      setState({ state: 'running', address: running!.address, listen });
+      if (!first) log.info({ interface: d.interface, address: running!.address, listen }, `DHCP: interface ${d.interface} is usable; responder started`);
+      schedule(watch, retry.watchMs);
+      return listen;
+    } catch (err) {
+      await closeSockets();
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES') {
+        setState({ state: 'disabled', reason: 'ports below 1024 need root or CAP_NET_BIND_SERVICE' });
         log.warn({ port: d.port }, 'DHCP responder disabled: ports below 1024 need root or CAP_NET_BIND_SERVICE (or set ZTP_DHCP_PORT for a test port)');
         return [];
       }
-      reply4.setBroadcast(true);
-      v4 = [listen4, reply4];
-      const listen: ListenInfo[] = [{ service: 'dhcp', protocol: 'udp4', address: serverId, port: listen4.address().port }];
-      log.info({ interface: d.interface, serverId, port: d.port, mode: d.mode, subnets: d.subnets.map((s) => s.subnet), sztp: policy.sztpUrls }, `DHCP responder listening (${d.mode} mode)`);
+      // The address went away between probe and bind (EADDRNOTAVAIL) or a port is taken: retry.
+      if (first && code !== 'EADDRNOTAVAIL' && code !== 'ENODEV') throw err;
+      const reason = `cannot bind: ${errorMessage(err)}`;
+      if (state.reason !== reason) log.warn({ interface: d.interface, err: errorMessage(err) }, 'DHCP: could not open sockets; retrying');
+      setState({ state: 'waiting', reason });
+      schedule(() => void attempt(false), backoff);
+      backoff = Math.min(backoff * 2, retry.maxMs);
+      return [];
+    }
+  };
 
-      if (d.v6.enabled) {
-        const link = iface.find((a) => a.family === 'IPv6' && a.address.startsWith('fe80'));
-        const mac = iface.find((a) => a.mac && a.mac !== '00:00:00:00:00:00')?.mac ?? '02:00:00:00:00:01';
-        // RFC 8415 §11.4 DUID-LL: type 3, hardware type 1 (Ethernet), link-layer address.
-        const serverDuid = Buffer.concat([Buffer.from([0, 3, 0, 1]), Buffer.from(mac.split(':').map((h) => parseInt(h, 16)))]);
-        const responder6 = new ResponderV6({
-          serverDuid,
-          subnets: buildSubnetsV6(d.v6.subnets),
-          interfaceAddresses: iface.filter((a) => a.family === 'IPv6' && !a.address.startsWith('fe80')).map((a) => a.address),
-          policy,
-          inventory,
-          leases: new LeaseTable(6, persistence.loadAll(6)),
-          relays: d.relays,
-          now,
-          preferredLifetime: d.v6.preferredLifetime,
-          validLifetime: d.v6.validLifetime,
-          offerHoldMs: d.offerHold * 1000,
-        });
-        const socket6 = createSocket({ type: 'udp6', reuseAddr: true, ipv6Only: true });
-        socket6.on('error', (err) => log.error({ err: errorMessage(err) }, 'DHCPv6: socket error'));
-        socket6.on('message', (msg, rinfo) => {
-          try {
-            count('v6-received');
-            const from = { address: rinfo.address.includes('%') || !rinfo.address.startsWith('fe80') ? rinfo.address : `${rinfo.address}%${d.interface}`, port: rinfo.port };
-            const outcome = responder6.handle(msg, from);
-            logOutcome(outcome);
-            const reply = outcome.reply;
-            deliver(
-              outcome,
-              reply
-                ? () => {
-                    count('v6-sent');
-                    socket6.send(reply.data, reply.to.port, reply.to.address, (err) => {
-                      if (err) hostile.warn({ to: reply.to, err: errorMessage(err) }, 'DHCPv6: send failed');
-                    });
-                  }
-                : undefined,
-            );
-          } catch (err) {
-            onError(err, rinfo, 'v6');
-          }
-        });
-        await new Promise<void>((resolve, reject) => {
-          socket6.once('error', reject);
-          socket6.bind({ port: d.v6.port, address: '::', exclusive: false }, () => {
-            socket6.off('error', reject);
-            try {
-              socket6.addMembership(ALL_DHCP_RELAY_AGENTS_AND_SERVERS, `::%${d.interface}`);
-            } catch (err) {
-              reject(err as Error);
-              return;
-            }
-            resolve();
-          });
-        });
-        v6 = socket6;
-        listen.push({ service: 'dhcp', protocol: 'udp6', address: link?.address ?? '::', port: d.v6.port });
-        log.info({ interface: d.interface, port: d.v6.port, duid: serverDuid.toString('hex') }, 'DHCPv6 responder listening');
+  /** A running responder re-checks its interface: gone → wait again; new address → rebind. */
+  const watch = () => {
+    if (stopped) return;
+    const p = probe(d.interface);
+    const addr4 = p.usable ? p.addrs.find((a) => a.family === 'IPv4')?.address : undefined;
+    const ipv6 = p.usable ? p.addrs.filter((a) => a.family === 'IPv6' && !a.address.startsWith('fe80')).map((a) => a.address).join(',') : '';
+    if (p.usable && running && addr4 === running.address && (!d.v6.enabled || ipv6 === running.ipv6)) {
+      schedule(watch, retry.watchMs);
+      return;
+    }
+    flush();
+    if (!p.usable) log.warn({ interface: d.interface, reason: p.reason }, `DHCP: interface ${d.interface} no longer usable (${p.reason}); responder paused`);
+    else log.info({ interface: d.interface, was: running?.address, now: addr4 }, `DHCP: interface ${d.interface} address changed; rebinding`);
+    void closeSockets().then(() => {
+      backoff = retry.initialMs;
+      if (!stopped) void attempt(false);
+    });
+  };
+
+  let last: Record<string, number> = {};
+  const summary = () => {
+    const changed = Object.keys(counters).some((k) => counters[k] !== last[k]);
+    if (changed) {
+      const delta: Record<string, number> = {};
+      for (const [k, v] of Object.entries(counters)) if (v !== (last[k] ?? 0)) delta[k] = v - (last[k] ?? 0);
+      const now = ctx.clock.now().getTime();
+      log.info({ interval: d.summaryInterval, delta, totals: { ...counters }, leases: leases4?.activeCount(now), leases6: leases6?.activeCount(now), state: state.state }, 'DHCP summary');
+      last = { ...counters };
+    }
+  };
+
+  return {
+    name: 'dhcp',
+    stats: () => ({ ...counters }),
+    state: () => ({ ...state }),
+    async start(): Promise<ListenInfo[]> {
+      stopped = false;
+      if (!d.interface) {
+        setState({ state: 'disabled', reason: 'dhcp.interface (ZTP_DHCP_INTERFACE) is empty' });
+        log.info('DHCP responder disabled: dhcp.interface (ZTP_DHCP_INTERFACE) is empty');
+        return [];
       }
-      return listen;
+      persistence = new SqliteLeasePersistence(ctx.db);
+      if (d.summaryInterval > 0) {
+        summaryTimer = setInterval(summary, d.summaryInterval * 1000);
+        summaryTimer.unref();
+      }
+      return attempt(true);
     },
     async stop(): Promise<void> {
+      stopped = true;
+      clearTimeout(timer);
+      clearInterval(summaryTimer);
       flush();
-      const close = (s: Socket | undefined) => (s ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve());
-      await Promise.all([...v4.map(close), close(v6)]);
-      v4 = [];
-      v6 = undefined;
+      await closeSockets();
+      if (state.state !== 'disabled') setState({ state: 'stopped' });
       log.info({ counters }, 'DHCP responder stopped');
     },
   };

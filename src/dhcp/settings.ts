@@ -84,11 +84,33 @@ function checkUrl(value: string, key: string, schemes: RegExp): void {
   if (!schemes.test(url.protocol)) fail(key, `"${value}" must use ${schemes.source.replace(/[\\^$:()]/g, '')}`);
 }
 
-function checkOptionSet(set: DhcpOptionSetConfig | undefined, key: string, family: 4 | 6): void {
+/** Which protocol(s) a scope feeds: v4 subnets and reservations 4, v6 subnets 6, global and classes both. */
+export type Scope = 4 | 6 | 'both';
+
+function checkEitherIp(value: string, key: string, scope: Scope): void {
+  if (scope !== 'both') return checkIp(value, key, scope);
+  if (isIpv4(value)) return;
+  try {
+    ipv6ToBytes(value);
+  } catch {
+    fail(key, `"${value}" is neither an IPv4 nor an IPv6 address`);
+  }
+}
+
+/** DHCPv6 options the responder builds itself (RFC 8415 §21): never settable as raw options. */
+const V6_STRUCTURAL = new Set([1, 2, 3, 4, 5, 9, 13, 18, 19]);
+
+function checkOptionSet(set: DhcpOptionSetConfig | undefined, key: string, scope: Scope): void {
   if (!set) return;
+  if (scope === 6) {
+    // DHCPv6 has no router, MTU or BOOTP header fields: say so instead of silently ignoring them.
+    for (const k of ['routers', 'mtu'] as const) if (set[k] !== undefined) fail(`${key}.${k}`, 'not a DHCPv6 option (routers and MTU come from router advertisements)');
+    if (set.boot?.nextServer !== undefined) fail(`${key}.boot.nextServer`, 'not a DHCPv6 option');
+    if (set.boot?.serverName !== undefined) fail(`${key}.boot.serverName`, 'not a DHCPv6 option');
+  }
   set.routers?.forEach((ip, i) => checkIpv4(ip, `${key}.routers[${i}]`));
-  set.ntp?.forEach((ip, i) => checkIp(ip, `${key}.ntp[${i}]`, family));
-  set.dns?.forEach((ip, i) => checkIp(ip, `${key}.dns[${i}]`, family));
+  set.ntp?.forEach((ip, i) => checkEitherIp(ip, `${key}.ntp[${i}]`, scope));
+  set.dns?.forEach((ip, i) => checkEitherIp(ip, `${key}.dns[${i}]`, scope));
   set.sztp?.urls?.forEach((u, i) => checkUrl(u, `${key}.sztp.urls[${i}]`, /^https:$/));
   if (set.boot?.nextServer) checkIpv4(set.boot.nextServer, `${key}.boot.nextServer`);
   if (set.boot?.serverName && Buffer.byteLength(set.boot.serverName, 'latin1') > 63) fail(`${key}.boot.serverName`, 'longer than 63 bytes');
@@ -100,7 +122,10 @@ function checkOptionSet(set: DhcpOptionSetConfig | undefined, key: string, famil
     const k = `${key}.raw[${i}]`;
     const given = [r.hex, r.text, r.ip].filter((v) => v !== undefined).length;
     if (given !== 1) fail(k, 'exactly one of hex, text, ip is required');
+    const family = r.family ?? (scope === 6 ? 6 : 4);
+    if (scope !== 'both' && family !== scope) fail(`${k}.family`, `a DHCPv${family} option cannot go in a DHCPv${scope}-only scope`);
     if (family === 4 && (r.code < 1 || r.code > 254 || r.code === 52 || r.code === 53)) fail(`${k}.code`, `${r.code} is not a settable DHCPv4 option`);
+    if (family === 6 && V6_STRUCTURAL.has(r.code)) fail(`${k}.code`, `${r.code} is a DHCPv6 option the server builds itself`);
     if (r.hex !== undefined) parseHex(r.hex, `${k}.hex`);
     r.ip?.forEach((ip, j) => checkIp(ip, `${k}.ip[${j}]`, family));
   });
@@ -118,13 +143,13 @@ function checkReservation(r: NonNullable<DhcpSettings['reservations']>[number], 
 export function validateDhcpSettings(d: DhcpSettings): void {
   if (d.serverAddress) checkIpv4(d.serverAddress, 'dhcp.serverAddress');
   if (d.sztpUrls) d.sztpUrls.split(',').forEach((u) => checkUrl(u.trim(), 'dhcp.sztpUrls', /^https:$/));
-  checkOptionSet(d.options, 'dhcp.options', 4);
+  checkOptionSet(d.options, 'dhcp.options', 'both');
   d.relays.forEach((r, i) => checkIp(r, `dhcp.relays[${i}]`, r.includes(':') ? 6 : 4));
   const names = new Set<string>();
   d.classes.forEach((c, i) => {
     if (names.has(c.name)) fail(`dhcp.classes[${i}].name`, `duplicate class name "${c.name}"`);
     names.add(c.name);
-    checkOptionSet(c.options, `dhcp.classes[${i}].options`, 4);
+    checkOptionSet(c.options, `dhcp.classes[${i}].options`, 'both');
   });
   d.reservations.forEach((r, i) => checkReservation(r, `dhcp.reservations[${i}]`));
   const cidrs: CidrV4[] = [];

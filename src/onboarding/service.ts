@@ -2,11 +2,13 @@
 // whose devices will talk to them), stopped first (jobs stay where they are for the next start).
 import type { Device } from '../devices/model.js';
 import { ZtpError } from '../errors.js';
+import { openBmcSession } from '../redfish/index.js';
 import type { ImageCatalogue } from '../images/catalogue.js';
 import { deviceImageUrl } from '../images/urls.js';
 import type { Service, SuiteContext } from '../service.js';
 import { Conductor, type BmcConnector, type ConductorClock } from './conductor.js';
 import type { ImageIdentity } from './job.js';
+import { WebhookSender, webhookTargets } from './webhooks.js';
 
 export interface OnboardingService extends Service {
   /** undefined when onboarding.enabled is false */
@@ -33,7 +35,7 @@ export function imageResolvers(ctx: Pick<SuiteContext, 'config' | 'publicHost'>,
   };
 }
 
-/** Until the Redfish client is composed in, BMC steps fail with this clear reason. */
+/** A connector for builds or tests that must never reach a BMC: BMC steps fail with this reason. */
 export const noBmcClient: BmcConnector = async () => {
   throw new ZtpError('REDFISH_UNSUPPORTED', 'no Redfish client is available in this build');
 };
@@ -49,21 +51,25 @@ export function createOnboardingService(
         db: ctx.db,
         log: ctx.log,
         settings,
-        connect: deps.connect ?? noBmcClient,
+        connect: deps.connect ?? openBmcSession,
         ...(deps.clock ? { clock: deps.clock } : {}),
         ...imageResolvers(ctx, deps.catalogue),
       })
     : undefined;
+  const webhooks = new WebhookSender(webhookTargets(settings), ctx.log);
   return {
     name: 'onboarding',
     conductor,
     async start() {
       if (!conductor) ctx.log.info({ service: 'onboarding' }, 'onboarding conductor disabled (onboarding.enabled=false)');
+      webhooks.attach(ctx.store);
+      if (webhooks.size) ctx.log.info({ service: 'onboarding', receivers: webhooks.size }, 'onboarding webhooks enabled');
       conductor?.start();
       return [];
     },
     async stop() {
       await conductor?.stop();
+      webhooks.stop();
     },
   };
 }

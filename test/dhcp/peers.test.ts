@@ -26,7 +26,7 @@ function newLab(): Lab {
 
 function writeConfig(lab: Lab, dhcp: Record<string, unknown>, name = 'config.json'): string {
   const file = join(lab.dir, name);
-  writeFileSync(file, JSON.stringify({ dataDir: join(lab.dir, 'data'), logLevel: 'info', bootstrap: { port: 8443 }, dhcp }));
+  writeFileSync(file, JSON.stringify({ dataDir: join(lab.dir, 'data'), logLevel: 'debug', bootstrap: { port: 8443 }, dhcp }));
   return file;
 }
 

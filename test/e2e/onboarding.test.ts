@@ -11,7 +11,32 @@ import { issueDeviceIdentity, splitPem } from '../../src/pki/lab.js';
 import { startSuite, type Suite } from '../../src/suite.js';
 import { ImageCatalogue, imagesDirOf } from '../../src/images/catalogue.js';
 import { freePort } from '../helpers/ports.js';
-import { post, runOpiDevice, runRfcDevice, type DeviceIdentity } from '../emulators/device.js';
+import { runAgent, type AgentIdentity, type AgentOptions, type AgentResult } from '../../src/simulate/agent.js';
+import { DeviceHttp, type HttpResult } from '../../src/simulate/http.js';
+
+type DeviceIdentity = AgentIdentity;
+
+/** One raw RPC as a device would send it (for the refusal cases). */
+async function post(url: string, id: DeviceIdentity, body: string): Promise<HttpResult> {
+  const http = new DeviceHttp({ caPem: id.serverCaPem, ...(id.idevid ? { clientCert: id.idevid } : {}), timeoutMs: 10_000, maxBodyBytes: 1 << 20 });
+  try {
+    const headers: Record<string, string> = { 'content-type': 'application/yang-data+json', accept: 'application/yang-data+json' };
+    if (id.password !== undefined) headers.authorization = 'Basic ' + Buffer.from(`${id.serial}:${id.password}`).toString('base64');
+    return await http.request(url, { method: 'POST', headers, body });
+  } finally {
+    http.close();
+  }
+}
+
+/** The agent in a profile, not following redirects; a failure is a test failure. */
+async function onboard(profile: AgentOptions['profile'], bootstrapUrl: string, identity: DeviceIdentity): Promise<AgentResult> {
+  const result = await runAgent({ profile, bootstrapUrl, identity, followRedirects: false });
+  if (result.outcome !== 'complete' && result.outcome !== 'redirected') throw new Error(`agent ${result.outcome} at ${result.stage}: ${result.error?.message}`);
+  expect(result.refusedReports).toEqual([]);
+  return result;
+}
+const runRfcDevice = (base: string, id: DeviceIdentity) => onboard('rfc8572', base, id);
+const runOpiDevice = (base: string, id: DeviceIdentity) => onboard('opi', base, id);
 
 let suite: Suite;
 let base: string;
@@ -52,7 +77,7 @@ describe('device emulators complete onboarding over HTTPS with mTLS', () => {
     const outcome = await runRfcDevice(base, id);
     expect(outcome.kind).toBe('onboarding-information');
     expect(outcome.imageVerified).toBe(true);
-    const image = (outcome.conveyed['ietf-sztp-conveyed-info:onboarding-information'] as Record<string, Record<string, string[]>>)['boot-image']!;
+    const image = (outcome.conveyed!['ietf-sztp-conveyed-info:onboarding-information'] as Record<string, Record<string, string[]>>)['boot-image']!;
     expect(image['os-name']).toBe('DPU-OS');
     expect(image['download-uri']![0]).toContain('/by-mac/02:00:00:00:00:01/');
     const device = suite.ctx.store.require('RFC-0001');
@@ -60,7 +85,8 @@ describe('device emulators complete onboarding over HTTPS with mTLS', () => {
     const reports = suite.ctx.store.recentHistory('RFC-0001', 100, 'progress').map((e) => e.data.progressType);
     expect(reports).toEqual(['bootstrap-initiated', 'parsing-initiated', 'parsing-complete', 'boot-image-initiated', 'boot-image-complete', 'config-initiated', 'config-complete', 'bootstrap-complete']);
     const complete = suite.ctx.store.recentHistory('RFC-0001', 1, 'progress')[0]!;
-    expect((complete.data.sshHostKeys as unknown[]).length).toBe(1);
+    // Real host keys, RFC 4253 §6.6 blobs (ed25519 and ECDSA P-256).
+    expect((complete.data.sshHostKeys as { algorithm: string }[]).map((k) => k.algorithm)).toEqual(['ssh-ed25519', 'ecdsa-sha2-nistp256']);
     expect((complete.data.trustAnchorCerts as unknown[]).length).toBe(1);
     const request = suite.ctx.store.recentHistory('RFC-0001', 100, 'request')[0]!;
     expect(request.data).toMatchObject({ result: 'ok', signed: true, auth: 'cert', response: 'onboarding-information' });
@@ -74,7 +100,8 @@ describe('device emulators complete onboarding over HTTPS with mTLS', () => {
     expect(outcome.imageVerified).toBe(true);
     expect(suite.ctx.store.require('OPI-0001').state).toBe('onboarded');
     const reports = suite.ctx.store.recentHistory('OPI-0001', 100, 'progress');
-    expect(reports.every((r) => r.data.sshHostKeys === undefined)).toBe(true);
+    // Empty containers on every report but bootstrap-complete, which carries the host keys.
+    expect(reports.filter((r) => r.data.sshHostKeys !== undefined).map((r) => r.data.progressType)).toEqual(['bootstrap-complete']);
     expect(reports[0]!.data.warnings).toEqual(['empty ssh-host-keys/trust-anchor-certs dropped']);
     const request = suite.ctx.store.recentHistory('OPI-0001', 100, 'request')[0]!;
     expect(request.data).toMatchObject({ auth: 'cert+basic', signed: false, input: { warnings: ['empty nonce ignored'] } });
@@ -102,7 +129,7 @@ describe('device emulators complete onboarding over HTTPS with mTLS', () => {
       register('RFC-ENC', { profile: 'rfc8572', config: 'secret config' });
       const idevid = await issueDeviceIdentity(suite.ctx.pki, 'RFC-ENC');
       const outcome = await runRfcDevice(`https://localhost:${port}`, { serial: 'RFC-ENC', idevid, serverCaPem: suite.ctx.pki.rootCaPem, masaCaPem: suite.ctx.pki.masa.certPem });
-      const info = outcome.conveyed['ietf-sztp-conveyed-info:onboarding-information'] as Record<string, string>;
+      const info = outcome.conveyed!['ietf-sztp-conveyed-info:onboarding-information'] as Record<string, string>;
       expect(Buffer.from(info.configuration!, 'base64').toString()).toBe('secret config');
       expect(suite.ctx.store.recentHistory('RFC-ENC', 100, 'request')[0]!.data).toMatchObject({ encrypted: true, signed: true });
     } finally {

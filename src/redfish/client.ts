@@ -1,0 +1,1066 @@
+// The Redfish client: one BmcSession (api.ts) per logged-in conversation with a BMC.
+//
+// Capabilities are probed, never assumed from a vendor name (REDFISH.md steps 1-5): which
+// system, where virtual media lives (System, else Manager), action or PATCH, the InsertMedia body
+// (negotiated from the BMC's @Message.ExtendedInfo), allowed boot targets and reset types,
+// @Redfish.Settings. What cannot be probed comes from quirks.ts. Action targets are read from
+// `Actions`, never built from a pattern.
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../log.js';
+import { ZtpError, isZtpError } from '../errors.js';
+import type {
+  BmcEndpoint, BmcSession, BootResult, BootTarget, InsertResult, Inventory, NetworkPort, OperationOptions, PowerState,
+  ResetKind, ResetResult, StepListener, StepOutcome,
+} from './api.js';
+import { messageKey, type RedfishMessage } from './errors.js';
+import { mergeQuirks, quirksFor, type BmcIdentity, type QuirkSet } from './quirks.js';
+import { RedfishTransport, realClock, type RedfishClock, type RedfishResponse, type TransportTuning } from './transport.js';
+
+type Json = Record<string, unknown>;
+
+/** Deadlines of the long operations, milliseconds. */
+export interface OperationTimeouts {
+  /** waitForPower default */
+  powerMs: number;
+  /** verify-inserted deadline; unset: the larger of 30 s and the BMC's quirk settle time */
+  mediaMs: number;
+  /** a 202 task of an ordinary action (reset, insert) */
+  taskMs: number;
+  /** a BFB push through UpdateService.SimpleUpdate */
+  bfbMs: number;
+  /** first delay between state polls (doubles up to pollCapMs) */
+  pollMs: number;
+  pollCapMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: OperationTimeouts = {
+  powerMs: 300_000,
+  mediaMs: 30_000,
+  taskMs: 300_000,
+  bfbMs: 45 * 60_000,
+  pollMs: 500,
+  pollCapMs: 5_000,
+};
+
+export interface SessionDeps {
+  log: Logger;
+  signal?: AbortSignal;
+  clock?: RedfishClock;
+  onStep?: StepListener;
+  tuning?: Partial<TransportTuning>;
+  timeouts?: Partial<OperationTimeouts>;
+  /**
+   * Called with the password the client set when the BMC demanded a change and the endpoint had
+   * no newPassword: the caller keeps it (encrypted). Without this callback and without
+   * endpoint.newPassword, PasswordChangeRequired fails with REDFISH_PASSWORD_CHANGE_REQUIRED.
+   */
+  onPasswordChange?: (password: string) => void | Promise<void>;
+}
+
+/** The BlueField-only extra of our session (optional on the port so other implementations need not have it). */
+export type OperationMode = 'DPU' | 'NIC';
+
+interface MediaSlot {
+  /** TransferProtocolType "OEM": a proxy (NBD/KVM) slot that takes no URL, tried last */
+  proxyOnly: boolean;
+  name: string;
+  uri: string;
+  id: string;
+  mediaTypes: string[];
+  inserted: boolean;
+  image: string | null;
+  insertTarget: string | null;
+  ejectTarget: string | null;
+  via: 'action' | 'patch';
+  etag: string | null;
+}
+
+interface Capabilities {
+  identity: BmcIdentity;
+  quirks: QuirkSet;
+  root: Json;
+  systemUri: string;
+  managerUris: string[];
+  resetTarget: string | null;
+  resetTypes: ResetKind[];
+  bootTargets: BootTarget[];
+  bootModes: string[] | null;
+  httpBootUri: boolean;
+  settingsUri: string | null;
+  chassisUris: string[];
+  offloadedFunctions: string[];
+}
+
+const BOOT_TARGETS = new Set<string>(['Cd', 'UsbCd', 'UefiHttp', 'Pxe', 'Hdd', 'UefiTarget', 'BiosSetup', 'None']);
+const RESET_KINDS = new Set<string>(['On', 'ForceOn', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart', 'PowerCycle', 'Nmi', 'PushPowerButton']);
+const POWER_STATES = new Set<string>(['On', 'Off', 'PoweringOn', 'PoweringOff', 'Paused']);
+
+/** What to send when the asked reset type is not among the allowable values (Intel IPU has only Graceful*). */
+const RESET_SUBSTITUTES: Record<ResetKind, ResetKind[]> = {
+  // Intel IPU offers only Graceful*: its GracefulRestart also starts a stopped system.
+  On: ['ForceOn', 'PushPowerButton', 'PowerCycle', 'GracefulRestart'],
+  ForceOn: ['On', 'PushPowerButton', 'PowerCycle', 'GracefulRestart'],
+  ForceOff: ['GracefulShutdown', 'PushPowerButton'],
+  GracefulShutdown: ['ForceOff'],
+  GracefulRestart: ['ForceRestart', 'PowerCycle'],
+  ForceRestart: ['GracefulRestart', 'PowerCycle'],
+  PowerCycle: ['ForceRestart', 'GracefulRestart'],
+  Nmi: [],
+  PushPowerButton: [],
+};
+
+const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+const obj = (v: unknown): Json | null => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : null);
+const link = (v: unknown): string | null => str(obj(v)?.['@odata.id']);
+const links = (v: unknown): string[] => (Array.isArray(v) ? v.map(link).filter((x): x is string => x !== null) : []);
+const lastSegment = (uri: string) => uri.replace(/\/+$/, '').split('/').pop() ?? uri;
+const stripSlash = (uri: string) => uri.replace(/\/+$/, '');
+
+/** Two image URLs name the same image (BMCs echo them with or without scheme or trailing slash). */
+export function sameImage(a: string | null, b: string): boolean {
+  if (!a) return false;
+  const norm = (u: string) => u.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
+  return norm(a) === norm(b);
+}
+
+function schemeOf(url: string): string {
+  return (/^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1] ?? '').toLowerCase();
+}
+
+/** InsertMedia parameter names the BMC says are missing (ActionParameterMissing / PropertyMissing). */
+function missingParameters(messages: RedfishMessage[]): string[] {
+  const out = new Set<string>();
+  for (const m of messages) {
+    const key = messageKey(m.messageId);
+    if (!/ParameterMissing|PropertyMissing|ParameterRequired|ActionParameterValueError|PropertyValueNotInList|ActionParameterValueNotInList/.test(key) && m.relatedProperties.length === 0) continue;
+    for (const p of m.relatedProperties) out.add(p.replace(/^#\//, '').split('/').pop()!);
+    for (const a of m.messageArgs) if (/^[A-Z][A-Za-z]+$/.test(a)) out.add(a);
+  }
+  return [...out];
+}
+
+/** Parameters the BMC refuses (ActionParameterNotSupported / PropertyUnknown). */
+function refusedParameters(messages: RedfishMessage[]): string[] {
+  const out = new Set<string>();
+  for (const m of messages) {
+    const key = messageKey(m.messageId);
+    if (!/NotSupported|PropertyUnknown|PropertyNotWritable|ActionParameterUnknown/.test(key)) continue;
+    for (const p of m.relatedProperties) out.add(p.replace(/^#\//, '').split('/').pop()!);
+    for (const a of m.messageArgs) if (/^[A-Z][A-Za-z]+$/.test(a)) out.add(a);
+  }
+  return [...out];
+}
+
+interface StepResult {
+  outcome?: StepOutcome['outcome'];
+  via?: string;
+  detail?: string;
+  messageId?: string;
+}
+
+export class RedfishBmcSession implements BmcSession {
+  private caps!: Capabilities;
+  private closed = false;
+  private readonly clock: RedfishClock;
+  private readonly timeouts: OperationTimeouts;
+  private readonly log: Logger;
+  private readonly onAbort = () => void this.close().catch(() => undefined);
+
+  private constructor(
+    private readonly endpoint: BmcEndpoint,
+    readonly transport: RedfishTransport,
+    private readonly deps: SessionDeps,
+  ) {
+    this.clock = deps.clock ?? realClock;
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...deps.timeouts };
+    this.log = deps.log.child({ bmc: transport.bmc });
+  }
+
+  /** Logs in (changing a factory password when the BMC demands it) and probes capabilities. */
+  static async open(endpoint: BmcEndpoint, deps: SessionDeps): Promise<RedfishBmcSession> {
+    const transport = new RedfishTransport(endpoint, { log: deps.log, clock: deps.clock, signal: deps.signal, tuning: deps.tuning });
+    const session = new RedfishBmcSession(endpoint, transport, deps);
+    try {
+      if (deps.signal?.aborted) throw new ZtpError('REDFISH_ABORTED', 'BMC operation was aborted before login');
+      await session.start();
+      deps.signal?.addEventListener('abort', session.onAbort, { once: true });
+      return session;
+    } catch (err) {
+      await transport.close();
+      throw err;
+    }
+  }
+
+  get bmc(): string {
+    return this.transport.bmc;
+  }
+
+  /** ids of the quirk entries in effect for this BMC */
+  get quirkIds(): string[] {
+    return this.caps.quirks.ids;
+  }
+
+  get sessionMode(): string {
+    return this.transport.authMode;
+  }
+
+  // ---- steps --------------------------------------------------------------------------------
+
+  private emit(step: StepOutcome, opts?: OperationOptions): void {
+    for (const listener of [this.deps.onStep, opts?.onStep]) {
+      if (!listener) continue;
+      try {
+        listener(step);
+      } catch (err) {
+        this.log.warn({ err: err instanceof Error ? err.message : String(err), step: step.step }, 'step listener failed');
+      }
+    }
+  }
+
+  private async step<T>(name: string, opts: OperationOptions | undefined, fn: () => Promise<{ value: T } & StepResult>, sink?: StepOutcome[]): Promise<T> {
+    const started = this.clock.now();
+    try {
+      const r = await fn();
+      const step: StepOutcome = { step: name, outcome: r.outcome ?? 'ok', durationMs: Math.max(0, this.clock.now() - started) };
+      if (r.via) step.via = r.via;
+      if (r.detail) step.detail = r.detail;
+      if (r.messageId) step.messageId = r.messageId;
+      sink?.push(step);
+      this.emit(step, opts);
+      this.log.info({ step: name, outcome: step.outcome, via: step.via, durationMs: step.durationMs }, 'BMC step');
+      return r.value;
+    } catch (err) {
+      const step: StepOutcome = { step: name, outcome: 'failed', durationMs: Math.max(0, this.clock.now() - started), detail: err instanceof Error ? err.message.slice(0, 300) : String(err) };
+      const messageId = isZtpError(err) ? (err.details?.messageId as string | null | undefined) : undefined;
+      if (messageId) step.messageId = messageId;
+      if (isZtpError(err) && err.details && !err.details.step) err.details.step = name;
+      sink?.push(step);
+      this.emit(step, opts);
+      this.log.warn({ step: name, err: step.detail, code: isZtpError(err) ? err.code : undefined }, 'BMC step failed');
+      throw err;
+    }
+  }
+
+  private signalOf(opts?: OperationOptions): AbortSignal | undefined {
+    return opts?.signal;
+  }
+
+  private async poll<T>(what: string, opts: OperationOptions | undefined, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+    const deadline = this.clock.now() + timeoutMs;
+    let delay = this.timeouts.pollMs;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined) return value;
+      if (this.clock.now() + delay > deadline) {
+        throw new ZtpError('REDFISH_TIMEOUT', `${what} within ${timeoutMs} ms`, { details: { bmc: this.bmc, timeoutMs } });
+      }
+      await this.clock.sleep(delay, this.signalOf(opts));
+      delay = Math.min(delay * 2, this.timeouts.pollCapMs);
+    }
+  }
+
+  // ---- login and probing ----------------------------------------------------------------------
+
+  private async start(): Promise<void> {
+    const t = this.transport;
+    // Step 1: the service root is anonymous by the standard; some BMCs want credentials anyway.
+    let root: Json = {};
+    const rootRes = await t.send('GET', t.rootPath(), { anonymous: true, step: 'login' });
+    if (rootRes.status < 400 && obj(rootRes.json)) root = rootRes.json as Json;
+    else if (rootRes.status !== 401 && rootRes.status !== 403) throw t.errorFor(rootRes, 'GET', 'login');
+    const sessions = link(obj(root.Links)?.Sessions) ?? (link(root.SessionService) ? `${stripSlash(link(root.SessionService)!)}/Sessions` : null);
+    if (sessions) t.setSessionsCollection(sessions);
+    if (this.endpoint.insecure) this.log.warn('this BMC session runs without TLS verification (insecure opt-in)');
+    await this.step('login', undefined, async () => {
+      const result = await t.login();
+      if (result.passwordChangeRequired) await this.changePassword(result.accountUri, root);
+      return { value: undefined, via: t.authMode };
+    });
+    if (!obj(rootRes.json)) root = (await t.get(t.rootPath())).body;
+    this.caps = await this.probe(root);
+    t.addTransientMessages(this.caps.quirks.transientMessages);
+    t.addUnsupportedMessages(this.caps.quirks.unsupportedMessages);
+    if (this.caps.quirks.ids.length) this.log.info({ quirks: this.caps.quirks.ids }, 'BMC quirks in effect');
+  }
+
+  /**
+   * Factory-fresh BMC (Base registry PasswordChangeRequired): PATCH the account's Password with
+   * the configured one (or a generated one handed to onPasswordChange), then log in again.
+   * Neither password is ever logged or recorded.
+   */
+  private async changePassword(accountUri: string | null, root: Json): Promise<void> {
+    const t = this.transport;
+    let newPassword = this.endpoint.newPassword;
+    if (!newPassword) {
+      if (!this.deps.onPasswordChange) {
+        throw new ZtpError('REDFISH_PASSWORD_CHANGE_REQUIRED', 'BMC demands a password change (PasswordChangeRequired) and no new BMC password is configured', {
+          details: { bmc: this.bmc, step: 'password-change', messageId: 'Base.1.0.PasswordChangeRequired' },
+        });
+      }
+      newPassword = randomBytes(18).toString('base64url') + 'a1!';
+    }
+    await this.step('password-change', undefined, async () => {
+      let account = accountUri;
+      if (!account) {
+        const service = link(root.AccountService) ?? '/redfish/v1/AccountService';
+        const accountsUri = link((await t.get(service, { step: 'password-change' })).body.Accounts) ?? `${stripSlash(service)}/Accounts`;
+        for (const uri of await t.members(accountsUri, { step: 'password-change' })) {
+          const { body } = await t.get(uri, { step: 'password-change' });
+          if (body.UserName === this.endpoint.username) account = uri;
+          if (account) break;
+        }
+      }
+      if (!account) throw new ZtpError('REDFISH_NOT_FOUND', 'BMC demands a password change but its account could not be found', { details: { bmc: this.bmc, step: 'password-change' } });
+      await t.patch(account, { Password: newPassword }, { etag: null, step: 'password-change' });
+      if (!this.endpoint.newPassword) await this.deps.onPasswordChange?.(newPassword!);
+      await t.logout();
+      t.setCredentials(this.endpoint.username, newPassword);
+      const again = await t.login();
+      if (again.passwordChangeRequired) throw new ZtpError('REDFISH_AUTH_FAILED', 'BMC still demands a password change after it was changed', { details: { bmc: this.bmc, step: 'password-change' } });
+      return { value: undefined, via: 'account-service', detail: this.endpoint.newPassword ? 'configured password set' : 'generated password set and handed back' };
+    });
+  }
+
+  private async probe(root: Json): Promise<Capabilities> {
+    const t = this.transport;
+    const systemsUri = link(root.Systems) ?? '/redfish/v1/Systems';
+    const managersUri = link(root.Managers);
+    const systemIds = await t.members(systemsUri, { step: 'discover' });
+    const managerIds = managersUri ? await t.members(managersUri, { step: 'discover' }).catch(() => [] as string[]) : [];
+    const systemUri = await this.chooseSystem(systemIds);
+    const { body: system } = await t.get(systemUri, { step: 'discover' });
+    const managedBy = links(obj(system.Links)?.ManagedBy);
+    const managerUris = managedBy.length ? managedBy : managerIds;
+    let manager: Json = {};
+    if (managerUris[0]) manager = await t.get(managerUris[0], { step: 'discover' }).then((r) => r.body).catch(() => ({}));
+    const identity: BmcIdentity = {
+      vendor: str(root.Vendor) ?? '',
+      product: str(root.Product) ?? '',
+      oemKeys: [...Object.keys(obj(root.Oem) ?? {}), ...Object.keys(obj(manager.Oem) ?? {})],
+      managerModel: str(manager.Model) ?? '',
+      managerFirmware: str(manager.FirmwareVersion) ?? '',
+      systemIds: systemIds.map(lastSegment),
+      managerIds: managerIds.map(lastSegment),
+    };
+    const quirks = mergeQuirks(quirksFor(identity));
+    const reset = obj(obj(system.Actions)?.['#ComputerSystem.Reset']);
+    let resetTypes = Array.isArray(reset?.['ResetType@Redfish.AllowableValues']) ? (reset!['ResetType@Redfish.AllowableValues'] as unknown[]) : null;
+    const actionInfo = str(reset?.['@Redfish.ActionInfo']);
+    if (!resetTypes && actionInfo) {
+      const info = await t.get(actionInfo, { step: 'discover' }).then((r) => r.body).catch(() => ({}) as Json);
+      const param = (Array.isArray(info.Parameters) ? info.Parameters : []).map(obj).find((p) => p?.Name === 'ResetType');
+      if (Array.isArray(param?.AllowableValues)) resetTypes = param!.AllowableValues as unknown[];
+    }
+    const boot = obj(system.Boot) ?? {};
+    const targets = Array.isArray(boot['BootSourceOverrideTarget@Redfish.AllowableValues']) ? (boot['BootSourceOverrideTarget@Redfish.AllowableValues'] as unknown[]) : [];
+    const modes = Array.isArray(boot['BootSourceOverrideMode@Redfish.AllowableValues']) ? (boot['BootSourceOverrideMode@Redfish.AllowableValues'] as unknown[]).map(String) : null;
+    return {
+      identity,
+      quirks,
+      root,
+      systemUri: t.resolve(systemUri),
+      managerUris,
+      resetTarget: str(reset?.target),
+      resetTypes: (resetTypes ?? []).map(String).filter((r): r is ResetKind => RESET_KINDS.has(r)),
+      bootTargets: targets.map(String).filter((b): b is BootTarget => BOOT_TARGETS.has(b)),
+      bootModes: modes,
+      httpBootUri: 'HttpBootUri' in boot,
+      settingsUri: link(obj(system['@Redfish.Settings'])?.SettingsObject),
+      chassisUris: links(obj(system.Links)?.Chassis),
+      offloadedFunctions: links(obj(system.Links)?.OffloadedNetworkDeviceFunctions),
+    };
+  }
+
+  /** The configured system, else the one with SystemType DPU, else the only one. */
+  private async chooseSystem(members: string[]): Promise<string> {
+    const t = this.transport;
+    const wanted = this.endpoint.systemId;
+    if (wanted) {
+      const hit = members.find((m) => lastSegment(m) === wanted || stripSlash(m) === stripSlash(wanted));
+      if (hit) return hit;
+      throw new ZtpError('REDFISH_SYSTEM_NOT_FOUND', `BMC has no system "${wanted}" (it has ${members.map(lastSegment).join(', ') || 'none'})`, {
+        details: { bmc: this.bmc, systems: members.map(lastSegment), step: 'discover' },
+      });
+    }
+    if (members.length === 1) return members[0]!;
+    if (members.length === 0) throw new ZtpError('REDFISH_SYSTEM_NOT_FOUND', 'BMC lists no ComputerSystem', { details: { bmc: this.bmc, systems: [], step: 'discover' } });
+    const dpus: string[] = [];
+    for (const m of members.slice(0, 32)) {
+      const { body } = await t.get(m, { step: 'discover' });
+      if (body.SystemType === 'DPU') dpus.push(m);
+    }
+    if (dpus.length === 1) return dpus[0]!;
+    throw new ZtpError('REDFISH_SYSTEM_NOT_FOUND', `BMC has ${dpus.length ? dpus.length + ' DPU' : members.length} systems (${(dpus.length ? dpus : members).map(lastSegment).join(', ')}): say which (--system)`, {
+      details: { bmc: this.bmc, systems: members.map(lastSegment), step: 'discover' },
+    });
+  }
+
+  // ---- reads ----------------------------------------------------------------------------------
+
+  private async system(opts?: OperationOptions): Promise<{ body: Json; etag: string | null }> {
+    return this.transport.get(this.caps.systemUri, { signal: this.signalOf(opts) });
+  }
+
+  async powerState(opts?: OperationOptions): Promise<PowerState> {
+    const { body } = await this.system(opts);
+    const p = str(body.PowerState);
+    return p && POWER_STATES.has(p) ? (p as PowerState) : 'Unknown';
+  }
+
+  /** Virtual media slots that can take a CD image, in the order they will be tried. */
+  private async mediaSlots(opts?: OperationOptions): Promise<MediaSlot[]> {
+    const t = this.transport;
+    const signal = this.signalOf(opts);
+    const { body: system } = await this.system(opts);
+    let collections = [link(system.VirtualMedia)].filter((x): x is string => !!x);
+    if (!collections.length) {
+      for (const m of this.caps.managerUris) {
+        const { body } = await t.get(m, { signal, step: 'discover-media' });
+        const c = link(body.VirtualMedia);
+        if (c) collections.push(c);
+      }
+    }
+    collections = [...new Set(collections)];
+    const slots: MediaSlot[] = [];
+    for (const c of collections) {
+      for (const uri of await t.members(c, { signal, step: 'discover-media' })) {
+        const { body, etag, response } = await t.get(uri, { signal, step: 'discover-media' });
+        const types = Array.isArray(body.MediaTypes) ? body.MediaTypes.map(String) : [];
+        if (types.length && !types.some((x) => x === 'CD' || x === 'DVD')) continue;
+        const actions = obj(body.Actions) ?? {};
+        const insertTarget = str(obj(actions['#VirtualMedia.InsertMedia'])?.target);
+        const ejectTarget = str(obj(actions['#VirtualMedia.EjectMedia'])?.target);
+        // DSP0266 §7.4: GET answers carry Allow; without PATCH in it an action-less slot is read-only.
+        const allow = response.headers.allow;
+        if (!insertTarget && allow && !/\bPATCH\b/i.test(allow)) continue;
+        slots.push({
+          proxyOnly: body.TransferProtocolType === 'OEM',
+          name: str(body.Name) ?? '',
+          uri: t.resolve(uri),
+          id: str(body.Id) ?? lastSegment(uri),
+          mediaTypes: types,
+          inserted: body.Inserted === true,
+          image: str(body.Image),
+          insertTarget,
+          ejectTarget,
+          via: insertTarget ? 'action' : 'patch',
+          etag,
+        });
+      }
+    }
+    const prefer = this.caps.quirks.preferSlots;
+    const rank = (s: MediaSlot) => (prefer && (prefer.test(s.id) || prefer.test(s.name)) ? 0 : 2) + (s.mediaTypes.length ? 0 : 1) + (s.proxyOnly ? 4 : 0);
+    return slots.map((s, i) => ({ s, i })).sort((a, b) => rank(a.s) - rank(b.s) || a.i - b.i).map((x) => x.s);
+  }
+
+  /** verify-inserted deadline: the caller's, else the larger of the default and the BMC's quirk */
+  private mediaTimeout(): number {
+    return this.deps.timeouts?.mediaMs ?? Math.max(DEFAULT_TIMEOUTS.mediaMs, this.caps.quirks.mediaSettleMs);
+  }
+
+  private async readSlot(slot: MediaSlot, opts?: OperationOptions): Promise<MediaSlot> {
+    const { body, etag } = await this.transport.get(slot.uri, { signal: this.signalOf(opts), step: 'verify-inserted' });
+    return { ...slot, inserted: body.Inserted === true, image: str(body.Image), etag };
+  }
+
+  async inventory(opts?: OperationOptions): Promise<Inventory> {
+    return this.step('inventory', opts, async () => {
+      const t = this.transport;
+      const signal = this.signalOf(opts);
+      const { body: system } = await this.system(opts);
+      const ports = await this.ports(signal);
+      const firmware: { name: string; version: string }[] = [];
+      const bios = str(system.BiosVersion);
+      if (bios) firmware.push({ name: 'BIOS', version: bios });
+      for (const m of this.caps.managerUris.slice(0, 4)) {
+        const body = await t.get(m, { signal }).then((r) => r.body).catch(() => null);
+        const v = str(body?.FirmwareVersion);
+        if (v) firmware.push({ name: `BMC ${str(body?.Id) ?? lastSegment(m)}`, version: v });
+      }
+      firmware.push(...(await this.firmwareInventory(signal)));
+      const slots = await this.mediaSlots(opts).catch((err) => {
+        if (isZtpError(err) && (err.code === 'REDFISH_NOT_FOUND' || err.code === 'REDFISH_UNSUPPORTED')) return [] as MediaSlot[];
+        throw err;
+      });
+      const p = str(system.PowerState);
+      const inventory: Inventory = {
+        vendor: str(system.Manufacturer) ?? (str(this.caps.root.Vendor) || null),
+        model: str(system.Model),
+        serial: str(system.SerialNumber),
+        systemId: str(system.Id) ?? lastSegment(this.caps.systemUri),
+        systemType: str(system.SystemType),
+        powerState: p && POWER_STATES.has(p) ? (p as PowerState) : 'Unknown',
+        macs: [...new Set(ports.map((x) => x.mac))],
+        ports,
+        firmware,
+        bootProgress: str(obj(system.BootProgress)?.LastState),
+        operationMode: await this.operationMode(system, signal),
+        allowedBootTargets: this.caps.bootTargets,
+        allowedResetTypes: this.caps.resetTypes,
+        virtualMedia: slots.map((s) => ({ id: s.id, mediaTypes: s.mediaTypes, inserted: s.inserted, image: s.image, via: s.via })),
+      };
+      return { value: inventory, via: this.caps.quirks.ids.join(',') || undefined, detail: `${inventory.macs.length} port MACs, ${slots.length} CD slots` };
+    });
+  }
+
+  /**
+   * The DPU's port MACs: the system's OffloadedNetworkDeviceFunctions (a SmartNIC/DPU system),
+   * else the NetworkAdapters of its chassis (functions and ports: BlueField puts them on Ports'
+   * Ethernet.AssociatedMACAddresses), else the system's EthernetInterfaces.
+   */
+  private async ports(signal?: AbortSignal): Promise<NetworkPort[]> {
+    const t = this.transport;
+    const out: NetworkPort[] = [];
+    const seen = new Set<string>();
+    const add = (id: string, rawMac: unknown, adapter: string, linkStatus?: unknown) => {
+      const mac = normalizeMacLoose(rawMac);
+      if (!mac || seen.has(mac)) return;
+      seen.add(mac);
+      const port: NetworkPort = { id, mac, adapter };
+      if (typeof linkStatus === 'string') port.linkStatus = linkStatus;
+      out.push(port);
+    };
+    const adapterOf = (uri: string) => {
+      const m = /\/redfish\/v1\/(Chassis\/[^/]+\/NetworkAdapters\/[^/]+)/.exec(uri);
+      return m ? m[1]! : uri;
+    };
+    const safeGet = (uri: string) => t.get(uri, { signal, step: 'inventory' }).then((r) => r.body).catch((err) => {
+      if (isZtpError(err) && (err.code === 'REDFISH_ABORTED' || err.code === 'REDFISH_TIMEOUT' || err.code === 'REDFISH_UNREACHABLE')) throw err;
+      return null;
+    });
+    const safeMembers = (uri: string) => t.members(uri, { signal, step: 'inventory' }).catch(() => [] as string[]);
+    const fromFunction = async (uri: string) => {
+      const f = await safeGet(uri);
+      if (!f) return;
+      const eth = obj(f.Ethernet);
+      const portUri = link(obj(f.Links)?.PhysicalPortAssignment) ?? links(f.AssignablePhysicalPorts)[0] ?? null;
+      add(portUri ? lastSegment(portUri) : (str(f.Id) ?? lastSegment(uri)), eth?.MACAddress ?? eth?.PermanentMACAddress, adapterOf(uri));
+    };
+    for (const f of this.caps.offloadedFunctions) await fromFunction(f);
+    if (!out.length) {
+      for (const chassis of this.caps.chassisUris.slice(0, 8)) {
+        const c = await safeGet(chassis);
+        const adaptersUri = link(c?.NetworkAdapters);
+        if (!adaptersUri) continue;
+        for (const a of (await safeMembers(adaptersUri)).slice(0, 16)) {
+          const adapter = await safeGet(a);
+          if (!adapter) continue;
+          const functions = link(adapter.NetworkDeviceFunctions);
+          if (functions) for (const f of (await safeMembers(functions)).slice(0, 64)) await fromFunction(f);
+          const portsUri = link(adapter.Ports) ?? link(adapter.NetworkPorts);
+          if (portsUri) {
+            for (const p of (await safeMembers(portsUri)).slice(0, 64)) {
+              const port = await safeGet(p);
+              const macs = obj(port?.Ethernet)?.AssociatedMACAddresses ?? port?.AssociatedNetworkAddresses;
+              if (Array.isArray(macs)) for (const m of macs) add(str(port?.Id) ?? lastSegment(p), m, adapterOf(p), port?.LinkStatus);
+            }
+          }
+        }
+      }
+    }
+    if (!out.length) {
+      const { body: system } = await this.system({ signal });
+      const ifaces = link(system.EthernetInterfaces);
+      if (ifaces) {
+        for (const i of (await safeMembers(ifaces)).slice(0, 16)) {
+          const iface = await safeGet(i);
+          add(str(iface?.Id) ?? lastSegment(i), iface?.MACAddress ?? iface?.PermanentMACAddress, `Systems/${lastSegment(this.caps.systemUri)}/EthernetInterfaces`, iface?.LinkStatus);
+        }
+      }
+    }
+    return out;
+  }
+
+  private async firmwareInventory(signal?: AbortSignal): Promise<{ name: string; version: string }[]> {
+    const t = this.transport;
+    const update = link(this.caps.root.UpdateService);
+    if (!update) return [];
+    const service = await t.get(update, { signal }).then((r) => r.body).catch(() => null);
+    const inv = link(service?.FirmwareInventory);
+    if (!inv) return [];
+    const out: { name: string; version: string }[] = [];
+    for (const m of (await t.members(inv, { signal }).catch(() => [] as string[])).slice(0, 32)) {
+      const body = await t.get(m, { signal }).then((r) => r.body).catch(() => null);
+      const version = str(body?.Version);
+      if (version) out.push({ name: str(body?.Name) ?? str(body?.Id) ?? lastSegment(m), version });
+    }
+    return out;
+  }
+
+  /** NVIDIA BlueField: Systems/<id>/Oem/Nvidia Mode ("DpuMode" | "NicMode"), else null. */
+  private async operationMode(system: Json, signal?: AbortSignal): Promise<string | null> {
+    const uri = this.nvidiaOemUri(system);
+    if (!uri) return null;
+    const inline = obj(obj(system.Oem)?.Nvidia);
+    let mode = str(inline?.Mode);
+    if (!mode) mode = str((await this.transport.get(uri, { signal }).then((r) => r.body).catch(() => null))?.Mode);
+    if (!mode) return null;
+    return mode === 'DpuMode' ? 'DPU' : mode === 'NicMode' ? 'NIC' : mode;
+  }
+
+  private nvidiaOemUri(system: Json): string | null {
+    const nvidia = obj(obj(system.Oem)?.Nvidia);
+    if (!nvidia) return null;
+    return link(nvidia) ?? `${stripSlash(this.caps.systemUri)}/Oem/Nvidia`;
+  }
+
+  // ---- virtual media ----------------------------------------------------------------------------
+
+  async insertMedia(url: string, opts?: OperationOptions): Promise<InsertResult> {
+    return this.insertInternal(url, opts);
+  }
+
+  private async insertInternal(url: string, opts?: OperationOptions, sink?: StepOutcome[]): Promise<InsertResult> {
+    const schemes = this.caps.quirks.imageSchemes;
+    if (schemes && !schemes.includes(schemeOf(url))) {
+      return this.step('insert', opts, async () => {
+        throw new ZtpError('REDFISH_UNSUPPORTED', `this BMC fetches images only over ${schemes.join('/')}; serve ${url} over ${schemes[0]}`, {
+          details: { bmc: this.bmc, step: 'insert', uri: url, quirks: this.caps.quirks.ids },
+        });
+      }, sink);
+    }
+    const slots = await this.mediaSlots(opts);
+    if (!slots.length) {
+      return this.step('insert', opts, async () => {
+        throw new ZtpError('REDFISH_UNSUPPORTED', 'BMC has no virtual CD slot that takes a URL (no InsertMedia action, no PATCH)', { details: { bmc: this.bmc, step: 'insert' } });
+      }, sink);
+    }
+    const already = slots.find((s) => s.inserted && sameImage(s.image, url));
+    if (already) {
+      return this.step('insert', opts, async () => ({ value: { outcome: 'already-inserted' as const, slot: already.id }, outcome: 'skipped', via: already.via, detail: `slot ${already.id} already holds this image` }), sink);
+    }
+    let lastError: unknown;
+    for (const [index, listed] of slots.entries()) {
+      let slot = listed;
+      if (slot.inserted) {
+        await this.ejectSlot(slot, opts, sink);
+        slot = await this.readSlot(slot, opts); // a fresh ETag for the PATCH path
+      }
+      try {
+        await this.step('insert', opts, async () => {
+          const v = slot.via === 'action' ? await this.insertByAction(slot, url, opts) : await this.insertByPatch(slot, url, opts);
+          return { value: undefined, via: v.via, detail: `slot ${slot.id}` };
+        }, sink);
+      } catch (err) {
+        lastError = err;
+        // Cisco UCS, XCC: some slots refuse URLs (400); the next slot may take it.
+        const status = isZtpError(err) ? Number(err.details?.httpStatus ?? 0) : 0;
+        if (status >= 400 && status < 500 && index < slots.length - 1) continue;
+        throw err;
+      }
+      await this.step('verify-inserted', opts, async () => {
+        const timeout = this.mediaTimeout();
+        await this.poll(`slot ${slot.id} did not report the image inserted`, opts, timeout, async () => {
+          const s = await this.readSlot(slot, opts);
+          return s.inserted && sameImage(s.image, url) ? true : undefined;
+        }).catch((err) => {
+          if (isZtpError(err) && err.details) err.details.step = 'verify-inserted';
+          throw err;
+        });
+        return { value: undefined, detail: `slot ${slot.id}` };
+      }, sink);
+      return { outcome: 'inserted', slot: slot.id };
+    }
+    throw lastError;
+  }
+
+  /**
+   * InsertMedia with the body negotiated from the BMC's answer: start with {Image} (plus what a
+   * quirk says), add TransferProtocolType / TransferMethod / dummy credentials only when the
+   * BMC's error names them, drop what it refuses.
+   */
+  private async insertByAction(slot: MediaSlot, url: string, opts?: OperationOptions): Promise<{ via: string }> {
+    const t = this.transport;
+    const body: Json = { Image: url, ...this.caps.quirks.insertDefaults };
+    const added: string[] = [];
+    let serverErrors = 0;
+    for (let round = 0; round < 6; round++) {
+      const res = await t.send('POST', slot.insertTarget!, { body, step: 'insert', signal: this.signalOf(opts), idempotent: true });
+      if (res.status < 400) {
+        await this.finishAsync(res, 'insert', opts);
+        return { via: ['action', ...added].join('+') };
+      }
+      if (res.status >= 500 && serverErrors++ === 0) {
+        // iDRAC: an eject still running makes the next insert fail with a 5xx once.
+        await this.clock.sleep(this.timeouts.pollMs * 2, this.signalOf(opts));
+        continue;
+      }
+      let changed = false;
+      for (const name of refusedParameters(res.messages)) {
+        if (name in body && name !== 'Image') {
+          delete body[name];
+          changed = true;
+        }
+      }
+      const missing = missingParameters(res.messages);
+      for (const name of missing) {
+        if (name === 'TransferProtocolType' && body.TransferProtocolType === undefined) {
+          body.TransferProtocolType = schemeOf(url).toUpperCase();
+          added.push('transfer-protocol');
+          changed = true;
+        } else if (name === 'TransferMethod') {
+          const next = body.TransferMethod === undefined ? 'Stream' : body.TransferMethod === 'Stream' ? 'Upload' : null;
+          if (next) {
+            body.TransferMethod = next;
+            added.push(`transfer-method-${next.toLowerCase()}`);
+            changed = true;
+          }
+        } else if ((name === 'UserName' || name === 'Password') && body[name] === undefined) {
+          // NVIDIA DGX demands credentials even for anonymous HTTP: send dummies, only when asked.
+          body.UserName ??= 'none';
+          body.Password ??= 'none';
+          if (!added.includes('dummy-credentials')) added.push('dummy-credentials');
+          changed = true;
+        }
+      }
+      if (!changed) throw t.errorFor(res, 'POST', 'insert');
+      this.log.debug({ slot: slot.id, keys: Object.keys(body).filter((k) => k !== 'Password') }, 'InsertMedia renegotiated from the BMC error');
+    }
+    throw new ZtpError('REDFISH_ACTION_FAILED', `InsertMedia on slot ${slot.id}: no body the BMC accepts`, { details: { bmc: this.bmc, step: 'insert', uri: slot.insertTarget } });
+  }
+
+  /** No InsertMedia action (Lenovo XCC, DMTF public-smartnic CD1): PATCH the slot itself. */
+  private async insertByPatch(slot: MediaSlot, url: string, opts?: OperationOptions): Promise<{ via: string }> {
+    const t = this.transport;
+    const full: Json = { Image: url, Inserted: true, WriteProtected: true, TransferProtocolType: schemeOf(url).toUpperCase() };
+    const minimal: Json = { Image: url, Inserted: true };
+    const common = { signal: this.signalOf(opts), step: 'insert', etag: slot.etag, useIfMatch: !this.caps.quirks.noIfMatch };
+    const first = await t.patch(slot.uri, full, { ...common, accept: [400] });
+    if (first.response.status !== 400) {
+      await this.finishAsync(first.response, 'insert', opts);
+      return { via: `patch+${first.via}` };
+    }
+    const second = await t.patch(slot.uri, minimal, { ...common, etag: undefined });
+    await this.finishAsync(second.response, 'insert', opts);
+    return { via: `patch-minimal+${second.via}` };
+  }
+
+  private async ejectSlot(slot: MediaSlot, opts?: OperationOptions, sink?: StepOutcome[]): Promise<void> {
+    const t = this.transport;
+    await this.step('eject', opts, async () => {
+      const signal = this.signalOf(opts);
+      if (slot.via === 'action' && (!slot.ejectTarget || this.caps.quirks.noEject)) {
+        return { value: undefined, outcome: 'skipped' as const, detail: `slot ${slot.id} has no EjectMedia: the insert replaces the image` };
+      }
+      let via: string;
+      if (slot.via === 'action') {
+        // HPE iLO wants `{}`; most take no body; some answer 400/415 to one and accept the other.
+        const first = this.caps.quirks.ejectBodyFirst ? {} : undefined;
+        let res = await t.send('POST', slot.ejectTarget!, { body: first, step: 'eject', signal, idempotent: true });
+        via = first ? 'action-empty-object' : 'action';
+        if (res.status === 400 || res.status === 415) {
+          res = await t.send('POST', slot.ejectTarget!, { body: first ? undefined : {}, step: 'eject', signal, idempotent: true });
+          via = first ? 'action' : 'action-empty-object';
+        }
+        if (res.status >= 400) throw t.errorFor(res, 'POST', 'eject');
+        await this.finishAsync(res, 'eject', opts);
+      } else {
+        const r = await t.patch(slot.uri, { Image: null, Inserted: false }, { signal, step: 'eject', etag: slot.etag, useIfMatch: !this.caps.quirks.noIfMatch });
+        await this.finishAsync(r.response, 'eject', opts);
+        via = `patch+${r.via}`;
+      }
+      // iDRAC keeps Inserted true for a while after the eject; a new insert too soon fails.
+      const settled = await this.poll('ejected', opts, Math.min(this.caps.quirks.mediaSettleMs, this.mediaTimeout()), async () => ((await this.readSlot(slot, opts)).inserted ? undefined : true)).catch((err) => {
+        if (isZtpError(err, 'REDFISH_TIMEOUT')) return false;
+        throw err;
+      });
+      return { value: undefined, via, detail: settled ? `slot ${slot.id}` : `slot ${slot.id} still reports Inserted` };
+    }, sink);
+  }
+
+  async ejectMedia(opts?: OperationOptions): Promise<void> {
+    await this.ejectAll(opts);
+  }
+
+  private async ejectAll(opts?: OperationOptions, sink?: StepOutcome[]): Promise<void> {
+    const inserted = (await this.mediaSlots(opts)).filter((s) => s.inserted);
+    if (!inserted.length) {
+      await this.step('eject', opts, async () => ({ value: undefined, outcome: 'skipped' as const, detail: 'nothing inserted' }), sink);
+      return;
+    }
+    for (const slot of inserted) await this.ejectSlot(slot, opts, sink);
+  }
+
+  /** A 202 (or a Task body) is followed to its end; anything else is already the result. */
+  private async finishAsync(res: RedfishResponse, step: string, opts?: OperationOptions, timeoutMs = this.timeouts.taskMs): Promise<void> {
+    if (res.status !== 202 && !(obj(res.json) && typeof (res.json as Json).TaskState === 'string')) return;
+    await this.transport.awaitTask(res, { signal: this.signalOf(opts), step, timeoutMs });
+  }
+
+  // ---- boot override --------------------------------------------------------------------------
+
+  /** Cd ↔ UsbCd by what the BMC allows (Supermicro X11/X12 call the virtual CD UsbCd). */
+  private chooseTarget(target: BootTarget): BootTarget {
+    const allowed = this.caps.bootTargets;
+    if (!allowed.length || allowed.includes(target)) return target;
+    if (target === 'Cd' && allowed.includes('UsbCd')) return 'UsbCd';
+    if (target === 'UsbCd' && allowed.includes('Cd')) return 'Cd';
+    throw new ZtpError('REDFISH_UNSUPPORTED', `BMC does not offer boot target ${target} (it allows ${allowed.join(', ')})`, {
+      details: { bmc: this.bmc, step: 'boot-override', allowed },
+    });
+  }
+
+  async setOneTimeBoot(target: BootTarget, opts?: OperationOptions & { httpBootUri?: string }): Promise<void> {
+    await this.overrideInternal(target, opts);
+  }
+
+  private async overrideInternal(target: BootTarget, opts?: OperationOptions & { httpBootUri?: string }, sink?: StepOutcome[], enabled: 'Once' | 'Disabled' = 'Once'): Promise<void> {
+    await this.step(enabled === 'Once' ? 'boot-override' : 'clear-boot', opts, async () => {
+      const t = this.transport;
+      const chosen = enabled === 'Once' ? this.chooseTarget(target) : target;
+      const modes = this.caps.bootModes;
+      const boot: Json = { BootSourceOverrideEnabled: enabled };
+      if (enabled === 'Once') {
+        boot.BootSourceOverrideTarget = chosen;
+        if (!modes || modes.includes('UEFI')) boot.BootSourceOverrideMode = 'UEFI';
+        if (opts?.httpBootUri && chosen === 'UefiHttp') boot.HttpBootUri = opts.httpBootUri;
+      }
+      const minimal: Json = { BootSourceOverrideEnabled: enabled, ...(enabled === 'Once' ? { BootSourceOverrideTarget: chosen } : {}) };
+      const variants: { body: Json; tag: string }[] = [{ body: { Boot: boot }, tag: 'full' }];
+      if (boot.HttpBootUri) variants.push({ body: { Boot: { ...minimal, HttpBootUri: boot.HttpBootUri } }, tag: 'minimal' });
+      if (Object.keys(boot).length > Object.keys(minimal).length) variants.push({ body: { Boot: minimal }, tag: boot.HttpBootUri ? 'minimal-dhcp-uri' : 'minimal' });
+      const destinations: { uri: string; tag: string }[] = [];
+      const quirkPath = this.caps.quirks.bootSettingsPath?.(this.caps.systemUri);
+      if (quirkPath) destinations.push({ uri: t.resolve(quirkPath), tag: 'settings-object' });
+      destinations.push({ uri: this.caps.systemUri, tag: 'system' });
+      if (this.caps.settingsUri && !destinations.some((d) => stripSlash(d.uri) === stripSlash(t.resolve(this.caps.settingsUri!)))) {
+        destinations.push({ uri: t.resolve(this.caps.settingsUri), tag: 'settings-object' });
+      }
+      let lastErr: unknown;
+      for (const dest of destinations) {
+        for (const variant of variants) {
+          try {
+            const res = await t.patch(dest.uri, variant.body, {
+              signal: this.signalOf(opts),
+              step: 'boot-override',
+              useIfMatch: !this.caps.quirks.noIfMatch,
+              etag: undefined,
+            });
+            await this.finishAsync(res.response, 'boot-override', opts);
+            const via = [dest.tag, variant.tag === 'full' ? null : variant.tag].filter(Boolean).join('+');
+            const detail = variant.tag === 'minimal-dhcp-uri' ? 'HttpBootUri not accepted: the URL must come from DHCP' : `${chosen} ${enabled}`;
+            return { value: undefined, via, detail };
+          } catch (err) {
+            lastErr = err;
+            const status = isZtpError(err) ? Number(err.details?.httpStatus ?? 0) : 0;
+            // 4xx: try a smaller body, then the next object; anything else is final.
+            if (!(status >= 400 && status < 500) || isZtpError(err, 'REDFISH_AUTH_FAILED')) throw err;
+          }
+        }
+      }
+      throw lastErr;
+    }, sink);
+  }
+
+  // ---- power ------------------------------------------------------------------------------------
+
+  private pickReset(kind: ResetKind): ResetKind {
+    const allowed = this.caps.resetTypes;
+    if (!allowed.length || allowed.includes(kind)) return kind;
+    const substitute = RESET_SUBSTITUTES[kind].find((k) => allowed.includes(k));
+    if (substitute) return substitute;
+    throw new ZtpError('REDFISH_UNSUPPORTED', `BMC does not offer reset ${kind} (it allows ${allowed.join(', ')})`, { details: { bmc: this.bmc, step: 'reset', allowed } });
+  }
+
+  async reset(kind: ResetKind, opts?: OperationOptions): Promise<ResetResult> {
+    return this.resetInternal(kind, opts);
+  }
+
+  private async resetInternal(kind: ResetKind, opts?: OperationOptions, sink?: StepOutcome[]): Promise<ResetResult> {
+    return this.step<ResetResult>('reset', opts, async () => {
+      const t = this.transport;
+      const state = await this.powerState(opts);
+      const turningOn = kind === 'On' || kind === 'ForceOn';
+      const turningOff = kind === 'ForceOff' || kind === 'GracefulShutdown';
+      if (turningOn && (state === 'On' || state === 'PoweringOn')) return { value: { outcome: 'already-on' as const, resetType: kind }, outcome: 'skipped' as const, detail: 'already on' };
+      if (turningOff && (state === 'Off' || state === 'PoweringOff')) return { value: { outcome: 'already-off' as const, resetType: kind }, outcome: 'skipped' as const, detail: 'already off' };
+      if (!this.caps.resetTarget) throw new ZtpError('REDFISH_UNSUPPORTED', 'system has no #ComputerSystem.Reset action', { details: { bmc: this.bmc, step: 'reset' } });
+      const type = this.pickReset(kind);
+      for (let attempt = 0; ; attempt++) {
+        const res = await t.send('POST', this.caps.resetTarget, { body: { ResetType: type }, step: 'reset', signal: this.signalOf(opts), idempotent: false });
+        if (res.status < 400) {
+          await this.finishAsync(res, 'reset', opts);
+          return { value: { outcome: 'reset' as const, resetType: type }, via: type === kind ? undefined : `substitute-${type}`, detail: type };
+        }
+        if (res.status === 409) {
+          // "Already in that state" is success once a re-read agrees (REDFISH.md step 10).
+          const now = await this.powerState(opts);
+          if ((turningOn && now === 'On') || (turningOff && now === 'Off')) {
+            return { value: { outcome: turningOn ? ('already-on' as const) : ('already-off' as const), resetType: type }, outcome: 'skipped' as const, detail: `409 and already ${now}`, messageId: res.messages[0]?.messageId };
+          }
+          // iDRAC: a transient 409 right after a power transition.
+          if (attempt < this.caps.quirks.resetConflictRetries) {
+            await this.clock.sleep(this.timeouts.pollMs * 2 ** (attempt + 1), this.signalOf(opts));
+            continue;
+          }
+        }
+        throw t.errorFor(res, 'POST', 'reset');
+      }
+    }, sink);
+  }
+
+  async waitForPower(state: 'On' | 'Off', opts?: OperationOptions & { timeoutMs?: number }): Promise<void> {
+    await this.waitPowerInternal(state, opts);
+  }
+
+  private async waitPowerInternal(state: 'On' | 'Off', opts?: OperationOptions & { timeoutMs?: number }, sink?: StepOutcome[]): Promise<void> {
+    await this.step('wait-power', opts, async () => {
+      const timeout = opts?.timeoutMs ?? this.timeouts.powerMs;
+      await this.poll(`system did not reach power ${state}`, opts, timeout, async () => ((await this.powerState(opts)) === state ? true : undefined)).catch((err) => {
+        if (isZtpError(err) && err.details) err.details.step = 'wait-power';
+        throw err;
+      });
+      return { value: undefined, detail: state };
+    }, sink);
+  }
+
+  /** Power on when off, else restart (REDFISH.md step 10), then wait for On. */
+  private async powerCycleForBoot(opts: OperationOptions | undefined, sink: StepOutcome[]): Promise<void> {
+    const state = await this.powerState(opts);
+    await this.resetInternal(state === 'On' || state === 'PoweringOn' ? 'ForceRestart' : 'On', opts, sink);
+    await this.waitPowerInternal('On', opts, sink);
+  }
+
+  private async bootRequested(path: BootResult['path'], url: string, opts: OperationOptions | undefined, sink: StepOutcome[]): Promise<void> {
+    await this.step('boot-requested', opts, async () => ({ value: undefined, via: path, detail: url.replace(/\/\/[^/@]*@/, '//') }), sink);
+  }
+
+  // ---- composed sequences ---------------------------------------------------------------------
+
+  async bootFromIso(url: string, opts?: OperationOptions): Promise<BootResult> {
+    const steps: StepOutcome[] = [];
+    const slots = await this.mediaSlots(opts);
+    // Eject first, unless the slot already holds this image (a resumed run).
+    const stale = slots.filter((s) => s.inserted && !sameImage(s.image, url));
+    if (stale.length) for (const s of stale) await this.ejectSlot(s, opts, steps);
+    else if (!slots.some((s) => s.inserted && sameImage(s.image, url))) await this.step('eject', opts, async () => ({ value: undefined, outcome: 'skipped' as const, detail: 'nothing inserted' }), steps);
+    await this.insertInternal(url, opts, steps);
+    const target: BootTarget = this.caps.bootTargets.includes('Cd') || !this.caps.bootTargets.includes('UsbCd') ? 'Cd' : 'UsbCd';
+    await this.overrideInternal(target, opts, steps);
+    await this.powerCycleForBoot(opts, steps);
+    await this.bootRequested('virtual-media', url, opts, steps);
+    return { path: 'virtual-media', steps };
+  }
+
+  async bootFromHttp(url: string, opts?: OperationOptions): Promise<BootResult> {
+    const steps: StepOutcome[] = [];
+    if (this.caps.bootTargets.length && !this.caps.bootTargets.includes('UefiHttp')) {
+      await this.step('boot-override', opts, async () => {
+        throw new ZtpError('REDFISH_UNSUPPORTED', `BMC does not offer UEFI HTTP boot (it allows ${this.caps.bootTargets.join(', ')})`, { details: { bmc: this.bmc, step: 'boot-override' } });
+      }, steps);
+    }
+    await this.overrideInternal('UefiHttp', { ...opts, httpBootUri: url }, steps);
+    await this.powerCycleForBoot(opts, steps);
+    await this.bootRequested('uefi-http', url, opts, steps);
+    return { path: 'uefi-http', steps };
+  }
+
+  async clearBoot(opts?: OperationOptions): Promise<void> {
+    const steps: StepOutcome[] = [];
+    const slots = await this.mediaSlots(opts).catch((err) => {
+      if (isZtpError(err, 'REDFISH_NOT_FOUND')) return [] as MediaSlot[];
+      throw err;
+    });
+    for (const s of slots.filter((x) => x.inserted)) await this.ejectSlot(s, opts, steps);
+    await this.overrideInternal('None', opts, steps, 'Disabled');
+  }
+
+  // ---- NVIDIA BlueField --------------------------------------------------------------------------
+
+  /** BlueField: RShim must be enabled on the BMC before a BFB can be pushed to the DPU. */
+  private async enableRshim(opts: OperationOptions | undefined, sink: StepOutcome[]): Promise<void> {
+    const t = this.transport;
+    const managerUri = this.caps.managerUris[0];
+    if (!managerUri) return;
+    const { body: manager } = await t.get(managerUri, { signal: this.signalOf(opts), step: 'rshim' });
+    const nvidia = obj(obj(manager.Oem)?.Nvidia);
+    if (!nvidia && !this.caps.quirks.bfb?.rshim) return;
+    await this.step('rshim', opts, async () => {
+      const uri = link(nvidia) ?? `${stripSlash(t.resolve(managerUri))}/Oem/Nvidia`;
+      let current: Json | null = obj(nvidia?.BmcRShim);
+      if (!current) current = obj((await t.get(uri, { signal: this.signalOf(opts), step: 'rshim' }).then((r) => r.body).catch(() => null))?.BmcRShim);
+      if (current?.BmcRShimEnabled === true) return { value: undefined, outcome: 'skipped' as const, detail: 'RShim already enabled' };
+      const r = await t.patch(uri, { BmcRShim: { BmcRShimEnabled: true } }, { signal: this.signalOf(opts), step: 'rshim', etag: null });
+      await this.finishAsync(r.response, 'rshim', opts);
+      return { value: undefined, via: 'oem-nvidia', detail: 'RShim enabled' };
+    }, sink);
+  }
+
+  async installBfb(url: string, opts?: OperationOptions): Promise<BootResult> {
+    const steps: StepOutcome[] = [];
+    const t = this.transport;
+    await this.enableRshim(opts, steps);
+    await this.step('bfb-update', opts, async () => {
+      const updateUri = link(this.caps.root.UpdateService);
+      if (!updateUri) throw new ZtpError('REDFISH_UNSUPPORTED', 'BMC has no UpdateService', { details: { bmc: this.bmc, step: 'bfb-update' } });
+      const { body: service } = await t.get(updateUri, { signal: this.signalOf(opts), step: 'bfb-update' });
+      const action = obj(obj(service.Actions)?.['#UpdateService.SimpleUpdate']);
+      const target = str(action?.target);
+      if (!target) throw new ZtpError('REDFISH_UNSUPPORTED', 'UpdateService has no SimpleUpdate action (BlueField BMC firmware >= 24.10 needed)', { details: { bmc: this.bmc, step: 'bfb-update' } });
+      const protocols = Array.isArray(action?.['TransferProtocol@Redfish.AllowableValues']) ? (action!['TransferProtocol@Redfish.AllowableValues'] as unknown[]).map(String) : null;
+      const protocol = schemeOf(url).toUpperCase();
+      if (protocols && !protocols.includes(protocol)) {
+        throw new ZtpError('REDFISH_UNSUPPORTED', `SimpleUpdate does not take ${protocol} (it allows ${protocols.join(', ')})`, { details: { bmc: this.bmc, step: 'bfb-update' } });
+      }
+      const body: Json = { ImageURI: url, TransferProtocol: protocol };
+      const bfbTarget = this.caps.quirks.bfb?.target;
+      if (bfbTarget) body.Targets = [bfbTarget];
+      let res = await t.send('POST', target, { body, step: 'bfb-update', signal: this.signalOf(opts), idempotent: false });
+      if (res.status === 400 && body.Targets && refusedParameters(res.messages).includes('Targets')) {
+        delete body.Targets;
+        res = await t.send('POST', target, { body, step: 'bfb-update', signal: this.signalOf(opts), idempotent: false });
+      }
+      if (res.status >= 400) throw t.errorFor(res, 'POST', 'bfb-update');
+      const end = res.status === 202 || obj(res.json)?.TaskState
+        ? await t.awaitTask(res, { signal: this.signalOf(opts), step: 'bfb-update', timeoutMs: this.timeouts.bfbMs })
+        : await this.followTaskLink(res, opts);
+      return { value: undefined, via: 'simple-update', detail: end ? `task ${end}` : 'accepted' };
+    }, steps);
+    await this.bootRequested('bfb', url, opts, steps);
+    return { path: 'bfb', steps };
+  }
+
+  /** Some BMCs answer SimpleUpdate 200/204 with a Task link in the body or Location. */
+  private async followTaskLink(res: RedfishResponse, opts?: OperationOptions): Promise<string | null> {
+    const t = this.transport;
+    const taskUri = res.headers.location ?? str(obj(res.json)?.['@odata.id']) ?? link(obj(res.json)?.Task);
+    if (!taskUri || !/Task/i.test(taskUri)) return null;
+    const first = await t.request('GET', taskUri, { signal: this.signalOf(opts), step: 'bfb-update' });
+    const end = await t.awaitTask({ ...first, status: 202, headers: { ...first.headers, location: taskUri } }, { signal: this.signalOf(opts), step: 'bfb-update', timeoutMs: this.timeouts.bfbMs });
+    return end.taskState;
+  }
+
+  /** BlueField: DPU or NIC mode (takes effect at the next DPU reboot). */
+  async setOperationMode(mode: OperationMode, opts?: OperationOptions): Promise<'set' | 'unchanged'> {
+    return this.step('operation-mode', opts, async () => {
+      const t = this.transport;
+      const { body: system } = await this.system(opts);
+      const uri = this.nvidiaOemUri(system);
+      if (!uri) throw new ZtpError('REDFISH_UNSUPPORTED', 'BMC exposes no NVIDIA operation mode (Systems/<id>/Oem/Nvidia)', { details: { bmc: this.bmc, step: 'operation-mode' } });
+      const current = await this.operationMode(system, this.signalOf(opts));
+      if (current === mode) return { value: 'unchanged' as const, outcome: 'skipped' as const, detail: `already ${mode} mode` };
+      const { body: oem } = await t.get(uri, { signal: this.signalOf(opts), step: 'operation-mode' });
+      const target = str(obj(obj(oem.Actions)?.['#Mode.Set'])?.target) ?? `${stripSlash(t.resolve(uri))}/Actions/Mode.Set`;
+      const res = await t.request('POST', target, { body: { Mode: mode === 'DPU' ? 'DpuMode' : 'NicMode' }, signal: this.signalOf(opts), step: 'operation-mode', idempotent: true });
+      await this.finishAsync(res, 'operation-mode', opts);
+      return { value: 'set' as const, via: 'oem-nvidia', detail: `${current ?? 'unknown'} → ${mode} (at next reboot)` };
+    });
+  }
+
+  /** Logs out (session DELETE) and releases sockets; safe to call twice; never raises. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.deps.signal?.removeEventListener('abort', this.onAbort);
+    await this.transport.close().catch((err) => this.log.warn({ err: String(err) }, 'closing the BMC transport failed'));
+  }
+}
+
+/** Lower-case colon MAC from whatever notation a BMC uses, or null. */
+export function normalizeMacLoose(raw: unknown): string | null {
+  if (typeof raw !== 'string') return null;
+  const hex = raw.toLowerCase().replace(/[^0-9a-f]/g, '');
+  if (hex.length !== 12 || /^0+$/.test(hex)) return null;
+  return hex.match(/../g)!.join(':');
+}
+
