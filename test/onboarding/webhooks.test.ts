@@ -35,7 +35,8 @@ describe('onboarding webhooks', () => {
     sender.attach(store);
     store.record({ serial: 'W1', source: 'onboarding', type: 'transition', data: { attempt: 1, step: 'booting', status: 'running' } });
     store.record({ serial: 'W1', source: 'bootstrap', type: 'progress', data: { progressType: 'informational' } });
-    for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    // The receiver logs the retry before the sender has read its 204, so wait for the sender's count.
+    for (let i = 0; i < 150 && (got.length < 2 || sender.stats()[0]!.delivered < 1); i++) await new Promise((r) => setTimeout(r, 20));
     sender.stop();
     expect(got).toHaveLength(2); // the 500, then the retry; the progress report is not a transition
     const [first, retry] = got;
