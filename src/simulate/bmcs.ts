@@ -1,17 +1,29 @@
 // The lab's BMCs: the Redfish emulator (src/redfish/emulator), one emulated BMC per simulated
-// DPU, each presenting its DPU's serial and MACs, with the lab's BMC faults passed to the
-// emulator's fault injection. Delays default to zero (ZERO_TIMING): the lab measures the suite,
-// not a BMC's boot time.
+// DPU that has one, each presenting its DPU's serial and MACs, with the lab's BMC faults passed
+// to the emulator's fault injection. Delays default to zero (ZERO_TIMING): the lab measures the
+// suite, not a BMC's boot time.
+//
+// All BMCs sit behind one listener under /bmc/<id>/redfish/v1 (scales to thousands). A vendor
+// profile can be chosen per device (e.g. BlueField BMCs: no virtual media, UEFI HTTP boot). A
+// racked lab BMC is commissioned: a factory account that demands a password change
+// (PasswordChangeRequired) gets a lab password first, over Redfish, as an operator would on
+// first racking; the endpoints handed to the suite carry that password.
+import { randomBytes } from 'node:crypto';
+import { request } from 'undici';
+import { ZtpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { bmcIdFor, parseFaults, startBmcEmulator, ZERO_TIMING, type EmulatorTiming, type QuirkMode } from '../redfish/emulator/index.js';
-import type { BmcLabFactory } from './lab.js';
+import type { BmcLab, BmcLabFactory } from './lab.js';
 
 export interface EmulatedBmcsOptions {
   log: Logger;
   timing?: Partial<EmulatorTiming>;
-  quirks?: QuirkMode;
+  /** one vendor profile for all, or one per lab device index */
+  quirks?: QuirkMode | ((deviceIndex: number) => QuirkMode);
   /** CA the BMCs trust when they fetch https:// virtual media (the suite's lab root) */
   mediaCa?: string;
+  /** change factory passwords that must be changed before first use (default true) */
+  commission?: boolean;
   host?: string;
   port?: number;
 }
@@ -20,10 +32,11 @@ export function emulatedBmcs(options: EmulatedBmcsOptions): BmcLabFactory {
   return async (devices) => {
     const ids = devices.map((_, i) => bmcIdFor(i));
     const faultText = devices.flatMap((d, i) => d.faults.map((f) => `${ids[i]}@${f}`)).join(',');
+    const quirks = options.quirks;
     const running = await startBmcEmulator({
       ids,
       timing: { ...ZERO_TIMING, ...(options.timing ?? {}) },
-      ...(options.quirks ? { quirks: options.quirks } : {}),
+      ...(quirks ? { quirks: typeof quirks === 'function' ? (_id: string, i: number) => quirks(devices[i]!.index) : quirks } : {}),
       identity: (_id, index) => ({ serial: devices[index]!.serial, macs: devices[index]!.macs }),
       ...(faultText ? { faults: parseFaults(faultText) } : {}),
       ...(options.mediaCa ? { mediaCa: options.mediaCa } : {}),
@@ -31,11 +44,39 @@ export function emulatedBmcs(options: EmulatedBmcsOptions): BmcLabFactory {
       ...(options.port !== undefined ? { port: options.port } : {}),
       log: options.log,
     });
+    const endpoints: BmcLab['endpoints'] = running.endpoints.map((e) => ({ id: e.id, url: e.url, username: e.username, password: e.password, systemId: e.systemId }));
+    try {
+      if (options.commission !== false) {
+        const changed = await commission(endpoints, running.emulator.bmcs.map((b) => b.account.passwordChangeRequired));
+        if (changed) options.log.info({ bmcs: changed }, 'lab BMCs: factory passwords changed (commissioned)');
+      }
+    } catch (err) {
+      await running.close();
+      throw err;
+    }
     options.log.info({ url: running.url, bmcs: ids.length, faults: faultText || 'none' }, 'lab BMCs: Redfish emulator listening');
-    return {
-      endpoints: running.endpoints.map((e) => ({ id: e.id, url: e.url, username: e.username, password: e.password, systemId: e.systemId })),
-      events: running.emulator.events,
-      close: () => running.close(),
-    };
+    return { endpoints, events: running.emulator.events, close: () => running.close() };
   };
+}
+
+/** PATCHes a new password on every account that demands one; returns how many were changed. */
+async function commission(endpoints: BmcLab['endpoints'], mustChange: boolean[]): Promise<number> {
+  let changed = 0;
+  for (const [i, e] of endpoints.entries()) {
+    if (!mustChange[i]) continue;
+    const password = `lab-${randomBytes(9).toString('base64url')}`;
+    const basic = `Basic ${Buffer.from(`${e.username}:${e.password}`).toString('base64')}`;
+    const res = await request(`${e.url}/redfish/v1/AccountService/Accounts/1`, {
+      method: 'PATCH',
+      headers: { authorization: basic, 'content-type': 'application/json' },
+      body: JSON.stringify({ Password: password }),
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    });
+    await res.body.dump();
+    if (res.statusCode !== 200 && res.statusCode !== 204) throw new ZtpError('SIM_INVALID', `lab BMC ${e.id}: the factory password change answered HTTP ${res.statusCode}`);
+    e.password = password;
+    changed++;
+  }
+  return changed;
 }

@@ -51,7 +51,8 @@ export interface BmcLab {
   close(): Promise<void>;
 }
 
-export type BmcLabFactory = (devices: { serial: string; macs: string[]; faults: string[] }[]) => Promise<BmcLab>;
+/** Builds the BMCs of the lab's devices that have one (`index`: the device's place in the lab). */
+export type BmcLabFactory = (devices: { index: number; serial: string; macs: string[]; faults: string[] }[]) => Promise<BmcLab>;
 
 export interface VirtualLabOptions {
   count: number;
@@ -73,6 +74,8 @@ export interface VirtualLabOptions {
   dhcp: DhcpPath;
   /** emulated BMCs; without it devices are "racked and powered by hand" (powerOn()) */
   bmcs?: BmcLabFactory;
+  /** which devices get a BMC when `bmcs` is set (default: all); the others are powered by hand */
+  withBmc?: (index: number) => boolean;
   /** per-device step timeouts written into each record (seconds, conductor keys) */
   onboardingTimeouts?: Record<string, number>;
   agent?: SimulatedDpuConfig['agent'];
@@ -117,7 +120,12 @@ export class VirtualLab {
       const profile: Profile = options.profile === 'mixed' ? (index % 2 === 0 ? 'rfc8572' : 'opi') : options.profile;
       return { index, serial, macs, profile, faults: plan[index]! };
     });
-    const bmcLab = options.bmcs ? await options.bmcs(base.map((d) => ({ serial: d.serial, macs: d.macs, faults: d.faults.bmc }))) : undefined;
+    const behindBmc = options.bmcs ? base.filter((d) => options.withBmc?.(d.index) ?? true) : [];
+    for (const d of base) {
+      if (d.faults.bmc.length && !behindBmc.includes(d)) throw new ZtpError('SIM_INVALID', `${d.serial} has a BMC fault (${d.faults.bmc.join(', ')}) but no BMC`);
+    }
+    const bmcLab = options.bmcs && behindBmc.length ? await options.bmcs(behindBmc.map((d) => ({ index: d.index, serial: d.serial, macs: d.macs, faults: d.faults.bmc }))) : undefined;
+    const endpointOf = new Map(behindBmc.map((d, i) => [d.index, bmcLab?.endpoints[i]]));
     const devices: LabDevice[] = [];
     for (const d of base) {
       const password = options.basicAuth || d.faults.dpu.includes('wrong-password') ? `sim-${d.serial}` : undefined;
@@ -134,11 +142,11 @@ export class VirtualLab {
         ...(options.agent ? { agent: options.agent } : {}),
         log,
       });
-      devices.push({ ...d, ...(password ? { password } : {}), ...(bmcLab ? { bmc: bmcLab.endpoints[d.index]! } : {}), dpu });
+      devices.push({ ...d, ...(password ? { password } : {}), ...(endpointOf.get(d.index) ? { bmc: endpointOf.get(d.index)! } : {}), dpu });
     }
     const lab = new VirtualLab(devices, bmcLab, options);
-    if (bmcLab) for (const d of devices) lab.unbind.push(d.dpu.bind(bmcLab.events, { bmcId: d.bmc!.id, systemId: d.bmc!.systemId }));
-    log.info({ count: devices.length, profile: options.profile, faults: options.faults ?? '', bmcs: bmcLab ? 'emulated' : 'none', dhcp: options.dhcp.mode }, 'virtual lab ready');
+    if (bmcLab) for (const d of devices) if (d.bmc) lab.unbind.push(d.dpu.bind(bmcLab.events, { bmcId: d.bmc!.id, systemId: d.bmc!.systemId }));
+    log.info({ count: devices.length, profile: options.profile, faults: options.faults ?? '', bmcs: bmcLab ? bmcLab.endpoints.length : 0, dhcp: options.dhcp.mode }, 'virtual lab ready');
     return lab;
   }
 
@@ -158,12 +166,12 @@ export class VirtualLab {
   }
 
   /**
-   * Devices without a BMC are powered "by hand": each boots (PXE-style: DHCP, then the agent;
+   * Devices without a BMC are powered "by hand" (devices behind a BMC are left to it): each boots (PXE-style: DHCP, then the agent;
    * with `imageUrlFor`, UEFI HTTP boot of that URL). Resolves when every run has ended.
    */
   async powerOn(imageUrlFor?: (device: LabDevice) => string | null): Promise<DpuRun[]> {
     return Promise.all(
-      this.devices.map((d) => {
+      this.devices.filter((d) => !d.bmc).map((d) => {
         const imageUrl = imageUrlFor?.(d) ?? null;
         const ev: BootingEvent = { bmcId: 'none', systemId: 'none', serial: d.serial, via: imageUrl ? 'uefi-http' : 'pxe', imageUrl, target: null, at: new Date() };
         return d.dpu.boot(ev);
