@@ -26,11 +26,13 @@ import { startSuite, type Suite } from '../../src/suite.js';
 import { freePort } from '../helpers/ports.js';
 
 const FLEET = 50;
-// One fault per device, assigned from the first device: device 0 (a virtual-media BMC) gets the BMC fault.
-const FAULTS = 'bmc/media-never-inserted:1,bad-image-hash:6,agent-crash:4,wrong-password:4,never-boots:4,bad-script:4';
-const FAULTED = 23;
+// One fault per device, assigned from the first device: devices 0 and 1 (virtual-media BMCs)
+// get the BMC faults. A BMC that never answers its InsertMedia must stall only its own device
+// (the client's request queue is per BMC, not per emulator listener).
+const FAULTS = 'bmc/media-never-inserted:1,bmc/timeout=insert:1,bad-image-hash:6,agent-crash:4,wrong-password:4,never-boots:4,bad-script:4';
+const FAULTED = 24;
 type Kind = 'virtual-media' | 'uefi-http' | 'none';
-const kindOf = (index: number): Kind => (['virtual-media', 'uefi-http', 'none'] as const)[index % 3]!;
+const kindOf = (index: number): Kind => (index < 2 ? 'virtual-media' : (['virtual-media', 'uefi-http', 'none'] as const)[index % 3]!);
 
 let suite: Suite;
 let config: Config;
@@ -66,7 +68,7 @@ interface Want {
 
 /** What each device's fault (and profile) must lead to. */
 function expected(d: LabDevice): Want {
-  if (d.faults.bmc[0] === 'media-never-inserted') return { status: 'timed-out', failedStep: 'media-insert', reason: /^media-insert did not finish within 5s/ };
+  if (d.faults.bmc[0] === 'media-never-inserted' || d.faults.bmc[0] === 'timeout=insert') return { status: 'timed-out', failedStep: 'media-insert', reason: /^media-insert did not finish within 5s/ };
   const fault = d.faults.dpu[0];
   const rfc = d.profile === 'rfc8572';
   switch (fault) {
@@ -116,7 +118,7 @@ describe('fifty simulated DPUs with and without emulated BMCs, mixed profiles, i
       agent: { requestTimeoutMs: 5_000, scriptTimeoutMs: 5_000 },
     });
     expect(lab.devices.filter((d) => d.bmc)).toHaveLength(34);
-    expect(lab.devices[0]!.faults.bmc).toEqual(['media-never-inserted']);
+    expect(lab.devices.slice(0, 2).map((d) => d.faults.bmc)).toEqual([['media-never-inserted'], ['timeout=insert']]);
     expect(lab.devices.filter((d) => d.faults.dpu.length || d.faults.bmc.length)).toHaveLength(FAULTED);
     expect((await registerDevices(api, lab.deviceRecords())).created).toBe(FLEET);
 
@@ -164,9 +166,12 @@ describe('fifty simulated DPUs with and without emulated BMCs, mixed profiles, i
     const redfish = suite.ctx.store.history(healthy('virtual-media').serial, 0, 1000).filter((e) => e.source === 'redfish').map((e) => `${e.type}:${String(e.data.outcome)}`);
     expect(redfish).toEqual(expect.arrayContaining(['insert:ok', 'verify-inserted:ok', 'boot-override:ok', 'reset:ok', 'eject:ok', 'clear-boot:ok']));
     // The BMC that never shows the media inserted: the insert was accepted, the wait for it is what timed out.
-    const stuck = suite.ctx.store.history(lab.devices[0]!.serial, 0, 1000).filter((e) => e.source === 'redfish').map((e) => e.type);
-    expect(stuck).toContain('insert');
-    expect(stuck).not.toContain('reset');
+    const stuck = suite.ctx.store.history(lab.devices[0]!.serial, 0, 1000).filter((e) => e.source === 'redfish').map((e) => `${e.type}:${String(e.data.outcome)}`);
+    expect(stuck).toContain('insert:ok');
+    expect(stuck.some((s) => s.startsWith('reset'))).toBe(false);
+    // The BMC that never answers InsertMedia: the call in flight was aborted at the step's timeout.
+    const hung = suite.ctx.store.history(lab.devices[1]!.serial, 0, 1000).filter((e) => e.source === 'redfish').map((e) => `${e.type}:${String(e.data.outcome)}`);
+    expect(hung).not.toContain('insert:ok');
     // A timed-out device says after how long, at which step.
     const silent = lab.devices.find((d) => d.faults.dpu[0] === 'agent-crash' && d.bmc)!;
     const last = suite.ctx.store.history(silent.serial, 0, 1000).filter((e) => e.source === 'onboarding' && e.data.status === 'timed-out').at(-1)!;
