@@ -9,7 +9,7 @@
 // (PasswordChangeRequired) gets a lab password first, over Redfish, as an operator would on
 // first racking; the endpoints handed to the suite carry that password.
 import { randomBytes } from 'node:crypto';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { ZtpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { bmcIdFor, parseFaults, startBmcEmulator, ZERO_TIMING, type EmulatorTiming, type QuirkMode } from '../redfish/emulator/index.js';
@@ -22,6 +22,8 @@ export interface EmulatedBmcsOptions {
   quirks?: QuirkMode | ((deviceIndex: number) => QuirkMode);
   /** CA the BMCs trust when they fetch https:// virtual media (the suite's lab root) */
   mediaCa?: string;
+  /** TLS for the emulator's listener; the endpoints carry `caBundle` (what the suite must trust) */
+  https?: { cert: string; key: string; caBundle: string };
   /** change factory passwords that must be changed before first use (default true) */
   commission?: boolean;
   host?: string;
@@ -40,11 +42,13 @@ export function emulatedBmcs(options: EmulatedBmcsOptions): BmcLabFactory {
       identity: (_id, index) => ({ serial: devices[index]!.serial, macs: devices[index]!.macs }),
       ...(faultText ? { faults: parseFaults(faultText) } : {}),
       ...(options.mediaCa ? { mediaCa: options.mediaCa } : {}),
+      ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
       host: options.host ?? '127.0.0.1',
       ...(options.port !== undefined ? { port: options.port } : {}),
       log: options.log,
     });
-    const endpoints: BmcLab['endpoints'] = running.endpoints.map((e) => ({ id: e.id, url: e.url, username: e.username, password: e.password, systemId: e.systemId }));
+    const caBundle = options.https?.caBundle;
+    const endpoints: BmcLab['endpoints'] = running.endpoints.map((e) => ({ id: e.id, url: e.url, username: e.username, password: e.password, systemId: e.systemId, ...(caBundle ? { caBundle } : {}) }));
     try {
       if (options.commission !== false) {
         const changed = await commission(endpoints, running.emulator.bmcs.map((b) => b.account.passwordChangeRequired));
@@ -62,6 +66,7 @@ export function emulatedBmcs(options: EmulatedBmcsOptions): BmcLabFactory {
 /** PATCHes a new password on every account that demands one; returns how many were changed. */
 async function commission(endpoints: BmcLab['endpoints'], mustChange: boolean[]): Promise<number> {
   let changed = 0;
+  const agent = endpoints[0]?.caBundle ? new Agent({ connect: { ca: endpoints[0].caBundle, timeout: 10_000 } }) : undefined;
   for (const [i, e] of endpoints.entries()) {
     if (!mustChange[i]) continue;
     const password = `lab-${randomBytes(9).toString('base64url')}`;
@@ -71,6 +76,7 @@ async function commission(endpoints: BmcLab['endpoints'], mustChange: boolean[])
       headers: { authorization: basic, 'content-type': 'application/json' },
       body: JSON.stringify({ Password: password }),
       headersTimeout: 10_000,
+      ...(agent ? { dispatcher: agent } : {}),
       bodyTimeout: 10_000,
     });
     await res.body.dump();
@@ -78,5 +84,6 @@ async function commission(endpoints: BmcLab['endpoints'], mustChange: boolean[])
     e.password = password;
     changed++;
   }
+  await agent?.close();
   return changed;
 }

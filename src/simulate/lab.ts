@@ -45,7 +45,7 @@ export function parseFaultPlan(text: string, count: number): DeviceFaults[] {
 
 /** The BMC side of a lab (the Redfish emulator behind a port): one endpoint per device, in order. */
 export interface BmcLab {
-  endpoints: { id: string; url: string; username: string; password: string; systemId: string }[];
+  endpoints: { id: string; url: string; username: string; password: string; systemId: string; caBundle?: string }[];
   /** emits 'booting' (BootingEvent) */
   events: EventEmitter;
   close(): Promise<void>;
@@ -76,6 +76,8 @@ export interface VirtualLabOptions {
   bmcs?: BmcLabFactory;
   /** which devices get a BMC when `bmcs` is set (default: all); the others are powered by hand */
   withBmc?: (index: number) => boolean;
+  /** configuration conveyed to every device (the record's `config`) */
+  config?: string;
   /** per-device step timeouts written into each record (seconds, conductor keys) */
   onboardingTimeouts?: Record<string, number>;
   agent?: SimulatedDpuConfig['agent'];
@@ -160,7 +162,8 @@ export class VirtualLab {
       hwModel: 'simulated-dpu',
       ...(d.password ? { password: d.password } : {}),
       ...(d.faults.dpu.includes('bad-script') ? { preScript: NOT_A_SCRIPT } : {}),
-      ...(d.bmc ? { bmc: { address: d.bmc.url, username: d.bmc.username, password: d.bmc.password, systemId: d.bmc.systemId } } : {}),
+      ...(this.options.config !== undefined ? { config: this.options.config } : {}),
+      ...(d.bmc ? { bmc: { address: d.bmc.url, username: d.bmc.username, password: d.bmc.password, systemId: d.bmc.systemId, ...(d.bmc.caBundle ? { caBundle: d.bmc.caBundle } : {}) } } : {}),
       ...(this.options.onboardingTimeouts ? { onboardingTimeouts: this.options.onboardingTimeouts } : {}),
     }));
   }
