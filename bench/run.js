@@ -4,10 +4,11 @@
 //   bench/images     image server vs nginx (needs nginx; Debian package)
 //   bench/dhcp       DHCP responder vs Kea and dnsmasq with perfdhcp (needs root and the packages)
 //   bench/redfish    Redfish client driving 250/500/1,000 emulated BMCs through bootFromIso; python3-sushy as peer
+//   bench/fleet      250/500/1,000 simulated DPUs + emulated BMCs onboarded end to end by `ztp serve`
 // Pass names to run a subset: npm run bench -- bootstrap images
 import { spawnSync } from 'node:child_process';
 
-const all = ['bootstrap', 'images', 'dhcp', 'redfish'];
+const all = ['bootstrap', 'images', 'dhcp', 'redfish', 'fleet'];
 const chosen = process.argv.slice(2).filter((a) => all.includes(a));
 let failed = 0;
 for (const name of chosen.length ? chosen : all) {

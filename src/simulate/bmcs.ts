@@ -43,6 +43,10 @@ export function emulatedBmcs(options: EmulatedBmcsOptions): BmcLabFactory {
       ...(faultText ? { faults: parseFaults(faultText) } : {}),
       ...(options.mediaCa ? { mediaCa: options.mediaCa } : {}),
       ...(options.https ? { https: { cert: options.https.cert, key: options.https.key } } : {}),
+      // One listener fronts every BMC of the lab, in a process that also runs the DPUs: under load
+      // its event loop lags, and a 5 s keep-alive then closes connections the suite has just
+      // written a request on (a reset POST, not retried). An aggregator's longer keep-alive.
+      keepAliveTimeoutMs: 60_000,
       host: options.host ?? '127.0.0.1',
       ...(options.port !== undefined ? { port: options.port } : {}),
       log: options.log,
