@@ -78,8 +78,9 @@ export interface VirtualLabOptions {
   withBmc?: (index: number) => boolean;
   /** configuration conveyed to every device (the record's `config`) */
   config?: string;
-  /** per-device step timeouts written into each record (seconds, conductor keys) */
-  onboardingTimeouts?: Record<string, number>;
+  /** step timeouts written into the records (seconds, conductor keys): the same for every
+   * device, or chosen per device (e.g. short ones only where a fault makes a device stall) */
+  onboardingTimeouts?: Record<string, number> | ((device: LabDevice) => Record<string, number> | undefined);
   agent?: SimulatedDpuConfig['agent'];
   rangeBytes?: number;
   log?: Logger;
@@ -94,6 +95,10 @@ export interface LabDevice {
   password?: string;
   bmc?: BmcLab['endpoints'][number];
   dpu: SimulatedDpu;
+}
+
+function timeoutsField(t: Record<string, number> | undefined): { onboardingTimeouts?: Record<string, number> } {
+  return t && Object.keys(t).length ? { onboardingTimeouts: t } : {};
 }
 
 /** A binary "script": ELF magic and control bytes (what bad-script conveys). */
@@ -154,6 +159,7 @@ export class VirtualLab {
 
   /** Device records for the suite (POST /api/v1/devices/import, `ztp device import`). */
   deviceRecords(): Record<string, unknown>[] {
+    const timeouts = this.options.onboardingTimeouts;
     return this.devices.map((d) => ({
       serial: d.serial,
       profile: d.profile,
@@ -164,7 +170,7 @@ export class VirtualLab {
       ...(d.faults.dpu.includes('bad-script') ? { preScript: NOT_A_SCRIPT } : {}),
       ...(this.options.config !== undefined ? { config: this.options.config } : {}),
       ...(d.bmc ? { bmc: { address: d.bmc.url, username: d.bmc.username, password: d.bmc.password, systemId: d.bmc.systemId, ...(d.bmc.caBundle ? { caBundle: d.bmc.caBundle } : {}) } } : {}),
-      ...(this.options.onboardingTimeouts ? { onboardingTimeouts: this.options.onboardingTimeouts } : {}),
+      ...timeoutsField(typeof timeouts === 'function' ? timeouts(d) : timeouts),
     }));
   }
 
