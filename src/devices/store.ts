@@ -238,14 +238,14 @@ export class DeviceStore {
         const owner = this.stmts.macOwner.get(mac, input.serial) as { serial: string } | undefined;
         if (owner) throw new ZtpError('DEVICE_INVALID', `macs: ${mac} already belongs to device ${owner.serial}`, { details: { field: 'macs', mac } });
       }
-      if (existing && !passwordChanged && COMPARED.every((k) => JSON.stringify(existing[k]) === JSON.stringify(merged[k]))) return 'unchanged';
+      if (existing && !passwordChanged && COMPARED.every((k) => sameValue(existing[k], merged[k]))) return 'unchanged';
       const now = this.clock.now().toISOString();
       const params = deviceParams(merged, passwordHash, now, this.secrets);
       if (existing) this.stmts.update.run(params);
       else this.stmts.insert.run(params);
       this.stmts.deleteMacs.run(input.serial);
       for (const mac of merged.macs) this.stmts.insertMac.run(mac, input.serial);
-      const changed = existing ? COMPARED.filter((k) => JSON.stringify(existing[k]) !== JSON.stringify(merged[k])) : [];
+      const changed = existing ? COMPARED.filter((k) => !sameValue(existing[k], merged[k])) : [];
       if (passwordChanged) changed.push('password' as never);
       this.appendInTx({ serial: input.serial, source: 'admin', type: existing ? 'device-updated' : 'device-added', data: { actor, fields: changed } });
       return existing ? 'updated' : 'created';
@@ -360,6 +360,24 @@ export class DeviceStore {
   eventCounts(): { source: string; type: string; n: number }[] {
     return this.stmts.countEvents.all() as { source: string; type: string; n: number }[];
   }
+}
+
+/**
+ * Field equality on opened values, whatever the key order: a stored BMC comes back with its
+ * password (opened from the sealed column, whose ciphertext differs on every write) last, while
+ * an imported one has it where the file had it.
+ */
+function sameValue(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v ?? null);
 }
 
 function mergeInput(existing: Device | undefined, input: DeviceInput): Device {
