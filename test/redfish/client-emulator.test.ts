@@ -34,8 +34,16 @@ function expectationFor(mode: QuirkMode, fault: string, expected: (typeof FAULTS
 }
 
 const DEADLINE_MS = 15_000;
-const tuning = { headersTimeoutMs: 400, bodyTimeoutMs: 400, connectTimeoutMs: 1_000, retries: 3, backoffBaseMs: 10, backoffCapMs: 50, retryAfterCapMs: 200 };
+// Generous per-request deadlines where the BMC answers (the cases run five at a time on a shared
+// machine: a slow answer must not pass for a hang), short ones where the fault is a hang and the
+// typed timeout is the expected outcome (the same error, sooner). undici checks its header and
+// body deadlines on a ~1 s tick, so each hung attempt costs about a second whatever the setting:
+// hang cases retry once (the retry policy itself is covered by transport.test.ts).
+const tuning = { headersTimeoutMs: 2_000, bodyTimeoutMs: 2_000, connectTimeoutMs: 2_000, retries: 3, backoffBaseMs: 10, backoffCapMs: 50, retryAfterCapMs: 200 };
+const hangTuning = { ...tuning, headersTimeoutMs: 150, bodyTimeoutMs: 150, retries: 1 };
 const timeouts = { mediaMs: 1_500, powerMs: 5_000, taskMs: 5_000, bfbMs: 8_000, pollMs: 10, pollCapMs: 100 };
+/** media-never-inserted: the verify-inserted deadline is what is under test; a shorter one fails the same way */
+const neverInsertedTimeouts = { ...timeouts, mediaMs: 500 };
 
 let images: ImageServer;
 const unhandled: unknown[] = [];
@@ -51,7 +59,7 @@ afterAll(async () => {
   expect(unhandled).toEqual([]);
 });
 
-async function drive(mode: QuirkMode, fault: string) {
+async function drive(mode: QuirkMode, fault: string, expectHang: boolean) {
   const emu: RunningBmcEmulator = await startBmcEmulator({
     count: 1,
     quirks: mode,
@@ -68,7 +76,12 @@ async function drive(mode: QuirkMode, fault: string) {
   try {
     const session = await openBmcSession(
       { url: ep.url, username: ep.username, password: ep.password, newPassword: 'Fresh-Pass-7781' },
-      { log: silentLogger, onStep: (s) => steps.push(s), tuning, timeouts },
+      {
+        log: silentLogger,
+        onStep: (s) => steps.push(s),
+        tuning: expectHang ? hangTuning : tuning,
+        timeouts: fault === 'media-never-inserted' ? neverInsertedTimeouts : timeouts,
+      },
     );
     try {
       const url = images.deviceImageUrl(true);
@@ -87,10 +100,12 @@ async function drive(mode: QuirkMode, fault: string) {
   return { result, error, steps, elapsed, openSessions, stats };
 }
 
-describe.each(QUIRK_MODES.map((m) => [m]))('emulator in %s mode', (mode) => {
+// Concurrent (vitest's maxConcurrency, 5 at a time): each case has its own emulator on its own
+// port and its own session; only the image server is shared, as a real one is.
+describe.concurrent.each(QUIRK_MODES.map((m) => [m]))('emulator in %s mode', (mode) => {
   it.each(FAULTS.map((f) => [f.fault || '(no fault)', f] as const))('fault %s', async (_label, { fault, expect: expected }) => {
     const want = expectationFor(mode, fault, expected);
-    const r = await drive(mode, fault);
+    const r = await drive(mode, fault, want !== 'ok' && want.code === 'REDFISH_TIMEOUT' && fault.startsWith('timeout='));
     expect(r.elapsed).toBeLessThan(DEADLINE_MS);
     expect(r.openSessions).toBe(0);
     if (want === 'ok') {
