@@ -121,6 +121,18 @@ function stepsTable(steps: StepOutcome[]): string {
   return table([['STEP', 'OUTCOME', 'VIA', 'MS', 'DETAIL'], ...steps.map((s) => [s.step, s.outcome, s.via ?? '-', String(s.durationMs), s.detail ?? ''])]);
 }
 
+/**
+ * Where a password set on a factory-fresh BMC is kept: the device record (sealed), when the
+ * target is a registered device driven as its recorded user. A bare URL has nowhere to keep a
+ * generated password, so there the change needs --factory-password with --password.
+ */
+function passwordKeeper(target: Target): ((password: string) => void) | undefined {
+  const { device, storage } = target;
+  if (!device?.bmc || !storage) return undefined;
+  if ((target.endpoint.username ?? '') !== (device.bmc.username ?? '')) return undefined;
+  return (password) => storage.store.setBmcPassword(device.serial, password, 'cli');
+}
+
 /** Opens the session, runs `fn`, always logs out; Ctrl-C aborts cleanly (session deleted). */
 async function withSession<T>(
   io: Io,
@@ -128,6 +140,7 @@ async function withSession<T>(
   target: Target,
   flags: BmcFlags,
   fn: (session: BmcSession, steps: StepOutcome[]) => Promise<T>,
+  options: { closeStorage?: boolean } = {},
 ): Promise<T> {
   const steps: StepOutcome[] = [];
   const controller = new AbortController();
@@ -142,7 +155,8 @@ async function withSession<T>(
   const history = target.device && target.storage ? historyStepListener({ store: target.storage.store, serial: target.device.serial, bmcUrl: target.endpoint.url, log }) : undefined;
   const onStep = allListeners((s) => steps.push(s), history, progressListener(io, tty));
   try {
-    const session = await openBmcSession(target.endpoint, { log, signal: controller.signal, onStep });
+    const onPasswordChange = passwordKeeper(target);
+    const session = await openBmcSession(target.endpoint, { log, signal: controller.signal, onStep, ...(onPasswordChange ? { onPasswordChange } : {}) });
     try {
       return await fn(session, steps);
     } finally {
@@ -151,7 +165,7 @@ async function withSession<T>(
   } finally {
     clearTimeout(timer);
     process.removeListener('SIGINT', onSigint);
-    target.storage?.close();
+    if (options.closeStorage !== false) target.storage?.close();
   }
 }
 
@@ -200,7 +214,7 @@ export const registerBmcCommands: CliRegistrar = (program, action, io) => {
         const storage = target.storage;
         let matched: string | null = target.device?.serial ?? null;
         let recorded = false;
-        const inv = await withSession(io, g, { ...target, storage: null }, flags, (s) => s.inventory()).finally(() => {
+        const inv = await withSession(io, g, target, flags, (s) => s.inventory(), { closeStorage: false }).finally(() => {
           if (!flags.record) storage?.close();
         });
         if (flags.record && storage) {

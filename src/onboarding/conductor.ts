@@ -62,10 +62,14 @@ export const systemConductorClock: ConductorClock = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
-/** The BMC port (src/redfish/api.ts): opens one logged-in session. */
+/**
+ * The BMC port (src/redfish/api.ts): opens one logged-in session. `onPasswordChange` receives the
+ * password a factory-fresh BMC is being given (and the old one back if the change did not take);
+ * the conductor keeps it sealed in the device record before the client logs in again.
+ */
 export type BmcConnector = (
   endpoint: BmcEndpoint,
-  options: { log: Logger; signal?: AbortSignal; onStep?: (step: StepOutcome) => void },
+  options: { log: Logger; signal?: AbortSignal; onStep?: (step: StepOutcome) => void; onPasswordChange?: (password: string) => void | Promise<void> },
 ) => Promise<BmcSession>;
 
 export interface ConductorDeps {
@@ -602,6 +606,9 @@ export class Conductor {
       log: this.log.child({ serial, bmc: endpoint.url }),
       signal,
       onStep: (s) => this.recordBmcStep(serial, endpoint.url, rt, s),
+      // A factory-fresh BMC (PasswordChangeRequired): the record's password was the factory one;
+      // the generated replacement is sealed in the record before the client logs in with it.
+      onPasswordChange: (password) => this.deps.store.setBmcPassword(serial, password, 'onboarding'),
     });
     return rt.session;
   }

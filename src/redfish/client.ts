@@ -50,9 +50,11 @@ export interface SessionDeps {
   tuning?: Partial<TransportTuning>;
   timeouts?: Partial<OperationTimeouts>;
   /**
-   * Called with the password the client set when the BMC demanded a change and the endpoint had
-   * no newPassword: the caller keeps it (encrypted). Without this callback and without
-   * endpoint.newPassword, PasswordChangeRequired fails with REDFISH_PASSWORD_CHANGE_REQUIRED.
+   * The BMC demanded a password change (factory default): called with the password the account
+   * is about to get (endpoint.newPassword, else a generated one) before the PATCH is sent, and
+   * with the previous one if the change did not take. The caller keeps it (encrypted). Without
+   * this callback and without endpoint.newPassword, PasswordChangeRequired fails with
+   * REDFISH_PASSWORD_CHANGE_REQUIRED.
    */
   onPasswordChange?: (password: string) => void | Promise<void>;
 }
@@ -285,20 +287,22 @@ export class RedfishBmcSession implements BmcSession {
 
   /**
    * Factory-fresh BMC (Base registry PasswordChangeRequired): PATCH the account's Password with
-   * the configured one (or a generated one handed to onPasswordChange), then log in again.
+   * the configured one (endpoint.newPassword) or a generated one, then log in again. The caller's
+   * onPasswordChange keeps the new password (encrypted) before the PATCH is sent, so no outcome
+   * of the PATCH (a lost answer, a crash) can leave the BMC with a password nobody knows; if the
+   * BMC refuses the change, or the new password does not log in, it is handed the old one back.
    * Neither password is ever logged or recorded.
    */
   private async changePassword(accountUri: string | null, root: Json): Promise<void> {
     const t = this.transport;
-    let newPassword = this.endpoint.newPassword;
-    if (!newPassword) {
-      if (!this.deps.onPasswordChange) {
-        throw new ZtpError('REDFISH_PASSWORD_CHANGE_REQUIRED', 'BMC demands a password change (PasswordChangeRequired) and no new BMC password is configured', {
-          details: { bmc: this.bmc, step: 'password-change', messageId: 'Base.1.0.PasswordChangeRequired' },
-        });
-      }
-      newPassword = randomBytes(18).toString('base64url') + 'a1!';
+    const configured = this.endpoint.newPassword;
+    if (!configured && !this.deps.onPasswordChange) {
+      throw new ZtpError('REDFISH_PASSWORD_CHANGE_REQUIRED', 'BMC demands a password change (PasswordChangeRequired) and no new BMC password is configured', {
+        details: { bmc: this.bmc, step: 'password-change', messageId: 'Base.1.0.PasswordChangeRequired' },
+      });
     }
+    const newPassword = configured ?? generateBmcPassword();
+    const oldPassword = this.endpoint.password;
     await this.step('password-change', undefined, async () => {
       let account = accountUri;
       if (!account) {
@@ -311,13 +315,34 @@ export class RedfishBmcSession implements BmcSession {
         }
       }
       if (!account) throw new ZtpError('REDFISH_NOT_FOUND', 'BMC demands a password change but its account could not be found', { details: { bmc: this.bmc, step: 'password-change' } });
-      await t.patch(account, { Password: newPassword }, { etag: null, step: 'password-change' });
-      if (!this.endpoint.newPassword) await this.deps.onPasswordChange?.(newPassword!);
+      await this.deps.onPasswordChange?.(newPassword);
+      const revert = async (err: unknown): Promise<never> => {
+        t.setCredentials(this.endpoint.username, oldPassword);
+        if (oldPassword !== undefined) await this.deps.onPasswordChange?.(oldPassword);
+        throw err;
+      };
+      let patchError: unknown = null;
+      try {
+        await t.patch(account, { Password: newPassword }, { etag: null, step: 'password-change' });
+      } catch (err) {
+        // An HTTP answer is a refusal; no answer (timeout, reset) leaves the outcome open, and
+        // the login below settles it.
+        if (!isZtpError(err) || err.details?.httpStatus !== undefined || isZtpError(err, 'REDFISH_ABORTED')) return revert(err);
+        patchError = err;
+      }
       await t.logout();
       t.setCredentials(this.endpoint.username, newPassword);
-      const again = await t.login();
-      if (again.passwordChangeRequired) throw new ZtpError('REDFISH_AUTH_FAILED', 'BMC still demands a password change after it was changed', { details: { bmc: this.bmc, step: 'password-change' } });
-      return { value: undefined, via: 'account-service', detail: this.endpoint.newPassword ? 'configured password set' : 'generated password set and handed back' };
+      let again: Awaited<ReturnType<RedfishTransport['login']>>;
+      try {
+        again = await t.login();
+      } catch (err) {
+        return revert(patchError ?? err);
+      }
+      if (again.passwordChangeRequired) {
+        await t.logout();
+        return revert(new ZtpError('REDFISH_AUTH_FAILED', 'BMC still demands a password change after it was changed', { details: { bmc: this.bmc, step: 'password-change' } }));
+      }
+      return { value: undefined, via: 'account-service', detail: configured ? 'configured password set' : 'generated password set and kept' };
     });
   }
 
@@ -1054,6 +1079,15 @@ export class RedfishBmcSession implements BmcSession {
     this.deps.signal?.removeEventListener('abort', this.onAbort);
     await this.transport.close().catch((err) => this.log.warn({ err: String(err) }, 'closing the BMC transport failed'));
   }
+}
+
+/**
+ * A new BMC password: 24 random base64url characters (144 bits) plus one of each class BMC
+ * password policies ask for (upper, lower, digit, symbol); 28 characters, under the 32-character
+ * maximum of many BMCs.
+ */
+export function generateBmcPassword(): string {
+  return `${randomBytes(18).toString('base64url')}Aa1!`;
 }
 
 /** Lower-case colon MAC from whatever notation a BMC uses, or null. */
