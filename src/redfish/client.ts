@@ -13,7 +13,7 @@ import type {
   ResetKind, ResetResult, StepListener, StepOutcome,
 } from './api.js';
 import { messageKey, type RedfishMessage } from './errors.js';
-import { mergeQuirks, quirksFor, type BmcIdentity, type QuirkSet } from './quirks.js';
+import { mergeQuirks, quirksFor, type BmcIdentity, type Quirk, type QuirkSet } from './quirks.js';
 import { RedfishTransport, realClock, type RedfishClock, type RedfishResponse, type TransportTuning } from './transport.js';
 
 type Json = Record<string, unknown>;
@@ -57,6 +57,8 @@ export interface SessionDeps {
    * REDFISH_PASSWORD_CHANGE_REQUIRED.
    */
   onPasswordChange?: (password: string) => void | Promise<void>;
+  /** the quirk table matched against the BMC's identity (default QUIRKS); tests take an entry out to show what it is for */
+  quirkTable?: readonly Quirk[];
 }
 
 /** The BlueField-only extra of our session (optional on the port so other implementations need not have it). */
@@ -367,7 +369,7 @@ export class RedfishBmcSession implements BmcSession {
       systemIds: systemIds.map(lastSegment),
       managerIds: managerIds.map(lastSegment),
     };
-    const quirks = mergeQuirks(quirksFor(identity));
+    const quirks = mergeQuirks(quirksFor(identity, this.deps.quirkTable));
     const reset = obj(obj(system.Actions)?.['#ComputerSystem.Reset']);
     let resetTypes = Array.isArray(reset?.['ResetType@Redfish.AllowableValues']) ? (reset!['ResetType@Redfish.AllowableValues'] as unknown[]) : null;
     const actionInfo = str(reset?.['@Redfish.ActionInfo']);
@@ -764,7 +766,7 @@ export class RedfishBmcSession implements BmcSession {
     const t = this.transport;
     await this.step('eject', opts, async () => {
       const signal = this.signalOf(opts);
-      if (slot.via === 'action' && (!slot.ejectTarget || this.caps.quirks.noEject)) {
+      if (slot.via === 'action' && !slot.ejectTarget) {
         return { value: undefined, outcome: 'skipped' as const, detail: `slot ${slot.id} has no EjectMedia: the insert replaces the image` };
       }
       let via: string;
