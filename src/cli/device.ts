@@ -56,6 +56,7 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
     .option('--bmc-fingerprint <sha256>', "pin the BMC's TLS certificate by its SHA-256 fingerprint")
     .option('--bmc-insecure', 'do not verify the BMC certificate (logged as a warning every session)')
     .option('--bmc-system <id>', 'the ComputerSystem id to drive (default: the DPU system)')
+    .option('--bmc-mode <mode>', 'NVIDIA BlueField: DPU or NIC operation mode, set by onboarding before the boot')
     .action(
       action((cmd: Command, serial: string, opts: Record<string, string | string[] | undefined>) => {
         const g = globalOptions(cmd);
@@ -83,6 +84,7 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
             ...(opts.bmcFingerprint ? { fingerprint256: opts.bmcFingerprint } : {}),
             ...(opts.bmcInsecure ? { insecure: true } : {}),
             ...(opts.bmcSystem ? { systemId: opts.bmcSystem } : {}),
+            ...(opts.bmcMode ? { operationMode: String(opts.bmcMode).toUpperCase() } : {}),
           };
         }
         const input = parseDeviceInput(raw);

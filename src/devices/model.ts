@@ -28,6 +28,8 @@ export interface BmcInfo {
   fingerprint256?: string;
   /** set by the store when the sealed password does not open with this data directory's key */
   passwordUnreadable?: boolean;
+  /** NVIDIA BlueField: the operation mode onboarding sets before the boot (DPU or NIC mode) */
+  operationMode?: 'DPU' | 'NIC';
 }
 
 export interface Device {
@@ -182,6 +184,10 @@ export function parseDeviceInput(raw: unknown): DeviceInput {
         }
       }
       if (b.insecure !== undefined) bmc.insecure = b.insecure === true;
+      if (b.operationMode !== undefined) {
+        if (b.operationMode !== 'DPU' && b.operationMode !== 'NIC') fail('bmc.operationMode', 'must be DPU or NIC');
+        bmc.operationMode = b.operationMode;
+      }
       if (bmc.fingerprint256 !== undefined) {
         const hex = bmc.fingerprint256.replace(/:/g, '').toLowerCase();
         if (!SHA256_RE.test(hex)) fail('bmc.fingerprint256', 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed');

@@ -639,7 +639,16 @@ export class Conductor {
         const url = this.deps.imageUrlFor(device, path === 'virtual-media' ? 'bmc' : 'device');
         if (!url) throw new ZtpError('ONBOARDING_INVALID', `boot image "${device.bootImage ?? ''}" is not in the catalogue`);
         const macs = device.macs.filter((m) => inv.macs.includes(m));
-        const note = device.macs.length && inv.macs.length && macs.length === 0 ? `BMC reports MACs ${inv.macs.join(', ')}; none is the device's` : `power ${inv.powerState}`;
+        let note = device.macs.length && inv.macs.length && macs.length === 0 ? `BMC reports MACs ${inv.macs.join(', ')}; none is the device's` : `power ${inv.powerState}`;
+        // BlueField: the mode the record asks for is set now; the power-on step's boot applies it.
+        const mode = device.bmc?.operationMode;
+        if (mode && inv.operationMode !== mode) {
+          if (!session.setOperationMode || inv.operationMode === null) {
+            throw new ZtpError('REDFISH_UNSUPPORTED', `the device record asks for ${mode} mode but the BMC exposes no operation mode`);
+          }
+          await session.setOperationMode(mode, op);
+          note += `; operation mode ${inv.operationMode} → ${mode} (at the boot)`;
+        }
         return { patch: { path, imageUrl: url }, note };
       }
       case 'media-insert': {

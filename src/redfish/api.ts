@@ -89,6 +89,9 @@ export interface ResetResult {
   resetType: ResetKind;
 }
 
+/** NVIDIA BlueField operation mode (Oem/Nvidia Mode: DpuMode | NicMode). */
+export type OperationMode = 'DPU' | 'NIC';
+
 export interface OperationOptions {
   signal?: AbortSignal;
   onStep?: StepListener;
@@ -116,5 +119,10 @@ export interface BmcSession {
   clearBoot(opts?: OperationOptions): Promise<void>;
   /** NVIDIA BlueField: UpdateService.SimpleUpdate with ImageURI, task tracked to the end */
   installBfb(url: string, opts?: OperationOptions): Promise<BootResult>;
+  /**
+   * NVIDIA BlueField: DPU or NIC mode, effective at the next DPU reboot (REDFISH_UNSUPPORTED where
+   * the BMC has no such setting). Optional on the port: only BMCs of DPUs with modes need it.
+   */
+  setOperationMode?(mode: OperationMode, opts?: OperationOptions): Promise<'set' | 'unchanged'>;
   close(): Promise<void>;
 }

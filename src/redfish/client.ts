@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { ZtpError, isZtpError } from '../errors.js';
 import type {
-  BmcEndpoint, BmcSession, BootResult, BootTarget, InsertResult, Inventory, NetworkPort, OperationOptions, PowerState,
+  BmcEndpoint, BmcSession, BootResult, BootTarget, InsertResult, Inventory, NetworkPort, OperationMode, OperationOptions, PowerState,
   ResetKind, ResetResult, StepListener, StepOutcome,
 } from './api.js';
 import { messageKey, type RedfishMessage } from './errors.js';
@@ -61,8 +61,6 @@ export interface SessionDeps {
   quirkTable?: readonly Quirk[];
 }
 
-/** The BlueField-only extra of our session (optional on the port so other implementations need not have it). */
-export type OperationMode = 'DPU' | 'NIC';
 
 interface MediaSlot {
   /** TransferProtocolType "OEM": a proxy (NBD/KVM) slot that takes no URL, tried last */

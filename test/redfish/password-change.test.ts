@@ -127,6 +127,67 @@ describe('factory-default BMC password against the emulator (factory-password fa
     await emu.close();
   });
 
+  it('BlueField: the conductor changes root\'s factory password, sets the NIC mode the record asks for, boots by UEFI HTTP', async () => {
+    await emu?.close();
+    emu = await startBmcEmulator({ count: 1, quirks: 'bluefield', timing: ZERO_TIMING });
+    const ep = emu.endpoints[0]!;
+    const serial = 'SN-BF-MODE';
+    const store = images.store;
+    store.upsert({ serial, bootImage: ISO_NAME, bmc: { address: ep.url, username: ep.username, password: ep.password, operationMode: 'NIC' } });
+    const conductor = new Conductor({
+      store,
+      db: images.db,
+      log: silentLogger,
+      settings: validateConfig({}).onboarding,
+      connect: (endpoint, options) => openBmcSession(endpoint, { ...options, ...fast }),
+      imageUrlFor: (_d, view) => `${images.http}/${view}/${ISO_NAME}`,
+      imageIdentity: () => ({ bootImage: ISO_NAME, sha256: null }),
+    });
+    conductor.start();
+    try {
+      expect(conductor.onboard([serial])[0]!.outcome).toBe('queued');
+      await until('the BMC steps', 20_000, () => conductor.job(serial)!.step === 'booting' || conductor.job(serial)!.status === 'failed');
+      expect(conductor.job(serial)).toMatchObject({ step: 'booting', status: 'running', path: 'uefi-http' });
+    } finally {
+      await conductor.stop();
+    }
+    const bmc = emu.emulator.bmcs[0]!;
+    expect(bmc.nvidia.mode).toBe('NicMode');
+    expect(store.get(serial)!.bmc!.password).toBe(bmc.account.password);
+    const types = store.history(serial).filter((e) => e.source === 'redfish').map((e) => e.type);
+    expect(types.slice(0, 4)).toEqual(['password-change', 'login', 'inventory', 'operation-mode']);
+    expect(types).toContain('boot-override');
+    expect(JSON.stringify(store.history(serial))).not.toContain(bmc.account.password);
+    await emu.close();
+  });
+
+  it('a record that asks for an operation mode the BMC does not have fails bmc-check with a typed reason', async () => {
+    await emu?.close();
+    emu = await startBmcEmulator({ count: 1, quirks: 'generic', timing: ZERO_TIMING });
+    const ep = emu.endpoints[0]!;
+    const serial = 'SN-NO-MODE';
+    images.store.upsert({ serial, bootImage: ISO_NAME, bmc: { address: ep.url, username: ep.username, password: ep.password, operationMode: 'DPU' } });
+    const conductor = new Conductor({
+      store: images.store,
+      db: images.db,
+      log: silentLogger,
+      settings: validateConfig({}).onboarding,
+      connect: (endpoint, options) => openBmcSession(endpoint, { ...options, ...fast }),
+      imageUrlFor: () => images.deviceImageUrl(true),
+      imageIdentity: () => ({ bootImage: ISO_NAME, sha256: null }),
+    });
+    conductor.start();
+    try {
+      conductor.onboard([serial]);
+      await until('the failure', 20_000, () => conductor.job(serial)!.status === 'failed');
+      expect(conductor.job(serial)).toMatchObject({ failedStep: 'bmc-check', reason: expect.stringMatching(/asks for DPU mode/) });
+    } finally {
+      await conductor.stop();
+    }
+    await until('the session logged out', 5_000, () => emu.emulator.bmcs[0]!.openSessions === 0);
+    await emu.close();
+  });
+
   it('ztp bmc inventory <serial>: a generated password is kept in the record; --factory-password sets the given one', async () => {
     emu = await startBmcEmulator({ count: 1, quirks: 'idrac', timing: ZERO_TIMING, password: 'calvin-factory-Z3', faults: { factoryPassword: true } });
     const ep = emu.endpoints[0]!;

@@ -193,8 +193,11 @@ describe('BMC passwords at rest', () => {
     expect(store.get('SN-T')!.bmc).toMatchObject({ caBundle: expect.stringContaining('BEGIN CERTIFICATE'), fingerprint256: 'ab'.repeat(32), systemId: 'Bluefield', password: SECRET });
     const insecure = await ztp(dir, 'device', 'add', 'SN-U', '--bmc', 'https://bmc-u', '--bmc-user', 'root', '--bmc-password', 'x', '--bmc-insecure', '--json');
     expect(JSON.parse(insecure.out).device.bmc.insecure).toBe(true);
+    const mode = await ztp(dir, 'device', 'add', 'SN-M', '--bmc', 'https://bmc-m', '--bmc-user', 'root', '--bmc-password', 'x', '--bmc-mode', 'nic', '--json');
+    expect(mode.err).toBe('');
+    expect(JSON.parse(mode.out).device.bmc.operationMode).toBe('NIC');
     writeFileSync(join(dir, 'not-a-ca'), 'hello');
-    for (const bad of [['--bmc-fingerprint', 'abc'], ['--bmc-ca', join(dir, 'not-a-ca')]]) {
+    for (const bad of [['--bmc-fingerprint', 'abc'], ['--bmc-ca', join(dir, 'not-a-ca')], ['--bmc-mode', 'smart']]) {
       const r = await ztp(dir, 'device', 'add', 'SN-V', '--bmc', 'https://bmc-v', ...bad, '--json');
       expect(r.code).toBe(EXIT.INVALID);
     }
