@@ -193,6 +193,7 @@ function inventoryText(bmc: string, inv: Inventory, matched: string | null): str
     `operation mode: ${inv.operationMode ?? '-'}`,
     `port MACs:      ${inv.macs.join(', ') || '-'}`,
     `boot targets:   ${inv.allowedBootTargets.join(', ') || '(not advertised)'}`,
+    ...(inv.bootOrder ? [`boot order:     ${inv.bootOrder.map((b) => `${b.name ?? b.reference}${b.oobNetwork ? ' [OOB]' : ''}`).join(', ') || '(empty)'}`] : []),
     `reset types:    ${inv.allowedResetTypes.join(', ') || '(not advertised)'}`,
     `virtual media:  ${inv.virtualMedia.map((m) => `${m.id} [${m.via}]${m.inserted ? ` ${m.image ?? '(inserted)'}` : ''}`).join('; ') || '-'}`,
     ...inv.firmware.map((f) => `firmware:       ${f.name} ${f.version}`),

@@ -66,6 +66,12 @@ export interface Inventory {
   bootProgress: string | null;
   /** NVIDIA BlueField operation mode when the BMC exposes it: 'DPU' | 'NIC' | … */
   operationMode: string | null;
+  /**
+   * The UEFI boot order (Boot.BootOrder resolved through BootOptions), first entry first;
+   * `oobNetwork` marks a network boot over the DPU's out-of-band port (BlueField "NET-OOB-…").
+   * Absent when the BMC does not expose a boot order.
+   */
+  bootOrder?: { reference: string; name: string | null; oobNetwork: boolean }[];
   allowedBootTargets: BootTarget[];
   allowedResetTypes: ResetKind[];
   virtualMedia: { id: string; mediaTypes: string[]; inserted: boolean; image: string | null; via: 'action' | 'patch' }[];

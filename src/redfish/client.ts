@@ -520,6 +520,7 @@ export class RedfishBmcSession implements BmcSession {
         firmware,
         bootProgress: str(obj(system.BootProgress)?.LastState),
         operationMode: await this.operationMode(system, signal),
+        ...(await this.bootOrder(system, signal)),
         allowedBootTargets: this.caps.bootTargets,
         allowedResetTypes: this.caps.resetTypes,
         virtualMedia: slots.map((s) => ({ id: s.id, mediaTypes: s.mediaTypes, inserted: s.inserted, image: s.image, via: s.via })),
@@ -610,6 +611,31 @@ export class RedfishBmcSession implements BmcSession {
       if (version) out.push({ name: str(body?.Name) ?? str(body?.Id) ?? lastSegment(m), version });
     }
     return out;
+  }
+
+  /**
+   * The boot order as the BMC reports it (Boot.BootOrder), names from the BootOptions collection,
+   * and which entries boot from the out-of-band network port (a DPU's management port: BlueField
+   * names them NET-OOB-IPV4, NET-OOB-IPV4-HTTP, …). Nothing when the system has no BootOrder.
+   */
+  private async bootOrder(system: Json, signal?: AbortSignal): Promise<Pick<Inventory, 'bootOrder'>> {
+    const order = obj(system.Boot)?.BootOrder;
+    if (!Array.isArray(order)) return {};
+    const names = new Map<string, { name: string | null; path: string | null }>();
+    const optionsUri = link(system.BootOptions);
+    if (optionsUri) {
+      for (const m of (await this.transport.members(optionsUri, { signal, step: 'inventory' }).catch(() => [] as string[])).slice(0, 64)) {
+        const o = await this.transport.get(m, { signal, step: 'inventory' }).then((r) => r.body).catch(() => null);
+        const ref = str(o?.BootOptionReference);
+        if (ref) names.set(ref, { name: str(o?.DisplayName) ?? str(o?.Name), path: str(o?.UefiDevicePath) });
+      }
+    }
+    const bootOrder = order.slice(0, 64).map(String).map((reference) => {
+      const n = names.get(reference);
+      const text = `${n?.name ?? ''} ${n?.path ?? ''}`;
+      return { reference, name: n?.name ?? null, oobNetwork: /(^|[^A-Za-z])OOB([^A-Za-z]|$)/i.test(text) };
+    });
+    return { bootOrder };
   }
 
   /** NVIDIA BlueField: Systems/<id>/Oem/Nvidia Mode ("DpuMode" | "NicMode"), else null. */

@@ -350,6 +350,27 @@ describe('NVIDIA BlueField', () => {
   });
 });
 
+describe('probed, not tabled: the DPU boot order', () => {
+  it('inventory lists the boot order by name and marks the out-of-band network entries', async () => {
+    const sys = paths(TREES.bluefield).sys;
+    const prepare = (bmc: TestBmc) => {
+      const system = bmc.resource(sys)!;
+      system.BootOptions = { '@odata.id': `${sys}/BootOptions` };
+      (system.Boot as Record<string, unknown>).BootOrder = ['Boot0003', 'Boot0001', 'Boot0002', 'Boot0000', 'Boot0009'];
+    };
+    const r = await drive('bluefield', QUIRKS, (s) => s.inventory(), { prepare });
+    expect(r.result!.bootOrder).toEqual([
+      { reference: 'Boot0003', name: 'UEFI eMMC Device', oobNetwork: false },
+      { reference: 'Boot0001', name: 'NET-OOB-IPV4', oobNetwork: true },
+      { reference: 'Boot0002', name: 'NET-OOB-IPV4-HTTP', oobNetwork: true },
+      { reference: 'Boot0000', name: 'NET-NIC_P0-IPV4', oobNetwork: false },
+      { reference: 'Boot0009', name: null, oobNetwork: false },
+    ]);
+    // Without Boot.BootOrder there is no order to report (not an empty one).
+    expect((await drive('ilo', QUIRKS, (s) => s.inventory())).result!.bootOrder).toBeUndefined();
+  });
+});
+
 describe('Intel IPU', () => {
   const p = paths(TREES.ipu);
 
