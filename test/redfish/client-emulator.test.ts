@@ -33,14 +33,15 @@ function expectationFor(mode: QuirkMode, fault: string, expected: (typeof FAULTS
   return expected;
 }
 
-const DEADLINE_MS = 15_000;
-// Generous per-request deadlines where the BMC answers (the cases run five at a time on a shared
-// machine: a slow answer must not pass for a hang), short ones where the fault is a hang and the
-// typed timeout is the expected outcome (the same error, sooner). undici checks its header and
-// body deadlines on a ~1 s tick, so each hung attempt costs about a second whatever the setting:
-// hang cases retry once (the retry policy itself is covered by transport.test.ts).
-const tuning = { headersTimeoutMs: 2_000, bodyTimeoutMs: 2_000, connectTimeoutMs: 2_000, retries: 3, backoffBaseMs: 10, backoffCapMs: 50, retryAfterCapMs: 200 };
-const hangTuning = { ...tuning, headersTimeoutMs: 150, bodyTimeoutMs: 150, retries: 1 };
+const DEADLINE_MS = 20_000;
+// Per-request deadlines: generous where the BMC answers (the cases run five at a time on a
+// shared machine), short where the fault is a hang and the typed timeout is the expected outcome
+// (the same error, sooner). undici checks these deadlines on a ~1 s tick, so a hung attempt costs
+// about 2 s; hang cases retry once (enough for iDRAC's SYS518; the retry policy itself is
+// transport.test.ts's). The emulator samples the ISO with three 16 KiB ranges (HEAD + ranges,
+// as a BMC mounting it does), so an InsertMedia answers well within the short deadline.
+const tuning = { headersTimeoutMs: 10_000, bodyTimeoutMs: 10_000, connectTimeoutMs: 5_000, retries: 3, backoffBaseMs: 10, backoffCapMs: 50, retryAfterCapMs: 200 };
+const hangTuning = { ...tuning, headersTimeoutMs: 1_500, bodyTimeoutMs: 1_500, retries: 1 };
 const timeouts = { mediaMs: 1_500, powerMs: 5_000, taskMs: 5_000, bfbMs: 8_000, pollMs: 10, pollCapMs: 100 };
 /** media-never-inserted: the verify-inserted deadline is what is under test; a shorter one fails the same way */
 const neverInsertedTimeouts = { ...timeouts, mediaMs: 500 };
@@ -66,6 +67,8 @@ async function drive(mode: QuirkMode, fault: string, expectHang: boolean) {
     timing: ZERO_TIMING,
     mediaCa: images.caPem,
     mediaTimeoutMs: 2_000,
+    mediaChunkBytes: 16 * 1024,
+    mediaReads: 3,
     ...(fault ? { faults: parseFaults(fault) } : {}),
   });
   const ep = emu.endpoints[0]!;
