@@ -392,8 +392,9 @@ function mergeInput(existing: Device | undefined, input: DeviceInput): Device {
   }
   merged.macs = [...merged.macs].sort();
   // A BMC update without a password keeps the stored one: admins re-import lists without secrets.
-  if (input.bmc && input.bmc.password === undefined && existing?.bmc?.password && existing.bmc.address === input.bmc.address) {
-    merged.bmc = { ...input.bmc, password: existing.bmc.password };
+  if (input.bmc && existing?.bmc && existing.bmc.address === input.bmc.address) {
+    if (input.bmc.password === undefined && existing.bmc.password) merged.bmc = { ...merged.bmc!, password: existing.bmc.password };
+    if (input.bmc.factoryPassword === undefined && existing.bmc.factoryPassword) merged.bmc = { ...merged.bmc!, factoryPassword: existing.bmc.factoryPassword };
   }
   return merged;
 }
@@ -401,18 +402,29 @@ function mergeInput(existing: Device | undefined, input: DeviceInput): Device {
 /** The BMC as stored: the password sealed under the data directory's key, never in clear. */
 function bmcColumn(d: Device, secrets: SecretBox): string | null {
   if (!d.bmc) return null;
-  const { password, ...rest } = d.bmc;
-  return JSON.stringify(password ? { ...rest, passwordSealed: secrets.seal(password, d.serial) } : rest);
+  const { password, factoryPassword, ...rest } = d.bmc;
+  const out: Record<string, unknown> = { ...rest };
+  if (password) out.passwordSealed = secrets.seal(password, d.serial);
+  // Its own context: a sealed factory password does not open as the password, nor the reverse.
+  if (factoryPassword) out.factoryPasswordSealed = secrets.seal(factoryPassword, `${d.serial}#factory`);
+  return JSON.stringify(out);
 }
 
 function bmcFromColumn(serial: string, column: string | null, secrets: SecretBox): BmcInfo | null {
   if (!column) return null;
-  const { passwordSealed, ...bmc } = JSON.parse(column) as BmcInfo & { passwordSealed?: string };
+  const { passwordSealed, factoryPasswordSealed, ...bmc } = JSON.parse(column) as BmcInfo & { passwordSealed?: string; factoryPasswordSealed?: string };
   // An unreadable secret (key file replaced) surfaces as SECRETS_UNREADABLE when the BMC is used,
   // not here: listing devices must keep working.
   if (passwordSealed) {
     try {
       bmc.password = secrets.open(passwordSealed, serial);
+    } catch {
+      bmc.passwordUnreadable = true;
+    }
+  }
+  if (factoryPasswordSealed) {
+    try {
+      bmc.factoryPassword = secrets.open(factoryPasswordSealed, `${serial}#factory`);
     } catch {
       bmc.passwordUnreadable = true;
     }

@@ -602,14 +602,28 @@ export class Conductor {
     if (bmc.insecure) endpoint.insecure = true;
     if (bmc.systemId) endpoint.systemId = bmc.systemId;
     const serial = device.serial;
-    rt.session = await this.deps.connect(endpoint, {
-      log: this.log.child({ serial, bmc: endpoint.url }),
-      signal,
-      onStep: (s) => this.recordBmcStep(serial, endpoint.url, rt, s),
-      // A factory-fresh BMC (PasswordChangeRequired): the record's password was the factory one;
-      // the generated replacement is sealed in the record before the client logs in with it.
-      onPasswordChange: (password) => this.deps.store.setBmcPassword(serial, password, 'onboarding'),
-    });
+    const keep = (password: string) => this.deps.store.setBmcPassword(serial, password, 'onboarding');
+    const connect = (ep: BmcEndpoint, onPasswordChange: (password: string) => void) =>
+      this.deps.connect(ep, {
+        log: this.log.child({ serial, bmc: ep.url }),
+        signal,
+        onStep: (s) => this.recordBmcStep(serial, ep.url, rt, s),
+        onPasswordChange,
+      });
+    // A factory-fresh BMC (PasswordChangeRequired) is given the record's password, or a generated
+    // one when the record holds only the factory password; either is sealed in the record before
+    // the client logs in with it.
+    if (!bmc.password && bmc.factoryPassword) endpoint.password = bmc.factoryPassword;
+    try {
+      rt.session = await connect(endpoint, keep);
+    } catch (err) {
+      if (!(bmc.password && bmc.factoryPassword && isZtpError(err, 'REDFISH_AUTH_FAILED'))) throw err;
+      // The configured password is refused: the BMC may still be factory-fresh. The record already
+      // holds the configured one; if the change does not take, it stays (the factory one is not written).
+      rt.session = await connect({ ...endpoint, password: bmc.factoryPassword, newPassword: bmc.password }, (password) => {
+        if (password !== bmc.factoryPassword) keep(password);
+      });
+    }
     return rt.session;
   }
 

@@ -127,6 +127,51 @@ describe('factory-default BMC password against the emulator (factory-password fa
     await emu.close();
   });
 
+  it('a configured password and the factory one in the record: the conductor sets the configured one, keeps both sealed', async () => {
+    await emu?.close();
+    emu = await startBmcEmulator({ count: 1, quirks: 'generic', timing: ZERO_TIMING, mediaCa: images.caPem, password: 'Factory-Default-K2', faults: { factoryPassword: true } });
+    const ep = emu.endpoints[0]!;
+    const serial = 'SN-PW-CONF';
+    const configured = 'Configured-By-Admin-55';
+    const dataDir = images.db.name.replace(/\/ztp\.db$/, '');
+    const add = await ztp(dataDir, 'device', 'add', serial, '--boot-image', ISO_NAME, '--bmc', ep.url, '--bmc-user', ep.username, '--bmc-password', configured, '--bmc-factory-password', ep.password, '--json');
+    expect(add.code).toBe(EXIT.OK);
+    const store = images.store;
+    const { log, text } = capture();
+    const conductor = new Conductor({
+      store,
+      db: images.db,
+      log,
+      settings: validateConfig({}).onboarding,
+      connect: (endpoint, options) => openBmcSession(endpoint, { ...options, ...fast }),
+      imageUrlFor: () => images.deviceImageUrl(true),
+      imageIdentity: () => ({ bootImage: ISO_NAME, sha256: null }),
+    });
+    conductor.start();
+    try {
+      conductor.onboard([serial]);
+      await until('the BMC steps', 20_000, () => conductor.job(serial)!.step === 'booting' || conductor.job(serial)!.status === 'failed');
+      expect(conductor.job(serial)).toMatchObject({ step: 'booting', status: 'running' });
+    } finally {
+      await conductor.stop();
+    }
+    expect(emu.emulator.bmcs[0]!.account).toMatchObject({ password: configured, passwordChangeRequired: false });
+    expect(store.get(serial)!.bmc).toMatchObject({ password: configured, factoryPassword: ep.password });
+    const history = store.history(serial);
+    expect(history.find((e) => e.type === 'password-change')).toMatchObject({ data: { outcome: 'ok', detail: 'configured password set' } });
+    const column = (images.db.prepare(`SELECT bmc FROM devices WHERE serial = ?`).get(serial) as { bmc: string }).bmc;
+    for (const secret of [configured, ep.password]) {
+      expect(column).not.toContain(secret);
+      expect(JSON.stringify(history)).not.toContain(secret);
+      expect(text()).not.toContain(secret);
+      expect(add.out).not.toContain(secret);
+      expect((await ztp(dataDir, 'device', 'show', serial, '--json')).out).not.toContain(secret);
+    }
+    // A second run logs in with the configured password at once: no second change.
+    expect(await acceptedAsIs({ url: ep.url, username: ep.username, password: configured })).toBe(true);
+    await emu.close();
+  });
+
   it('BlueField: the conductor changes root\'s factory password, sets the NIC mode the record asks for, boots by UEFI HTTP', async () => {
     await emu?.close();
     emu = await startBmcEmulator({ count: 1, quirks: 'bluefield', timing: ZERO_TIMING });
