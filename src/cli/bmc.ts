@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ZtpError } from '../errors.js';
+import { isZtpError, ZtpError } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../log.js';
 import type { Device } from '../devices/model.js';
 import { describeImage } from '../images/api.js';
@@ -133,6 +133,27 @@ function passwordKeeper(target: Target): ((password: string) => void) | undefine
   return (password) => storage.store.setBmcPassword(device.serial, password, 'cli');
 }
 
+/**
+ * Logs in as the record says. A record with a factory password (ztp device add
+ * --bmc-factory-password) and no password flags: with no configured password the factory one logs
+ * in (a generated password replaces it); when the configured one is refused the BMC may be
+ * factory-fresh, so the factory one logs in and the configured one is set.
+ */
+async function openWithFactoryFallback(target: Target, flags: BmcFlags, deps: { log: Logger; signal: AbortSignal; onStep: StepListener }) {
+  const keep = passwordKeeper(target);
+  const factory = target.device?.bmc?.factoryPassword;
+  const configured = target.device?.bmc?.password;
+  const fromRecord = factory !== undefined && flags.password === undefined && flags.factoryPassword === undefined;
+  if (fromRecord && !configured) target.endpoint.password = factory;
+  try {
+    return await openBmcSession(target.endpoint, { ...deps, ...(keep ? { onPasswordChange: keep } : {}) });
+  } catch (err) {
+    if (!(fromRecord && configured && isZtpError(err, 'REDFISH_AUTH_FAILED'))) throw err;
+    const onPasswordChange = keep ? (password: string) => (password === factory ? undefined : keep(password)) : undefined;
+    return openBmcSession({ ...target.endpoint, password: factory, newPassword: configured }, { ...deps, ...(onPasswordChange ? { onPasswordChange } : {}) });
+  }
+}
+
 /** Opens the session, runs `fn`, always logs out; Ctrl-C aborts cleanly (session deleted). */
 async function withSession<T>(
   io: Io,
@@ -155,8 +176,7 @@ async function withSession<T>(
   const history = target.device && target.storage ? historyStepListener({ store: target.storage.store, serial: target.device.serial, bmcUrl: target.endpoint.url, log }) : undefined;
   const onStep = allListeners((s) => steps.push(s), history, progressListener(io, tty));
   try {
-    const onPasswordChange = passwordKeeper(target);
-    const session = await openBmcSession(target.endpoint, { log, signal: controller.signal, onStep, ...(onPasswordChange ? { onPasswordChange } : {}) });
+    const session = await openWithFactoryFallback(target, flags, { log, signal: controller.signal, onStep });
     try {
       return await fn(session, steps);
     } finally {

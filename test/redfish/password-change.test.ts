@@ -266,6 +266,19 @@ describe('factory-default BMC password against the emulator (factory-password fa
     expect(new DeviceStore(images.db).get(serial)!.bmc!.password).toBe(chosen);
     expect(r2.out + r2.err).not.toContain(chosen);
     expect(JSON.stringify(store.history(serial))).not.toContain(chosen);
+    await emu.close();
+
+    // The record holds a configured password and the factory one: the configured one is set.
+    emu = await startBmcEmulator({ count: 1, quirks: 'supermicro', timing: ZERO_TIMING, password: 'ADMIN-factory-M4', faults: { factoryPassword: true } });
+    const ep3 = emu.endpoints[0]!;
+    const configured = 'Configured-For-Cli-77';
+    store.upsert({ serial, bmc: { address: ep3.url, username: ep3.username, password: configured, factoryPassword: ep3.password } });
+    const r3 = await ztp(dataDir, 'bmc', 'power', serial, '--json');
+    expect(r3.err).toBe('');
+    expect(r3.code).toBe(EXIT.OK);
+    expect(emu.emulator.bmcs[0]!.account.password).toBe(configured);
+    expect(new DeviceStore(images.db).get(serial)!.bmc).toMatchObject({ password: configured, factoryPassword: ep3.password });
+    for (const secret of [configured, ep3.password]) expect(r3.out + JSON.stringify(store.history(serial))).not.toContain(secret);
   });
 
   it('a bare BMC URL has nowhere to keep a generated password: typed error, the BMC untouched', async () => {
