@@ -276,31 +276,24 @@ export const registerBmcCommands: CliRegistrar = (program, action, io) => {
       }),
     );
 
-  addBmcOptions(bmc.command('boot-iso <target> [imageUrl]').description('eject, insert the ISO, verify, boot once from CD, power on or restart, wait'))
-    .action(
-      action(async (cmd: Command, arg: string, imageUrl: string | undefined) => {
-        const g = globalOptions(cmd);
-        const flags = cmd.opts<BmcFlags>();
-        const target = resolveTarget(g, arg, flags, false);
-        const url = bootUrl(target, imageUrl, target.storage);
-        const result = await withSession(io, g, target, flags, (s) => s.bootFromIso(url));
-        printResult(io, g, { bmc: displayUrl(target.endpoint.url), device: target.device?.serial ?? null, image: url, ...result }, () => `${result.path}: ${url}\n${stepsTable(result.steps)}`);
-        return EXIT.OK;
-      }),
-    );
-
-  addBmcOptions(bmc.command('boot-http <target> [imageUrl]').description('boot once by UEFI HTTP (HttpBootUri where supported, else the URL comes from DHCP), power on or restart, wait'))
-    .action(
-      action(async (cmd: Command, arg: string, imageUrl: string | undefined) => {
-        const g = globalOptions(cmd);
-        const flags = cmd.opts<BmcFlags>();
-        const target = resolveTarget(g, arg, flags, false);
-        const url = bootUrl(target, imageUrl, target.storage);
-        const result = await withSession(io, g, target, flags, (s) => s.bootFromHttp(url));
-        printResult(io, g, { bmc: displayUrl(target.endpoint.url), device: target.device?.serial ?? null, image: url, ...result }, () => `${result.path}: ${url}\n${stepsTable(result.steps)}`);
-        return EXIT.OK;
-      }),
-    );
+  const bootCommands = [
+    ['boot-iso', 'eject, insert the ISO, verify, boot once from CD, power on or restart, wait', (s: BmcSession, url: string) => s.bootFromIso(url)],
+    ['boot-http', 'boot once by UEFI HTTP (HttpBootUri where supported, else the URL comes from DHCP), power on or restart, wait', (s: BmcSession, url: string) => s.bootFromHttp(url)],
+  ] as const;
+  for (const [name, description, boot] of bootCommands) {
+    addBmcOptions(bmc.command(`${name} <target> [imageUrl]`).description(description))
+      .action(
+        action(async (cmd: Command, arg: string, imageUrl: string | undefined) => {
+          const g = globalOptions(cmd);
+          const flags = cmd.opts<BmcFlags>();
+          const target = resolveTarget(g, arg, flags, false);
+          const url = bootUrl(target, imageUrl, target.storage);
+          const result = await withSession(io, g, target, flags, (s) => boot(s, url));
+          printResult(io, g, { bmc: displayUrl(target.endpoint.url), device: target.device?.serial ?? null, image: url, ...result }, () => `${result.path}: ${url}\n${stepsTable(result.steps)}`);
+          return EXIT.OK;
+        }),
+      );
+  }
 
   addBmcOptions(bmc.command('power <target> [action]').description('power status (default) | on | off | restart | cycle | graceful-off | graceful-restart'))
     .option('--wait', 'wait until the power state is reached')

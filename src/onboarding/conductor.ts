@@ -19,6 +19,7 @@ import type { DeviceStore, HistoryEvent } from '../devices/store.js';
 import { errorMessage, isZtpError, ZtpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BmcEndpoint, BmcSession, BootTarget, Inventory, ResetKind, StepOutcome } from '../redfish/api.js';
+import { endpointFromDevice } from '../redfish/index.js';
 import {
   applySignal,
   BMC_STEPS,
@@ -594,13 +595,7 @@ export class Conductor {
   private async session(device: Device, rt: Runtime, signal: AbortSignal): Promise<BmcSession> {
     if (rt.session) return rt.session;
     const bmc = device.bmc!;
-    const endpoint: BmcEndpoint = { url: bmcUrl(bmc.address) };
-    if (bmc.username) endpoint.username = bmc.username;
-    if (bmc.password) endpoint.password = bmc.password;
-    if (bmc.caBundle) endpoint.caBundle = bmc.caBundle;
-    if (bmc.fingerprint256) endpoint.fingerprint256 = bmc.fingerprint256;
-    if (bmc.insecure) endpoint.insecure = true;
-    if (bmc.systemId) endpoint.systemId = bmc.systemId;
+    const endpoint: BmcEndpoint = { ...endpointFromDevice(bmc), url: bmcUrl(bmc.address) };
     const serial = device.serial;
     const keep = (password: string) => this.deps.store.setBmcPassword(serial, password, 'onboarding');
     const connect = (ep: BmcEndpoint, onPasswordChange: (password: string) => void) =>
