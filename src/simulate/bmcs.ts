@@ -24,7 +24,9 @@ export interface EmulatedBmcsOptions {
   mediaCa?: string;
   /** TLS for the emulator's listener; the endpoints carry `caBundle` (what the suite must trust) */
   https?: { cert: string; key: string; caBundle: string };
-  /** change factory passwords that must be changed before first use (default true) */
+  /** change factory passwords that must be changed before first use (default true); false: leave
+   * the BMCs factory-fresh and hand the suite the factory password plus a lab password to set
+   * (the record's bmc.factoryPassword and bmc.password: the conductor makes the change) */
   commission?: boolean;
   host?: string;
   port?: number;
@@ -54,9 +56,16 @@ export function emulatedBmcs(options: EmulatedBmcsOptions): BmcLabFactory {
     const caBundle = options.https?.caBundle;
     const endpoints: BmcLab['endpoints'] = running.endpoints.map((e) => ({ id: e.id, url: e.url, username: e.username, password: e.password, systemId: e.systemId, ...(caBundle ? { caBundle } : {}) }));
     try {
+      const mustChange = running.emulator.bmcs.map((b) => b.account.passwordChangeRequired);
       if (options.commission !== false) {
-        const changed = await commission(endpoints, running.emulator.bmcs.map((b) => b.account.passwordChangeRequired));
+        const changed = await commission(endpoints, mustChange);
         if (changed) options.log.info({ bmcs: changed }, 'lab BMCs: factory passwords changed (commissioned)');
+      } else {
+        for (const [i, e] of endpoints.entries()) {
+          if (!mustChange[i]) continue;
+          e.factoryPassword = e.password;
+          e.password = labPassword();
+        }
       }
     } catch (err) {
       await running.close();
@@ -67,13 +76,17 @@ export function emulatedBmcs(options: EmulatedBmcsOptions): BmcLabFactory {
   };
 }
 
+function labPassword(): string {
+  return `lab-${randomBytes(9).toString('base64url')}`;
+}
+
 /** PATCHes a new password on every account that demands one; returns how many were changed. */
 async function commission(endpoints: BmcLab['endpoints'], mustChange: boolean[]): Promise<number> {
   let changed = 0;
   const agent = endpoints[0]?.caBundle ? new Agent({ connect: { ca: endpoints[0].caBundle, timeout: 10_000 } }) : undefined;
   for (const [i, e] of endpoints.entries()) {
     if (!mustChange[i]) continue;
-    const password = `lab-${randomBytes(9).toString('base64url')}`;
+    const password = labPassword();
     const basic = `Basic ${Buffer.from(`${e.username}:${e.password}`).toString('base64')}`;
     const res = await request(`${e.url}/redfish/v1/AccountService/Accounts/1`, {
       method: 'PATCH',

@@ -45,7 +45,8 @@ export function parseFaultPlan(text: string, count: number): DeviceFaults[] {
 
 /** The BMC side of a lab (the Redfish emulator behind a port): one endpoint per device, in order. */
 export interface BmcLab {
-  endpoints: { id: string; url: string; username: string; password: string; systemId: string; caBundle?: string }[];
+  /** factoryPassword: the BMC is factory-fresh and demands a change from it to `password` */
+  endpoints: { id: string; url: string; username: string; password: string; systemId: string; caBundle?: string; factoryPassword?: string }[];
   /** emits 'booting' (BootingEvent) */
   events: EventEmitter;
   close(): Promise<void>;
@@ -169,7 +170,7 @@ export class VirtualLab {
       ...(d.password ? { password: d.password } : {}),
       ...(d.faults.dpu.includes('bad-script') ? { preScript: NOT_A_SCRIPT } : {}),
       ...(this.options.config !== undefined ? { config: this.options.config } : {}),
-      ...(d.bmc ? { bmc: { address: d.bmc.url, username: d.bmc.username, password: d.bmc.password, systemId: d.bmc.systemId, ...(d.bmc.caBundle ? { caBundle: d.bmc.caBundle } : {}) } } : {}),
+      ...(d.bmc ? { bmc: { address: d.bmc.url, username: d.bmc.username, password: d.bmc.password, systemId: d.bmc.systemId, ...(d.bmc.caBundle ? { caBundle: d.bmc.caBundle } : {}), ...(d.bmc.factoryPassword ? { factoryPassword: d.bmc.factoryPassword } : {}) } } : {}),
       ...timeoutsField(typeof timeouts === 'function' ? timeouts(d) : timeouts),
     }));
   }

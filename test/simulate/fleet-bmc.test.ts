@@ -134,12 +134,14 @@ describe('fifty simulated DPUs with and without emulated BMCs, mixed profiles, i
       issueIdevid: (serial) => issueDeviceIdentity(suite.ctx.pki, serial),
       dhcp: directDhcp(silentLogger),
       withBmc: (i) => kindOf(i) !== 'none',
-      bmcs: emulatedBmcs({ log: silentLogger, quirks: (i) => (kindOf(i) === 'uefi-http' ? 'bluefield' : 'generic'), mediaCa: suite.ctx.pki.rootCaPem }),
+      // BlueField BMCs left factory-fresh: the conductor logs in with the factory password and sets the record's.
+      bmcs: emulatedBmcs({ log: silentLogger, quirks: (i) => (kindOf(i) === 'uefi-http' ? 'bluefield' : 'generic'), mediaCa: suite.ctx.pki.rootCaPem, commission: false }),
       rangeBytes: 16 * 1024,
       agent: { requestTimeoutMs: 5_000, scriptTimeoutMs: 5_000 },
       onboardingTimeouts: stallTimeouts,
     });
     expect(lab.devices.filter((d) => d.bmc)).toHaveLength(34);
+    expect(lab.devices.filter((d) => d.bmc?.factoryPassword === '0penBmc')).toHaveLength(16);
     expect(lab.devices.slice(0, 2).map((d) => d.faults.bmc)).toEqual([['media-never-inserted'], ['timeout=insert']]);
     expect(lab.devices.filter((d) => d.faults.dpu.length || d.faults.bmc.length)).toHaveLength(FAULTED);
     expect((await registerDevices(api, lab.deviceRecords())).created).toBe(FLEET);
@@ -194,6 +196,10 @@ describe('fifty simulated DPUs with and without emulated BMCs, mixed profiles, i
     // The BMC that never answers InsertMedia: the call in flight was aborted at the step's timeout.
     const hung = suite.ctx.store.history(lab.devices[1]!.serial, 0, 1000).filter((e) => e.source === 'redfish').map((e) => `${e.type}:${String(e.data.outcome)}`);
     expect(hung).not.toContain('insert:ok');
+    // A factory-fresh BlueField BMC: the conductor changed its password to the record's, once.
+    const fresh = healthy('uefi-http');
+    const changes = suite.ctx.store.history(fresh.serial, 0, 1000).filter((e) => e.source === 'redfish' && e.type === 'password-change');
+    expect(changes.map((e) => e.data.outcome)).toEqual(['ok']);
     // A timed-out device says after how long, at which step.
     const silent = lab.devices.find((d) => d.faults.dpu[0] === 'agent-crash' && d.bmc)!;
     const last = suite.ctx.store.history(silent.serial, 0, 1000).filter((e) => e.source === 'onboarding' && e.data.status === 'timed-out').at(-1)!;
