@@ -115,13 +115,16 @@ describe('kill -9 of ztp serve mid-fleet, then a restart', () => {
     for (;;) {
       atKill = await jobs();
       const complete = atKill.filter((j) => j.status === 'complete').length;
-      if (complete >= 3 && atKill.filter((j) => j.status === 'running').length >= 3) break;
+      const running = (steps: string[]) => atKill.filter((j) => j.status === 'running' && steps.includes(j.step)).length;
+      // Caught with a power-on in flight and a device bootstrapping: the two that matter.
+      if (complete >= 1 && running(['power-on']) >= 1 && running(['booting', 'bootstrapping', 'progress']) >= 1) break;
       if (complete === FLEET || Date.now() > until) throw new Error(`never caught the fleet mid-way: ${JSON.stringify(atKill.map((j) => `${j.step}/${j.status}`))}`);
       await new Promise((r) => setTimeout(r, 25));
     }
     server!.child.kill('SIGKILL');
     expect(await server!.exited).toBe('SIGKILL');
     const unfinished = atKill.filter((j) => j.status !== 'complete');
+    console.log(`killed with: ${atKill.map((j) => `${j.step}/${j.status}`).join(" ")}`);
     // The devices keep going for a moment with their server gone.
     await new Promise((r) => setTimeout(r, 500));
     server = await startServe(join(dir, 'config.json'), config);
@@ -139,7 +142,7 @@ describe('kill -9 of ztp serve mid-fleet, then a restart', () => {
     }
     expect(final.filter((j) => j.status !== 'complete'), server.tail()).toEqual([]);
     expect(final.every((j) => j.attempt === 1)).toBe(true);
-    expect(unfinished.length).toBeGreaterThanOrEqual(3);
+    expect(unfinished.length).toBeGreaterThanOrEqual(2);
 
     // Let the DPUs' last runs end (their agents returned after bootstrap-complete).
     await Promise.all(lab.devices.map((d) => d.dpu.running));
