@@ -6,12 +6,15 @@
 // then it stops the DPUs, closes the BMCs and prints what happened (runs, the BMCs' counters).
 // The devices stay registered (their history with them); running it again updates them.
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { isZtpError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { imagePath } from '../images/paths.js';
-import { ensureLabPki, issueDeviceIdentity } from '../pki/lab.js';
+import { issueDeviceIdentity, splitPem } from '../pki/lab.js';
+import type { PemKeyPair, SuitePki } from '../pki/material.js';
 import { isQuirkMode, QUIRK_MODES } from '../redfish/emulator/quirks.js';
 import { emulatedBmcs } from '../simulate/bmcs.js';
 import { directDhcp, NetnsDhcp, type DhcpPath } from '../simulate/dhcp.js';
@@ -75,6 +78,27 @@ export function labImage(size: number): Buffer {
     block = createHash('sha256').update(block).digest();
   }
   return out;
+}
+
+/**
+ * The lab PKI ztp serve keeps in its data directory, read (never generated or rewritten: it is
+ * the suite's): the root CA its TLS certificate chains to, the MASA CA of its vouchers, the
+ * IDevID CA the lab devices' identities are issued under.
+ */
+export function labPki(dataDir: string): { rootCaPem: string; masaCaPem: string; idevidCa: PemKeyPair } {
+  const dir = join(resolve(dataDir), 'pki');
+  const read = (file: string) => {
+    const path = join(dir, file);
+    if (!existsSync(path)) throw usageError(`no lab PKI in ${dir} (${file} is missing): give ztp simulate the data directory of ztp serve (--data-dir or ZTP_DATA_DIR)`);
+    return readFileSync(path, 'utf8');
+  };
+  const idevidCa = read('idevid-ca.crt');
+  const idevidRoot = read('idevid-root-ca.crt');
+  return {
+    rootCaPem: read('root-ca.crt'),
+    masaCaPem: read('masa-ca.crt'),
+    idevidCa: { certPem: [...splitPem(idevidCa).slice(0, 1), ...splitPem(idevidRoot).slice(0, 1)].join(''), keyPem: read('idevid-ca.key') },
+  };
 }
 
 function describeRun(serial: string, run: DpuRun): Record<string, unknown> {
@@ -186,6 +210,7 @@ export const registerSimulateCommand: CliRegistrar = (program, action, io) => {
         const bootstrapUrl = o.bootstrapUrl ?? `https://${publicHost}:${config.bootstrap.port}`;
         if (!/^https:\/\/[^/]+/i.test(bootstrapUrl)) throw usageError('--bootstrap-url must be an https:// URL');
         const client = AdminClient.from(config, { server: o.server, token: o.token });
+        const pki = labPki(config.dataDir);
         let image: ImageInfo;
         if (o.image) {
           image = (await client.request<{ image: ImageInfo }>('GET', `/api/v1/images/${encodeURIComponent(o.image)}`)).image;
@@ -194,9 +219,6 @@ export const registerSimulateCommand: CliRegistrar = (program, action, io) => {
           image = (await client.request<{ image: ImageInfo }>('POST', `/api/v1/images?name=${encodeURIComponent(name)}&osName=sim-os&osVersion=1.0`, labImage(imageSize), 'application/octet-stream')).image;
         }
 
-        // The lab PKI of the data dir ztp serve uses: its root CA (server TLS), MASA (vouchers)
-        // and IDevID CA (device identities). Same names as ztp serve, so nothing is regenerated.
-        const { pki } = await ensureLabPki(config.dataDir, config.pki, publicHost);
 
         let dhcp: DhcpPath | undefined;
         let lab: VirtualLab | undefined;
@@ -213,8 +235,9 @@ export const registerSimulateCommand: CliRegistrar = (program, action, io) => {
             bootImage: image.name,
             bootstrapUrl,
             serverCaPem: pki.rootCaPem,
-            masaCaPem: pki.masa.certPem,
-            issueIdevid: (serial) => issueDeviceIdentity(pki, serial),
+            masaCaPem: pki.masaCaPem,
+            // issueDeviceIdentity reads only the IDevID CA of the suite's PKI
+            issueIdevid: (serial) => issueDeviceIdentity({ idevidCa: pki.idevidCa } as SuitePki, serial),
             ...(o.basicAuth ? { basicAuth: true } : {}),
             dhcp,
             ...(o.bmc ? { bmcs: emulatedBmcs({ log, mediaCa: pki.rootCaPem, quirks: o.quirks, host: o.bmcHost, port: bmcPort, ...(powerOnMs !== undefined ? { timing: { powerOnMs } } : {}) }) } : {}),

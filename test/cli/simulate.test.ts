@@ -151,11 +151,15 @@ describe('ztp simulate', () => {
       const code = await main(['--data-dir', join(dir, 'data'), 'simulate', ...args], { out: () => undefined, err: (t) => void err.push(t) });
       return { code, err: err.join('\n') };
     };
+    const noPkiErr: string[] = [];
     for (const args of [['--count', '0'], ['--profile', 'junos'], ['--faults', 'explode'], ['--count', '2', '--faults', 'never-boots:3'], ['--dhcp', 'carrier-pigeon'], ['--restart'], ['--mac-tag', 'zz']]) {
       const r = await run(...args, '--server', apiUrl, '--token', TOKEN);
       expect(r.code, `${args.join(' ')}: ${r.err}`).toBe(EXIT.USAGE);
       expect(r.err).toMatch(/^ztp: /);
     }
+    const noPki = await main(['--data-dir', join(dir, 'elsewhere'), 'simulate', '--server', apiUrl, '--token', TOKEN], { out: () => undefined, err: (t) => void noPkiErr.push(t) });
+    expect(noPki).toBe(EXIT.USAGE);
+    expect(noPkiErr.join('\n')).toMatch(/no lab PKI in .*elsewhere\/pki .*data directory of ztp serve/);
     const down = await run('--server', 'http://127.0.0.1:1', '--token', 'x');
     expect(down.code).toBe(EXIT.UNAVAILABLE);
     expect(down.err).toMatch(/cannot reach ztp serve at http:\/\/127\.0\.0\.1:1/);
