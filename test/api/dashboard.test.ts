@@ -4,29 +4,25 @@
 // progress bar fills from the event stream, without a reload; a click opens its timeline, which
 // also follows live. The page runs under its strict CSP with no violation and no script error.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, rmSync } from 'node:fs';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARD_CSP } from '../../src/api/dashboard.js';
-import { validateConfig, type Config } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
 import { issueDeviceIdentity } from '../../src/pki/lab.js';
 import { ensureImage, registerDevices, type AdminApi } from '../../src/simulate/admin.js';
 import { emulatedBmcs } from '../../src/simulate/bmcs.js';
 import { directDhcp } from '../../src/simulate/dhcp.js';
 import { VirtualLab } from '../../src/simulate/lab.js';
-import { startSuite, type Suite } from '../../src/suite.js';
-import { freePort } from '../helpers/ports.js';
+import type { Suite } from '../../src/suite.js';
+import { startTestSuite, TEST_TOKEN } from '../helpers/suite.js';
 
 const CHROMIUM = process.env.ZTP_CHROMIUM ?? '/usr/bin/chromium';
 const missing = existsSync(CHROMIUM) ? '' : `${CHROMIUM} is not installed (.ci/run installs chromium); skipping the dashboard browser test`;
 if (missing) console.warn(missing);
 
-const TOKEN = 'dash-token';
+const TOKEN = TEST_TOKEN;
 let dir: string;
-let config: Config;
 let suite: Suite;
 let lab: VirtualLab;
 let browser: Browser | undefined;
@@ -34,18 +30,8 @@ let base: string;
 
 beforeAll(async () => {
   if (missing) return;
-  dir = mkdtempSync(join(tmpdir(), 'ztp-dashboard-'));
-  const [bootstrapPort, apiPort, imagesPort, imagesTlsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  config = validateConfig({
-    dataDir: join(dir, 'data'),
-    publicHost: 'localhost',
-    logLevel: 'silent',
-    bootstrap: { host: '127.0.0.1', port: bootstrapPort },
-    api: { host: '127.0.0.1', port: apiPort, token: TOKEN },
-    images: { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort },
-  });
-  suite = await startSuite(config, silentLogger);
-  base = `http://127.0.0.1:${apiPort}`;
+  const t = await startTestSuite('ztp-dashboard-');
+  ({ suite, dataDir: dir, apiBase: base } = t);
   const api: AdminApi = { url: base, token: TOKEN };
   const image = await ensureImage(api, 'dash-os.img', randomBytes(64 * 1024));
   lab = await VirtualLab.create({
@@ -53,7 +39,7 @@ beforeAll(async () => {
     profile: 'rfc8572',
     serialPrefix: 'DASH',
     bootImage: image.name,
-    bootstrapUrl: `https://localhost:${bootstrapPort}`,
+    bootstrapUrl: t.bootstrapBase,
     serverCaPem: suite.ctx.pki.rootCaPem,
     masaCaPem: suite.ctx.pki.masa.certPem,
     issueIdevid: (serial) => issueDeviceIdentity(suite.ctx.pki, serial),
