@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import pino from 'pino';
 import { isZtpError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { imagePath } from '../images/paths.js';
@@ -185,7 +186,8 @@ export const registerSimulateCommand: CliRegistrar = (program, action, io) => {
         const g = globalOptions(cmd);
         const o = cmd.opts() as SimulateCliOptions;
         const config = configFrom(g);
-        const log = createLogger(config.logLevel).child({ service: 'simulate' });
+        // Logs go to stderr: stdout is the lab's own output (NDJSON with --json).
+        const log = createLogger(config.logLevel, pino.destination({ fd: 2, sync: true })).child({ service: 'simulate' });
         const count = int('count', o.count, 1, 10_000)!;
         const profile = o.profile as LabProfile;
         if (!['rfc8572', 'opi', 'mixed'].includes(profile)) throw usageError('--profile must be rfc8572, opi or mixed');

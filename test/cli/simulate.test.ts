@@ -109,6 +109,9 @@ describe('ztp simulate', () => {
     sim.child.kill('SIGTERM');
     expect(await sim.exited).toBe(EXIT.OK);
     const lines = ndjson(sim);
+    // stdout is only the lab's NDJSON (its logs, e.g. the dark DPU's warning, go to stderr)
+    expect(sim.stdout().trim().split('\n').every((l) => typeof (JSON.parse(l) as { kind?: unknown }).kind === 'string')).toBe(true);
+    expect(sim.stderr()).toMatch(/fault never-boots, staying dark/);
     const runs = lines.filter((l) => l.kind === 'run') as { serial: string; outcome: string; via: string; reports: string[] }[];
     expect(runs.map((r) => `${r.serial}:${r.outcome}`).sort()).toEqual(['SIM-0001:dark', 'SIM-0002:complete', 'SIM-0003:complete', 'SIM-0004:complete']);
     expect(runs.every((r) => r.via === 'virtual-media')).toBe(true);
