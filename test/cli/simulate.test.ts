@@ -148,6 +148,23 @@ describe('ztp simulate', () => {
     expect(ndjson(again).at(-1)).toMatchObject({ kind: 'stopped', signal: 'SIGINT' });
   }, 60_000);
 
+  it('without --json: a table of what it started, a summary line on stderr; in-process SIGTERM stops it', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const done = main(['--data-dir', join(dir, 'data'), 'simulate', '--count', '2', '--no-bmc', '--prefix', 'HUMAN', '--mac-tag', '7c', '--faults', 'agent-crash', '--server', apiUrl, '--token', TOKEN], { out: (t) => void out.push(t), err: (t) => void err.push(t) });
+    const end = Date.now() + 20_000;
+    while (!err.some((l) => l.startsWith('simulate: '))) {
+      if (Date.now() > end) throw new Error(`no start line: ${err.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(out[0]).toMatch(/^SERIAL\s+PROFILE\s+FAULTS\s+MACS\s+BMC\n/);
+    expect(out[0]).toMatch(/HUMAN-0001\s+rfc8572\s+agent-crash\s+02:7c:00:00:01:00,02:7c:00:00:01:01\s+-/);
+    expect(err.join('\n')).toMatch(/simulate: 2 DPU\(s\) without BMCs registered with http:\/\/127\.0\.0\.1:\d+ \(2 created, 0 updated, 0 unchanged\).*start them with ztp onboard --all/);
+    process.emit('SIGTERM');
+    expect(await done).toBe(EXIT.OK);
+    expect(err.at(-1)).toMatch(/simulate: stopped \(SIGTERM\); 0\/2 device\(s\) completed a run/);
+  }, 30_000);
+
   it('bad flags are usage errors (2); an unreachable server is 6', async () => {
     const run = async (...args: string[]) => {
       const err: string[] = [];
