@@ -275,7 +275,7 @@ export const registerSimulateCommand: CliRegistrar = (program, action, io) => {
             bootstrapUrl,
             dhcp: dhcp.mode,
             image: { name: image.name, sha256: image.sha256, size: image.size },
-            registered,
+            registered: { created: registered.created, updated: registered.updated, unchanged: registered.unchanged },
             devices: lab.devices.map(deviceLine),
             ...(onboarding ? { onboarding: onboarding.map((r) => ({ serial: r.serial, outcome: r.outcome, ...(r.reason ? { reason: r.reason } : {}), ...(r.job ? { status: r.job.status, step: r.job.step, attempt: r.job.attempt } : {}) })) } : {}),
           };

@@ -128,7 +128,7 @@ describe('ztp simulate', () => {
     await again.waitFor(/"kind":"started"/);
     const started = ndjson(again)[0] as { registered: { created: number; updated: number }; onboarding: { serial: string; outcome: string; reason?: string }[] };
     // New BMC URLs (a new listener port): the records are updated, nothing is created.
-    expect(started.registered).toMatchObject({ created: 0, updated: 4 });
+    expect(started.registered).toEqual({ created: 0, updated: 4, unchanged: 0 });
     expect(started.onboarding.map((r) => `${r.serial}:${r.outcome}:${r.reason}`)).toEqual(['SIM-0001:unchanged:already running at booting', 'SIM-0002:unchanged:already complete', 'SIM-0003:unchanged:already complete', 'SIM-0004:unchanged:already complete']);
 
     const byHand = simulate('--count', '2', '--no-bmc', '--onboard', '--prefix', 'HAND', '--mac-tag', '7b', '--profile', 'opi', '--image-size', '65536');
