@@ -2,23 +2,71 @@
 // process (what test/firmware does, without the network namespaces). For tests that need a real
 // process boundary: `kill -9` of the server, signals to `ztp simulate`.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const BIN = join(REPO, 'bin', 'ztp.js');
 
-let built = false;
+const STAMP = join(REPO, 'dist', '.build-stamp');
+const LOCK = join(tmpdir(), `ztp-build-${createHash('sha256').update(REPO).digest('hex').slice(0, 12)}.lock`);
 
-/** `npm run build` once per test process (tsc -p tsconfig.build.json → dist/). */
+/** Newest modification time of what the build reads (src/, the build config, package.json). */
+function newestInput(): number {
+  let newest = Math.max(statSync(join(REPO, 'tsconfig.build.json')).mtimeMs, statSync(join(REPO, 'package.json')).mtimeMs);
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else newest = Math.max(newest, statSync(path).mtimeMs);
+    }
+  };
+  walk(join(REPO, 'src'));
+  return newest;
+}
+
+const fresh = () => existsSync(STAMP) && existsSync(join(REPO, 'dist', 'cli', 'main.js')) && statSync(STAMP).mtimeMs >= newestInput();
+const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * `npm run build` (tsc -p tsconfig.build.json → dist/) unless dist/ is newer than every source.
+ * Test files run in parallel workers: a lock (a directory in the temp dir) keeps two builds from
+ * rewriting dist/ at once, or one from rewriting it under a process another test is starting.
+ */
 export function buildCli(): void {
-  if (built) return;
-  try {
-    execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO, stdio: 'pipe', timeout: 240_000 });
-  } catch (err) {
-    if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw err;
+  const deadline = Date.now() + 240_000;
+  for (;;) {
+    if (fresh()) return;
+    try {
+      mkdirSync(LOCK);
+      break;
+    } catch {
+      // another worker is building; a lock left by a killed run is taken over after 5 minutes
+      try {
+        if (Date.now() - statSync(LOCK).mtimeMs > 300_000) rmSync(LOCK, { recursive: true, force: true });
+      } catch {
+        // gone meanwhile
+      }
+      if (Date.now() > deadline) throw new Error(`waited 240 s for another build (${LOCK})`);
+      pause(250);
+    }
   }
-  built = true;
+  try {
+    if (fresh()) return;
+    const started = Date.now();
+    try {
+      execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO, stdio: 'pipe', timeout: 240_000 });
+    } catch (err) {
+      // type errors elsewhere still emit; only a missing CLI is fatal
+      if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw err;
+    }
+    writeFileSync(STAMP, '');
+    utimesSync(STAMP, new Date(started), new Date(started));
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
 }
 
 export interface ZtpProcess {
