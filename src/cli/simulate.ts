@@ -41,6 +41,7 @@ export interface SimulateCliOptions {
   bootstrapUrl?: string;
   dhcp: string;
   dhcpInterface?: string;
+  dhcpAddress?: string;
   basicAuth?: boolean;
   onboard?: boolean;
   restart?: boolean;
@@ -149,7 +150,7 @@ function untilSignal(): { signal: Promise<string>; cancel(): void } {
 async function dhcpPath(o: SimulateCliOptions, log: Logger): Promise<DhcpPath> {
   if (o.dhcp === 'direct') return directDhcp(log);
   if (o.dhcp === 'netns') {
-    const path = await NetnsDhcp.create({ log, ...(o.dhcpInterface ? { hostInterface: o.dhcpInterface } : {}) });
+    const path = await NetnsDhcp.create({ log, ...(o.dhcpInterface ? { hostInterface: o.dhcpInterface } : {}), ...(o.dhcpAddress ? { hostAddress: o.dhcpAddress } : {}) });
     log.info({ namespace: path.namespace, hostInterface: path.hostInterface, hostAddress: path.hostAddress }, 'DHCP path: netns (udhcpc per DPU MAC; point ZTP_DHCP_INTERFACE of ztp serve at the host interface)');
     return path;
   }
@@ -175,6 +176,7 @@ export const registerSimulateCommand: CliRegistrar = (program, action, io) => {
     .option('--bootstrap-url <url>', 'the bootstrap server as the DPUs reach it (default https://<public host>:<bootstrap port>)')
     .option('--dhcp <path>', 'direct (no DHCP on the wire) or netns (udhcpc in a network namespace, root)', 'direct')
     .option('--dhcp-interface <name>', 'with --dhcp netns: the host-side interface ztp serve answers DHCP on')
+    .option('--dhcp-address <cidr>', 'with --dhcp netns: the host-side address and prefix (default 10.231.0.1/24; serve a dhcp.subnets entry for it)')
     .option('--basic-auth', 'every device also gets an HTTP Basic password (sim-<serial>)')
     .option('--onboard', 'start onboarding the lab devices once registered')
     .option('--restart', 'with --onboard: start again even devices whose last onboarding completed')
@@ -201,7 +203,9 @@ export const registerSimulateCommand: CliRegistrar = (program, action, io) => {
         if (!isQuirkMode(o.quirks)) throw usageError(`--quirks must be one of ${QUIRK_MODES.join(', ')}`);
         if (o.restart && !o.onboard) throw usageError('--restart needs --onboard');
         if (o.dhcp !== 'direct' && o.dhcp !== 'netns') throw usageError('--dhcp must be direct or netns');
-        if (o.dhcpInterface && o.dhcp !== 'netns') throw usageError('--dhcp-interface needs --dhcp netns');
+        if ((o.dhcpInterface || o.dhcpAddress) && o.dhcp !== 'netns') throw usageError('--dhcp-interface and --dhcp-address need --dhcp netns');
+        if (o.dhcpInterface && !/^[A-Za-z0-9_.-]{1,15}$/.test(o.dhcpInterface)) throw usageError('--dhcp-interface: an interface name of at most 15 characters');
+        if (o.dhcpAddress && !/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(o.dhcpAddress)) throw usageError('--dhcp-address: an IPv4 address with prefix, e.g. 10.231.0.1/24');
         try {
           parseFaultPlan(o.faults ?? '', count);
         } catch (err) {

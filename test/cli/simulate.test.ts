@@ -172,7 +172,7 @@ describe('ztp simulate', () => {
       return { code, err: err.join('\n') };
     };
     const noPkiErr: string[] = [];
-    for (const args of [['--count', '0'], ['--profile', 'junos'], ['--faults', 'explode'], ['--count', '2', '--faults', 'never-boots:3'], ['--dhcp', 'carrier-pigeon'], ['--restart'], ['--mac-tag', 'zz']]) {
+    for (const args of [['--count', '0'], ['--profile', 'junos'], ['--faults', 'explode'], ['--count', '2', '--faults', 'never-boots:3'], ['--dhcp', 'carrier-pigeon'], ['--dhcp-address', '10.0.0.1/24'], ['--dhcp', 'netns', '--dhcp-interface', 'much-too-long-a-name'], ['--restart'], ['--mac-tag', 'zz']]) {
       const r = await run(...args, '--server', apiUrl, '--token', TOKEN);
       expect(r.code, `${args.join(' ')}: ${r.err}`).toBe(EXIT.USAGE);
       expect(r.err).toMatch(/^ztp: /);
