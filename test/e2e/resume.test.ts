@@ -5,7 +5,10 @@
 //   - per device, the emulator's own counters show one successful InsertMedia and one reset,
 //     and the DPU was booted once: nothing the conductor did before the crash was done again;
 //   - every progress report an agent got a 2xx for is in the device's history;
-//   - the job's transitions are contiguous (each starts where the previous ended), in step order.
+//   - the job's transitions are contiguous (each starts where the previous ended), in step order;
+//   - `ztp onboard --all --wait --json`, which started the fleet, reconnects to the restarted
+//     server, was sent every event of the devices' histories (and none that is not there), and
+//     exits 0.
 // The devices behave as real ones do while their server is away: the agent retries
 // get-bootstrapping-data and repeats a report or download whose connection failed.
 import { randomBytes } from 'node:crypto';
@@ -22,7 +25,7 @@ import { emulatedBmcs } from '../../src/simulate/bmcs.js';
 import { directDhcp } from '../../src/simulate/dhcp.js';
 import { VirtualLab } from '../../src/simulate/lab.js';
 import { freePort } from '../helpers/ports.js';
-import { buildCli, startServe, type ZtpProcess } from '../helpers/ztp-process.js';
+import { buildCli, startServe, startZtp, type ZtpProcess } from '../helpers/ztp-process.js';
 
 const FLEET = 15;
 const TOKEN = 'resume-token';
@@ -38,6 +41,7 @@ interface PublicJob {
 let dir: string;
 let config: Record<string, unknown>;
 let server: ZtpProcess | undefined;
+let waiter: ZtpProcess | undefined;
 let lab: VirtualLab | undefined;
 let api: AdminApi;
 
@@ -81,6 +85,7 @@ beforeAll(async () => {
 }, 300_000);
 
 afterAll(async () => {
+  await waiter?.stop();
   await lab?.stop();
   await server?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -106,8 +111,9 @@ describe('kill -9 of ztp serve mid-fleet, then a restart', () => {
       agent: { requestTimeoutMs: 5_000, maxAttempts: 80, retryDelayMs: 250, transportRetries: { attempts: 80, delayMs: 250 } },
     });
     expect((await registerDevices(api, lab.deviceRecords())).created).toBe(FLEET);
-    const start = await fetch(`${api.url}/api/v1/onboarding`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ all: true }) });
-    expect(start.status).toBe(200);
+    // Started and followed by `ztp onboard --all --wait --json`, which has to ride out the crash.
+    waiter = startZtp(['--json', '--config-file', join(dir, 'config.json'), 'onboard', '--all', '--wait', '--timeout', '90s']);
+    await waiter.waitFor(/"kind":"started"/);
 
     // Mid-fleet: some complete, some still running.
     let atKill: PublicJob[] = [];
@@ -174,6 +180,22 @@ describe('kill -9 of ztp serve mid-fleet, then a restart', () => {
       }
       expect(events.map((e) => e.id), label).toEqual([...events.map((e) => e.id)].sort((a, b) => a - b));
     }
+    // The waiter reconnected after the crash and saw every event of the history, and only those
+    // (what it was sent before the kill had been committed).
+    expect(await waiter!.exited, waiter!.tail()).toBe(0);
+    const streamed = waiter!.stdout().trim().split('\n').map((l) => JSON.parse(l) as { kind: string; id?: number; serial?: string; source?: string; type?: string; exitCode?: number; devices?: { job: { status: string } }[] });
+    const summary = streamed.at(-1)!;
+    expect(summary).toMatchObject({ kind: 'summary', exitCode: 0 });
+    expect(summary.devices!.map((d) => d.job.status)).toEqual(Array(FLEET).fill('complete'));
+    const seen = new Set(streamed.filter((l) => l.kind === 'event').map((l) => l.id!));
+    for (const d of lab.devices) {
+      const events = (await history(d.serial)).filter((e) => e.source !== 'admin');
+      const missed = events.filter((e) => !seen.has(e.id)).map((e) => `${e.id} ${e.source}/${e.type}`);
+      expect(missed, `${d.serial}: events the waiter never got`).toEqual([]);
+    }
+    const all = new Set((await Promise.all(lab.devices.map((d) => history(d.serial)))).flat().map((e) => e.id));
+    expect([...seen].filter((id) => !all.has(id)), 'events the waiter got that are not in the history').toEqual([]);
+
     // The restarted server found the jobs where they were.
     const resumed = server.stdout().split('\n').filter((l) => l.includes('onboarding: resuming job')).map((l) => JSON.parse(l) as { serial: string; step: string });
     expect(resumed.length).toBeGreaterThan(0);
