@@ -152,6 +152,23 @@ describe.skipIf(missing)('dashboard in headless Chromium', () => {
     await page.close();
   }, 60_000);
 
+  it('on a server with onboarding disabled: the device list, no actions, and why', async () => {
+    const t = await startTestSuite('ztp-dashboard-off-', { config: { onboarding: { enabled: false } } });
+    try {
+      t.suite.ctx.store.upsert({ serial: 'OFF-1', profile: 'opi', macs: ['02:00:00:00:0f:01'] });
+      const page = await browser!.newPage();
+      await page.goto(`${t.apiBase}/#token=${TEST_TOKEN}`);
+      await page.waitForSelector('#conn:text("onboarding is disabled on this server; device list only")');
+      expect(await page.textContent(`${row('OFF-1')} .profile`)).toBe('opi');
+      expect(await page.textContent(`${row('OFF-1')} .status`)).toBe('none');
+      expect(await page.locator(`${row('OFF-1')} button`).count()).toBe(0);
+      await page.close();
+    } finally {
+      await t.suite.stop();
+      rmSync(t.dataDir, { recursive: true, force: true });
+    }
+  });
+
   it('a wrong token is shown, not thrown', async () => {
     const { page } = await open('#token=wrong');
     await page.waitForSelector('#conn:text-matches("refused the token")');
