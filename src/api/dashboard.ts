@@ -208,7 +208,9 @@ async function act(serial, action, button) {
   const job = body.job || (body.results && body.results[0] && body.results[0].job);
   const result = body.results && body.results[0];
   if (result && result.outcome === 'refused') log(serial + ': ' + result.reason);
-  if (job) { jobs.set(serial, job); renderRow(serial); renderSummary(); }
+  // The stream may already have moved the job on: only a newer attempt replaces what it shows.
+  const prev = jobs.get(serial);
+  if (job && (!prev || job.attempt > prev.attempt)) { jobs.set(serial, job); renderRow(serial); renderSummary(); }
   button.disabled = false;
 }
 
