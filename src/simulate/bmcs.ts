@@ -72,7 +72,12 @@ export function emulatedBmcs(options: EmulatedBmcsOptions): BmcLabFactory {
       throw err;
     }
     options.log.info({ url: running.url, bmcs: ids.length, faults: faultText || 'none' }, 'lab BMCs: Redfish emulator listening');
-    return { endpoints, events: running.emulator.events, close: () => running.close() };
+    return {
+      endpoints,
+      events: running.emulator.events,
+      stats: () => running.emulator.bmcs.map((b) => ({ id: b.id, stats: b.stats })),
+      close: () => running.close(),
+    };
   };
 }
 
