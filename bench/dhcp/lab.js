@@ -101,9 +101,15 @@ export class Lab {
 
 /** utime + stime of a process (all threads) in ms. */
 export function cpuMs(pid) {
+  const t = cpuTimes(pid);
+  return t.user + t.sys;
+}
+
+/** utime and stime of a process (all threads) in ms. */
+export function cpuTimes(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+  return { user: (Number(f[11]) * 1000) / CLK_TCK, sys: (Number(f[12]) * 1000) / CLK_TCK };
 }
 
 /** Peak resident set (VmHWM) in MB. */
@@ -121,8 +127,8 @@ export function writeServeConfig(lab, name, dhcp, extra = {}) {
 }
 
 /** Starts `node bin/ztp.js serve` in the server namespace; resolves once every service started and DHCP is bound. */
-export async function startServe(lab, configFile, env = process.env) {
-  const p = lab.spawn(lab.S, [process.execPath, BIN, '--config-file', configFile, 'serve'], env);
+export async function startServe(lab, configFile, env = process.env, nodeArgs = []) {
+  const p = lab.spawn(lab.S, [process.execPath, ...nodeArgs, BIN, '--config-file', configFile, 'serve'], env);
   await lab.waitFor(p, () => p.out.includes('admin token:') && lab.udpBound(67), 'ztp serve');
   p.adminToken = /admin token: (\S+)/.exec(p.out)?.[1];
   return p;

@@ -19,7 +19,7 @@
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cpuMs, Lab, median, peakRssMb, skipReason, sleep, spread, startServe, writeServeConfig } from './lab.js';
+import { cpuTimes, Lab, median, peakRssMb, skipReason, sleep, spread, startServe, writeServeConfig } from './lab.js';
 
 const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (quick ? 4 : 10));
@@ -100,17 +100,19 @@ try {
       let rss = NaN;
       const points = [];
       for (const rate of RATES) {
-        const before = cpuMs(p.pid);
+        const before = cpuTimes(p.pid);
         const r = perf(rate, SECONDS);
-        const cpu = cpuMs(p.pid) - before;
+        const after = cpuTimes(p.pid);
         rss = peakRssMb(p.pid);
-        points.push({ offered: rate, rate: r.rate, dropPct: r.dropPct, cpuPerExchange: cpu / r.acks });
+        const user = after.user - before.user;
+        const sys = after.sys - before.sys;
+        points.push({ offered: rate, rate: r.rate, dropPct: r.dropPct, cpuPerExchange: (user + sys) / r.acks, sysShare: sys / (user + sys) });
         if (process.env.BENCH_VERBOSE) console.log(`\n--- ${name} round ${round} ${rate}/s\n${r.raw}`);
       }
       await lab.stop(p);
       for (const pt of points) {
         ((results[name] ??= {})[pt.offered] ??= []).push({ ...pt, rss });
-        console.log(`  round ${round} ${name.padEnd(7)} ${String(pt.offered).padStart(6)}/s offered: ${pt.rate.toFixed(0).padStart(6)} exch/s, drops ${pt.dropPct.toFixed(2)}%, ${pt.cpuPerExchange.toFixed(3)} CPU ms/exch, peak RSS ${rss.toFixed(0)} MB`);
+        console.log(`  round ${round} ${name.padEnd(7)} ${String(pt.offered).padStart(6)}/s offered: ${pt.rate.toFixed(0).padStart(6)} exch/s, drops ${pt.dropPct.toFixed(2)}%, ${pt.cpuPerExchange.toFixed(3)} CPU ms/exch (${(100 * pt.sysShare).toFixed(0)}% kernel), peak RSS ${rss.toFixed(0)} MB`);
       }
     }
   }
