@@ -412,7 +412,8 @@ export class ResponderV4 {
         serial: decision.device?.serial ?? null,
         source: 'dhcp',
         type: event.type,
-        data: { ...event.data, mac: ctx.facts.mac, xid: p.xid, ip: packet.yiaddr !== ZERO ? packet.yiaddr : p.ciaddr !== ZERO ? p.ciaddr : undefined, classes: decision.classes, options: sent, sztp: sent.includes(Opt.SZTP_REDIRECT) ? decision.sztp?.encoding : undefined },
+        // A fixed-shape literal, then the event's own keys (an object spread first is far slower here).
+        data: Object.assign({ mac: ctx.facts.mac, xid: p.xid, ip: packet.yiaddr !== ZERO ? packet.yiaddr : p.ciaddr !== ZERO ? p.ciaddr : undefined, classes: decision.classes, options: sent, sztp: sent.includes(Opt.SZTP_REDIRECT) ? decision.sztp?.encoding : undefined }, event.data),
       });
     }
     return { reply: { packet, to, maxSize }, writes: [], events, log: { level: 'debug', msg, fields: () => ({ ...fields(), ...extra, options: sent }) } };

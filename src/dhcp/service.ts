@@ -122,8 +122,11 @@ interface Pending {
 export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceOptions = {}): DhcpService {
   const log = ctx.log.child({ service: 'dhcp' });
   const hostile = new RateLimitedLog(log);
-  const counters: Record<string, number> = {};
-  const count = (name: string) => (counters[name] = (counters[name] ?? 0) + 1);
+  // A Map: counter names include error codes, and a string-keyed object in dictionary mode costs
+  // more per increment than the rest of a packet's bookkeeping.
+  const counterMap = new Map<string, number>();
+  const count = (name: string) => counterMap.set(name, (counterMap.get(name) ?? 0) + 1);
+  const snapshot = (): Record<string, number> => Object.fromEntries(counterMap);
   const probe = options.probe ?? linuxInterfaceProbe;
   const retry = options.retry ?? { initialMs: 250, maxMs: 10_000, watchMs: 2_000 };
   const d = ctx.config.dhcp;
@@ -443,6 +446,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
 
   let last: Record<string, number> = {};
   const summary = () => {
+    const counters = snapshot();
     const changed = Object.keys(counters).some((k) => counters[k] !== last[k]);
     if (changed) {
       const delta: Record<string, number> = {};
@@ -455,7 +459,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
 
   return {
     name: 'dhcp',
-    stats: () => ({ ...counters }),
+    stats: snapshot,
     state: () => ({ ...state }),
     async start(): Promise<ListenInfo[]> {
       stopped = false;
@@ -478,7 +482,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
       flush();
       await closeSockets();
       if (state.state !== 'disabled') setState({ state: 'stopped' });
-      log.info({ counters }, 'DHCP responder stopped');
+      log.info({ counters: snapshot() }, 'DHCP responder stopped');
     },
   };
 }
