@@ -113,10 +113,11 @@ describe.skipIf(skip)('ztp serve with a DHCP interface that appears after start 
       await untilReady(lab, srv, (r) => r.status === 200, 'DHCP running again');
       expect(udhcpcLease(lab, cli, cliIf, 'again').ip).toBe(lease.ip);
 
-      // One warning per distinct reason while waiting, not one per retry.
-      const msgs = logLines(serve).map((l) => l.msg ?? '');
-      expect(msgs.filter((m) => m.includes(`waiting for interface ${srvIf}`) && m.includes('does not exist'))).toHaveLength(1);
-      expect(msgs.filter((m) => m.includes('is usable; responder started')).length).toBeGreaterThanOrEqual(2);
+      // One warning per distinct reason while waiting, not one per retry. (The synchronous udhcpc
+      // runs kept this event loop from reading the server's stdout: wait for the lines to arrive.)
+      const msgs = () => logLines(serve).map((l) => l.msg ?? '');
+      await lab.until(() => msgs().filter((m) => m.includes('is usable; responder started')).length >= 2, 5000, 'two "responder started" log lines');
+      expect(msgs().filter((m) => m.includes(`waiting for interface ${srvIf}`) && m.includes('does not exist'))).toHaveLength(1);
     } catch (err) {
       throw fail(err);
     }
