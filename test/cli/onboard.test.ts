@@ -2,18 +2,13 @@
 // runs it): devices without a BMC, onboarded by the RFC-faithful device emulator over real
 // HTTPS with mutual TLS. Exit codes (0 complete, 7 failed, 8 timed out), the --json NDJSON
 // stream, idempotency, and the refusals at `ztp device add` time.
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/common.js';
 import { main } from '../../src/cli/main.js';
-import { validateConfig } from '../../src/config.js';
-import { ImageCatalogue, imagesDirOf } from '../../src/images/catalogue.js';
-import { silentLogger } from '../../src/log.js';
 import { issueDeviceIdentity } from '../../src/pki/lab.js';
-import { startSuite, type Suite } from '../../src/suite.js';
+import type { Suite } from '../../src/suite.js';
 import { runAgent, type AgentIdentity as DeviceIdentity, type AgentResult } from '../../src/simulate/agent.js';
 
 /** The RFC 8572-faithful agent of `ztp simulate` (src/simulate/agent.ts). */
@@ -22,7 +17,7 @@ async function runRfcDevice(base: string, identity: DeviceIdentity): Promise<Age
   if (result.outcome !== 'complete') throw new Error(`agent ${result.outcome} at ${result.stage}: ${result.error?.message}`);
   return result;
 }
-import { freePort } from '../helpers/ports.js';
+import { startTestSuite } from '../helpers/suite.js';
 
 let suite: Suite;
 let dataDir: string;
@@ -44,24 +39,8 @@ async function identity(serial: string): Promise<DeviceIdentity> {
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'ztp-onboard-cli-'));
-  const [bootstrapPort, apiPort, imgPort, imagesTlsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  imagesPort = imgPort;
-  const config = validateConfig({
-    dataDir,
-    publicHost: 'localhost',
-    logLevel: 'silent',
-    bootstrap: { host: '127.0.0.1', port: bootstrapPort },
-    api: { host: '127.0.0.1', port: apiPort, token: 'test-token' },
-    images: { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort },
-  });
-  suite = await startSuite(config, silentLogger);
-  bootstrapBase = `https://localhost:${bootstrapPort}`;
-  apiBase = `http://127.0.0.1:${apiPort}`;
+  ({ suite, dataDir, bootstrapBase, apiBase, imagesPort } = await startTestSuite('ztp-onboard-cli-', { image: { name: 'dpu-os.img', bytes: 64 * 1024 } }));
   server[1] = apiBase;
-  const image = join(dataDir, 'dpu-os.img');
-  writeFileSync(image, randomBytes(64 * 1024));
-  await new ImageCatalogue(suite.ctx.db, imagesDirOf(dataDir)).addFile(image, { name: 'dpu-os.img', osName: 'DPU-OS', osVersion: '1.2' });
 });
 
 afterAll(async () => {

@@ -7,11 +7,11 @@
 // mid-edit state). Clients (dhclient, udhcpc, perfdhcp) and peers (dnsmasq, kea) are
 // child processes too. Names are unique per run; cleanup kills only the PIDs started here
 // plus whatever still runs inside our own namespaces, then deletes the namespaces.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isRoot, missingTool } from '../helpers/shared.js';
+import { NamespaceLab, type Proc } from '../helpers/netns.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 
@@ -45,26 +45,15 @@ export function buildStandalone(): string {
   return built;
 }
 
-let seq = 0;
+export type { Proc };
 
-export interface Proc {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-export class Lab {
-  readonly id = `${(process.pid % 10000).toString(36)}${(seq++).toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
-  readonly namespaces: string[] = [];
-  readonly procs: Proc[] = [];
-  readonly dir = mkdtempSync(join(tmpdir(), 'ztp-dhcp-'));
+export class Lab extends NamespaceLab {
+  constructor() {
+    super('ztp-dhcp-');
+  }
 
   ns(role: string): string {
-    const name = `zd${this.id}${role}`;
-    execFileSync('ip', ['netns', 'add', name]);
-    this.namespaces.push(name);
-    this.run(name, 'ip', ['link', 'set', 'lo', 'up']);
+    const name = this.addNamespace(`zd${this.id}${role}`);
     // No IPv6 duplicate address detection: link-local addresses are usable at once (DHCPv6 tests).
     this.run(name, 'sysctl', ['-q', '-w', 'net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0']);
     return name;
@@ -82,37 +71,6 @@ export class Lab {
     return { a, b };
   }
 
-  run(ns: string, cmd: string, args: string[], timeoutMs = 30_000): string {
-    return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
-  }
-
-  /** Runs to completion whatever the exit status (perfdhcp exits 3 when it saw drops). */
-  runStatus(ns: string, cmd: string, args: string[], timeoutMs = 60_000): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', timeout: timeoutMs });
-    return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-  }
-
-  spawn(ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Proc {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-    const proc = { child, stdout: () => out, stderr: () => err, exited };
-    this.procs.push(proc);
-    return proc;
-  }
-
-  /** Waits until `test()` holds, polling. */
-  async until(test: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!test()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
   /** Starts the compiled DHCP standalone server in `ns` with a config file; resolves when ready. */
   async startServer(ns: string, configFile: string, publicHost = 'ztp.lab.example'): Promise<Proc> {
     const script = buildStandalone();
@@ -124,41 +82,5 @@ export class Lab {
       }),
     ]);
     return proc;
-  }
-
-  async stop(proc: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-    proc.child.kill(signal);
-    const t = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
-    await proc.exited;
-    clearTimeout(t);
-  }
-
-  async cleanup(): Promise<void> {
-    for (const p of this.procs) {
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
-    }
-    await Promise.all(this.procs.map((p) => Promise.race([p.exited, new Promise((r) => setTimeout(r, 3000))])));
-    for (const ns of this.namespaces) {
-      // Daemons that detached from our child (dhclient -nw, dnsmasq) still run inside our namespace.
-      try {
-        const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
-        for (const pid of pids) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }
-      } catch {
-        /* namespace gone */
-      }
-      try {
-        execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-      } catch {
-        /* already deleted */
-      }
-    }
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }

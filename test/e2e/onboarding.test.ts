@@ -1,16 +1,11 @@
 // Issue 2: an OPI-agent-like device and an RFC-faithful device both complete onboarding against
 // the whole suite (`startSuite`, as `ztp serve` runs it) over real HTTPS with mutual TLS.
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config.js';
-import { silentLogger } from '../../src/log.js';
 import { issueDeviceIdentity, splitPem } from '../../src/pki/lab.js';
-import { startSuite, type Suite } from '../../src/suite.js';
-import { ImageCatalogue, imagesDirOf } from '../../src/images/catalogue.js';
+import type { Suite } from '../../src/suite.js';
 import { freePort } from '../helpers/ports.js';
+import { startTestSuite } from '../helpers/suite.js';
 import { runAgent, type AgentIdentity, type AgentOptions, type AgentResult } from '../../src/simulate/agent.js';
 import { DeviceHttp, type HttpResult } from '../../src/simulate/http.js';
 
@@ -40,25 +35,9 @@ const runOpiDevice = (base: string, id: DeviceIdentity) => onboard('opi', base, 
 
 let suite: Suite;
 let base: string;
-let dataDir: string;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'ztp-e2e-'));
-  const [bootstrapPort, apiPort, imagesPort, imagesTlsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const config = validateConfig({
-    dataDir,
-    publicHost: 'localhost',
-    logLevel: 'silent',
-    bootstrap: { host: '127.0.0.1', port: bootstrapPort },
-    api: { host: '127.0.0.1', port: apiPort, token: 'test-token' },
-    images: { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort },
-  });
-  suite = await startSuite(config, silentLogger);
-  base = `https://localhost:${bootstrapPort}`;
-  const image = join(dataDir, 'dpu-os.img');
-  writeFileSync(image, randomBytes(256 * 1024));
-  const catalogue = new ImageCatalogue(suite.ctx.db, imagesDirOf(dataDir));
-  await catalogue.addFile(image, { name: 'dpu-os.img', osName: 'DPU-OS', osVersion: '1.2' });
+  ({ suite, bootstrapBase: base } = await startTestSuite('ztp-e2e-', { image: { name: 'dpu-os.img', bytes: 256 * 1024 } }));
 });
 
 afterAll(async () => {

@@ -8,11 +8,11 @@
 //                                               └─ veth ── namespace "peer" (10.98.0.2/24), optional
 // No default route anywhere: the usual provisioning segment, where a DHCP reply to
 // 255.255.255.255 must leave through the interface explicitly.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRoot, missingTool } from '../helpers/shared.js';
+import { NamespaceLab, type Proc } from '../helpers/netns.js';
 
 const OVMF_CODE = ['/usr/share/OVMF/OVMF_CODE_4M.fd', '/usr/share/OVMF/OVMF_CODE.fd'];
 const OVMF_VARS = ['/usr/share/OVMF/OVMF_VARS_4M.fd', '/usr/share/OVMF/OVMF_VARS.fd'];
@@ -35,36 +35,26 @@ export function firmwareSkipReason(): string {
   return '';
 }
 
-let seq = 0;
+export type { Proc };
 
-export interface Proc {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-export class FirmwareLab {
-  readonly id = `${(process.pid % 10000).toString(36)}${(seq++).toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
-  readonly dir = mkdtempSync(join(tmpdir(), 'ztp-fw-'));
+export class FirmwareLab extends NamespaceLab {
   readonly srv = `zf${this.id}s`;
   readonly bridge = 'br0';
   readonly serverAddress = '10.98.0.1';
   readonly peerAddress = '10.98.0.2';
   readonly peer = `zf${this.id}p`;
-  private readonly namespaces: string[] = [];
-  private readonly procs: Proc[] = [];
   private taps = 0;
 
   constructor(opts: { peer?: boolean } = {}) {
-    this.addNs(this.srv);
+    super('ztp-fw-');
+    this.addNamespace(this.srv);
     this.run(this.srv, 'ip', ['link', 'add', this.bridge, 'type', 'bridge']);
     // No STP forwarding delay: ports forward at once (firmware DHCP starts within seconds).
     this.run(this.srv, 'ip', ['link', 'set', this.bridge, 'type', 'bridge', 'forward_delay', '0', 'stp_state', '0']);
     this.run(this.srv, 'ip', ['addr', 'add', `${this.serverAddress}/24`, 'dev', this.bridge]);
     this.run(this.srv, 'ip', ['link', 'set', this.bridge, 'up']);
     if (opts.peer) {
-      this.addNs(this.peer);
+      this.addNamespace(this.peer);
       const a = `zv${this.id}a`.slice(0, 15);
       const b = `zv${this.id}b`.slice(0, 15);
       execFileSync('ip', ['link', 'add', a, 'netns', this.srv, 'type', 'veth', 'peer', 'name', b, 'netns', this.peer]);
@@ -77,36 +67,6 @@ export class FirmwareLab {
   }
 
   peerIf = '';
-
-  private addNs(name: string): void {
-    execFileSync('ip', ['netns', 'add', name]);
-    this.namespaces.push(name);
-    this.run(name, 'ip', ['link', 'set', 'lo', 'up']);
-  }
-
-  run(ns: string, cmd: string, args: string[], timeoutMs = 30_000): string {
-    return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
-  }
-
-  spawn(ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Proc {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
-    const proc = { child, stdout: () => out, stderr: () => err, exited };
-    this.procs.push(proc);
-    return proc;
-  }
-
-  async stop(proc: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-    proc.child.kill(signal);
-    const t = setTimeout(() => proc.child.kill('SIGKILL'), 5000);
-    await proc.exited;
-    clearTimeout(t);
-  }
 
   /** A new tap on the bridge, for one VM. */
   tap(): string {
@@ -139,37 +99,6 @@ export class FirmwareLab {
     if (!opts.pxe) args.push('-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n');
     const proc = this.spawn(this.srv, 'qemu-system-x86_64', args);
     return new Vm(this, proc, serial);
-  }
-
-  async cleanup(): Promise<void> {
-    for (const p of this.procs) {
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGTERM');
-    }
-    await Promise.all(this.procs.map((p) => Promise.race([p.exited, new Promise((r) => setTimeout(r, 5000))])));
-    for (const p of this.procs) {
-      if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    }
-    for (const ns of this.namespaces) {
-      // Children of our `ip netns exec` (dnsmasq, node, qemu) that outlived it.
-      try {
-        const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split(/\s+/).filter(Boolean);
-        for (const pid of pids) {
-          try {
-            process.kill(Number(pid), 'SIGKILL');
-          } catch {
-            /* already gone */
-          }
-        }
-      } catch {
-        /* namespace gone */
-      }
-      try {
-        execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
-      } catch {
-        /* already deleted */
-      }
-    }
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
