@@ -6,7 +6,7 @@
 // target, idle and under the DHCP load. Requirement: p99 < 50 ms under load.
 //   node bench/dhcp/shared-loop.js [--quick]      (root; needs `npm run build`)
 // Env: BENCH_SECONDS (10; quick 5), BENCH_DHCP_RATE (5000), BENCH_PROBE_RATE (20 per target).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BIN, cpuMs, Lab, skipReason, sleep, startServe, writeServeConfig } from './lab.js';
 
