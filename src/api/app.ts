@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { Counters } from '../metrics.js';
 import { labelText } from '../metrics.js';
 import { ONBOARDING_STATES } from '../onboarding/state.js';
-import { DASHBOARD_HTML } from './dashboard.js';
+import { DASHBOARD_CSP, DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from './dashboard.js';
 import { OPENAPI } from './openapi.js';
 
 export interface ApiPlugin {
@@ -75,7 +75,12 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
     const ready = Object.values(services).every((s) => s.ready);
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', services });
   });
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(DASHBOARD_HTML));
+  // The dashboard (dashboard.ts): a page, its script and its style, all under a strict CSP.
+  const dashboard = (type: string, body: string) => async (_req: FastifyRequest, reply: FastifyReply) =>
+    reply.type(type).header('cache-control', 'no-store').header('content-security-policy', DASHBOARD_CSP).header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').send(body);
+  app.get('/', dashboard('text/html; charset=utf-8', DASHBOARD_HTML));
+  app.get('/dashboard.js', dashboard('text/javascript; charset=utf-8', DASHBOARD_JS));
+  app.get('/dashboard.css', dashboard('text/css; charset=utf-8', DASHBOARD_CSS));
   app.get('/api/v1/openapi.json', async () => OPENAPI);
 
   app.get('/metrics', async (_req, reply) => {

@@ -37,7 +37,7 @@ export class AdminClient {
       res = await fetch(this.base + path, {
         method,
         headers: { authorization: `Bearer ${this.token}`, ...(body !== undefined ? { 'content-type': contentType } : {}) },
-        ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+        ...(body !== undefined ? { body: typeof body === 'string' ? body : body instanceof Uint8Array ? new Blob([new Uint8Array(body)]) : JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ZtpError } from '../errors.js';
+import { isZtpError, ZtpError } from '../errors.js';
 import { createLogger, silentLogger, type Logger } from '../log.js';
 import type { Device } from '../devices/model.js';
 import { describeImage } from '../images/api.js';
@@ -121,6 +121,39 @@ function stepsTable(steps: StepOutcome[]): string {
   return table([['STEP', 'OUTCOME', 'VIA', 'MS', 'DETAIL'], ...steps.map((s) => [s.step, s.outcome, s.via ?? '-', String(s.durationMs), s.detail ?? ''])]);
 }
 
+/**
+ * Where a password set on a factory-fresh BMC is kept: the device record (sealed), when the
+ * target is a registered device driven as its recorded user. A bare URL has nowhere to keep a
+ * generated password, so there the change needs --factory-password with --password.
+ */
+function passwordKeeper(target: Target): ((password: string) => void) | undefined {
+  const { device, storage } = target;
+  if (!device?.bmc || !storage) return undefined;
+  if ((target.endpoint.username ?? '') !== (device.bmc.username ?? '')) return undefined;
+  return (password) => storage.store.setBmcPassword(device.serial, password, 'cli');
+}
+
+/**
+ * Logs in as the record says. A record with a factory password (ztp device add
+ * --bmc-factory-password) and no password flags: with no configured password the factory one logs
+ * in (a generated password replaces it); when the configured one is refused the BMC may be
+ * factory-fresh, so the factory one logs in and the configured one is set.
+ */
+async function openWithFactoryFallback(target: Target, flags: BmcFlags, deps: { log: Logger; signal: AbortSignal; onStep: StepListener }) {
+  const keep = passwordKeeper(target);
+  const factory = target.device?.bmc?.factoryPassword;
+  const configured = target.device?.bmc?.password;
+  const fromRecord = factory !== undefined && flags.password === undefined && flags.factoryPassword === undefined;
+  if (fromRecord && !configured) target.endpoint.password = factory;
+  try {
+    return await openBmcSession(target.endpoint, { ...deps, ...(keep ? { onPasswordChange: keep } : {}) });
+  } catch (err) {
+    if (!(fromRecord && configured && isZtpError(err, 'REDFISH_AUTH_FAILED'))) throw err;
+    const onPasswordChange = keep ? (password: string) => (password === factory ? undefined : keep(password)) : undefined;
+    return openBmcSession({ ...target.endpoint, password: factory, newPassword: configured }, { ...deps, ...(onPasswordChange ? { onPasswordChange } : {}) });
+  }
+}
+
 /** Opens the session, runs `fn`, always logs out; Ctrl-C aborts cleanly (session deleted). */
 async function withSession<T>(
   io: Io,
@@ -128,6 +161,7 @@ async function withSession<T>(
   target: Target,
   flags: BmcFlags,
   fn: (session: BmcSession, steps: StepOutcome[]) => Promise<T>,
+  options: { closeStorage?: boolean } = {},
 ): Promise<T> {
   const steps: StepOutcome[] = [];
   const controller = new AbortController();
@@ -142,7 +176,7 @@ async function withSession<T>(
   const history = target.device && target.storage ? historyStepListener({ store: target.storage.store, serial: target.device.serial, bmcUrl: target.endpoint.url, log }) : undefined;
   const onStep = allListeners((s) => steps.push(s), history, progressListener(io, tty));
   try {
-    const session = await openBmcSession(target.endpoint, { log, signal: controller.signal, onStep });
+    const session = await openWithFactoryFallback(target, flags, { log, signal: controller.signal, onStep });
     try {
       return await fn(session, steps);
     } finally {
@@ -151,7 +185,7 @@ async function withSession<T>(
   } finally {
     clearTimeout(timer);
     process.removeListener('SIGINT', onSigint);
-    target.storage?.close();
+    if (options.closeStorage !== false) target.storage?.close();
   }
 }
 
@@ -179,6 +213,7 @@ function inventoryText(bmc: string, inv: Inventory, matched: string | null): str
     `operation mode: ${inv.operationMode ?? '-'}`,
     `port MACs:      ${inv.macs.join(', ') || '-'}`,
     `boot targets:   ${inv.allowedBootTargets.join(', ') || '(not advertised)'}`,
+    ...(inv.bootOrder ? [`boot order:     ${inv.bootOrder.map((b) => `${b.name ?? b.reference}${b.oobNetwork ? ' [OOB]' : ''}`).join(', ') || '(empty)'}`] : []),
     `reset types:    ${inv.allowedResetTypes.join(', ') || '(not advertised)'}`,
     `virtual media:  ${inv.virtualMedia.map((m) => `${m.id} [${m.via}]${m.inserted ? ` ${m.image ?? '(inserted)'}` : ''}`).join('; ') || '-'}`,
     ...inv.firmware.map((f) => `firmware:       ${f.name} ${f.version}`),
@@ -200,7 +235,7 @@ export const registerBmcCommands: CliRegistrar = (program, action, io) => {
         const storage = target.storage;
         let matched: string | null = target.device?.serial ?? null;
         let recorded = false;
-        const inv = await withSession(io, g, { ...target, storage: null }, flags, (s) => s.inventory()).finally(() => {
+        const inv = await withSession(io, g, target, flags, (s) => s.inventory(), { closeStorage: false }).finally(() => {
           if (!flags.record) storage?.close();
         });
         if (flags.record && storage) {
@@ -241,31 +276,24 @@ export const registerBmcCommands: CliRegistrar = (program, action, io) => {
       }),
     );
 
-  addBmcOptions(bmc.command('boot-iso <target> [imageUrl]').description('eject, insert the ISO, verify, boot once from CD, power on or restart, wait'))
-    .action(
-      action(async (cmd: Command, arg: string, imageUrl: string | undefined) => {
-        const g = globalOptions(cmd);
-        const flags = cmd.opts<BmcFlags>();
-        const target = resolveTarget(g, arg, flags, false);
-        const url = bootUrl(target, imageUrl, target.storage);
-        const result = await withSession(io, g, target, flags, (s) => s.bootFromIso(url));
-        printResult(io, g, { bmc: displayUrl(target.endpoint.url), device: target.device?.serial ?? null, image: url, ...result }, () => `${result.path}: ${url}\n${stepsTable(result.steps)}`);
-        return EXIT.OK;
-      }),
-    );
-
-  addBmcOptions(bmc.command('boot-http <target> [imageUrl]').description('boot once by UEFI HTTP (HttpBootUri where supported, else the URL comes from DHCP), power on or restart, wait'))
-    .action(
-      action(async (cmd: Command, arg: string, imageUrl: string | undefined) => {
-        const g = globalOptions(cmd);
-        const flags = cmd.opts<BmcFlags>();
-        const target = resolveTarget(g, arg, flags, false);
-        const url = bootUrl(target, imageUrl, target.storage);
-        const result = await withSession(io, g, target, flags, (s) => s.bootFromHttp(url));
-        printResult(io, g, { bmc: displayUrl(target.endpoint.url), device: target.device?.serial ?? null, image: url, ...result }, () => `${result.path}: ${url}\n${stepsTable(result.steps)}`);
-        return EXIT.OK;
-      }),
-    );
+  const bootCommands = [
+    ['boot-iso', 'eject, insert the ISO, verify, boot once from CD, power on or restart, wait', (s: BmcSession, url: string) => s.bootFromIso(url)],
+    ['boot-http', 'boot once by UEFI HTTP (HttpBootUri where supported, else the URL comes from DHCP), power on or restart, wait', (s: BmcSession, url: string) => s.bootFromHttp(url)],
+  ] as const;
+  for (const [name, description, boot] of bootCommands) {
+    addBmcOptions(bmc.command(`${name} <target> [imageUrl]`).description(description))
+      .action(
+        action(async (cmd: Command, arg: string, imageUrl: string | undefined) => {
+          const g = globalOptions(cmd);
+          const flags = cmd.opts<BmcFlags>();
+          const target = resolveTarget(g, arg, flags, false);
+          const url = bootUrl(target, imageUrl, target.storage);
+          const result = await withSession(io, g, target, flags, (s) => boot(s, url));
+          printResult(io, g, { bmc: displayUrl(target.endpoint.url), device: target.device?.serial ?? null, image: url, ...result }, () => `${result.path}: ${url}\n${stepsTable(result.steps)}`);
+          return EXIT.OK;
+        }),
+      );
+  }
 
   addBmcOptions(bmc.command('power <target> [action]').description('power status (default) | on | off | restart | cycle | graceful-off | graceful-restart'))
     .option('--wait', 'wait until the power state is reached')

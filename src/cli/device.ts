@@ -52,10 +52,12 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
     .option('--bmc <address>', 'BMC address (https://host or host)')
     .option('--bmc-user <user>', 'BMC user name')
     .option('--bmc-password <password>', 'BMC password (never printed; sealed at rest)')
+    .option('--bmc-factory-password <password>', "the BMC's factory default: onboarding logs in with it when --bmc-password is refused and sets --bmc-password")
     .option('--bmc-ca <file>', "PEM bundle the BMC's TLS certificate must chain to")
     .option('--bmc-fingerprint <sha256>', "pin the BMC's TLS certificate by its SHA-256 fingerprint")
     .option('--bmc-insecure', 'do not verify the BMC certificate (logged as a warning every session)')
     .option('--bmc-system <id>', 'the ComputerSystem id to drive (default: the DPU system)')
+    .option('--bmc-mode <mode>', 'NVIDIA BlueField: DPU or NIC operation mode, set by onboarding before the boot')
     .action(
       action((cmd: Command, serial: string, opts: Record<string, string | string[] | undefined>) => {
         const g = globalOptions(cmd);
@@ -79,10 +81,12 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
             address: opts.bmc,
             ...(opts.bmcUser ? { username: opts.bmcUser } : {}),
             ...(opts.bmcPassword ? { password: opts.bmcPassword } : {}),
+            ...(opts.bmcFactoryPassword ? { factoryPassword: opts.bmcFactoryPassword } : {}),
             ...(opts.bmcCa ? { caBundle: readText(opts.bmcCa as string, 'bmc-ca') } : {}),
             ...(opts.bmcFingerprint ? { fingerprint256: opts.bmcFingerprint } : {}),
             ...(opts.bmcInsecure ? { insecure: true } : {}),
             ...(opts.bmcSystem ? { systemId: opts.bmcSystem } : {}),
+            ...(opts.bmcMode ? { operationMode: String(opts.bmcMode).toUpperCase() } : {}),
           };
         }
         const input = parseDeviceInput(raw);

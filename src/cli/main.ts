@@ -11,6 +11,7 @@ import { registerImageCommands } from './image.js';
 import { registerOnboardCommands } from './onboard.js';
 import { registerBmcCommands } from './bmc.js';
 import { registerBmcEmulatorCommand } from './bmc-emulator.js';
+import { registerSimulateCommand } from './simulate.js';
 
 /** Each command module adds its subcommands; `action` wraps handlers with error → exit code. */
 export interface CliRegistrar {
@@ -20,7 +21,7 @@ export interface CliRegistrar {
 export type ActionHandler = (cmd: Command, ...args: never[]) => Promise<number | void> | number | void;
 export type ActionWrapper = (handler: ActionHandler) => (...args: unknown[]) => Promise<void>;
 
-const REGISTRARS: CliRegistrar[] = [registerServeCommand, registerPkiCommands, registerDeviceCommands, registerConfigCommands, registerDhcpCommands, registerImageCommands, registerBmcCommands, registerBmcEmulatorCommand, registerOnboardCommands];
+const REGISTRARS: CliRegistrar[] = [registerServeCommand, registerPkiCommands, registerDeviceCommands, registerConfigCommands, registerDhcpCommands, registerImageCommands, registerBmcCommands, registerBmcEmulatorCommand, registerOnboardCommands, registerSimulateCommand];
 
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('ztp')

@@ -28,6 +28,13 @@ export interface BmcInfo {
   fingerprint256?: string;
   /** set by the store when the sealed password does not open with this data directory's key */
   passwordUnreadable?: boolean;
+  /**
+   * What a factory-fresh BMC accepts (the vendor default, e.g. BlueField's root/0penBmc): when
+   * `password` is refused, onboarding logs in with this one and sets `password` (PasswordChangeRequired)
+   */
+  factoryPassword?: string;
+  /** NVIDIA BlueField: the operation mode onboarding sets before the boot (DPU or NIC mode) */
+  operationMode?: 'DPU' | 'NIC';
 }
 
 export interface Device {
@@ -175,13 +182,17 @@ export function parseDeviceInput(raw: unknown): DeviceInput {
       const b = input.bmc as Record<string, unknown>;
       if (typeof b !== 'object' || typeof b.address !== 'string' || !b.address) fail('bmc', 'must be an object with an address');
       const bmc: BmcInfo = { address: b.address };
-      for (const k of ['username', 'password', 'caBundle', 'systemId', 'fingerprint256'] as const) {
+      for (const k of ['username', 'password', 'factoryPassword', 'caBundle', 'systemId', 'fingerprint256'] as const) {
         if (b[k] !== undefined) {
           if (typeof b[k] !== 'string') fail(`bmc.${k}`, 'must be a string');
           bmc[k] = b[k];
         }
       }
       if (b.insecure !== undefined) bmc.insecure = b.insecure === true;
+      if (b.operationMode !== undefined) {
+        if (b.operationMode !== 'DPU' && b.operationMode !== 'NIC') fail('bmc.operationMode', 'must be DPU or NIC');
+        bmc.operationMode = b.operationMode;
+      }
       if (bmc.fingerprint256 !== undefined) {
         const hex = bmc.fingerprint256.replace(/:/g, '').toLowerCase();
         if (!SHA256_RE.test(hex)) fail('bmc.fingerprint256', 'must be a SHA-256 fingerprint: 64 hex digits, colons allowed');
@@ -244,6 +255,6 @@ function checkPort(value: unknown, field: string): number {
 export function publicDevice(device: Device): Omit<Device, 'bmc'> & { bmc: Omit<BmcInfo, 'password'> & { hasPassword?: boolean } | null } {
   const { bmc, ...rest } = device;
   if (!bmc) return { ...rest, bmc: null };
-  const { password, passwordUnreadable, ...bmcRest } = bmc;
+  const { password, factoryPassword: _factory, passwordUnreadable, ...bmcRest } = bmc;
   return { ...rest, bmc: { ...bmcRest, hasPassword: (password !== undefined && password !== '') || passwordUnreadable === true } };
 }

@@ -277,14 +277,14 @@ export class DeviceStore {
         const owner = this.stmts.macOwner.get(mac, input.serial) as { serial: string } | undefined;
         if (owner) throw new ZtpError('DEVICE_INVALID', `macs: ${mac} already belongs to device ${owner.serial}`, { details: { field: 'macs', mac } });
       }
-      if (existing && !passwordChanged && COMPARED.every((k) => JSON.stringify(existing[k]) === JSON.stringify(merged[k]))) return 'unchanged';
+      if (existing && !passwordChanged && COMPARED.every((k) => sameValue(existing[k], merged[k]))) return 'unchanged';
       const now = this.clock.now().toISOString();
       const params = deviceParams(merged, passwordHash, now, this.secrets);
       if (existing) this.stmts.update.run(params);
       else this.stmts.insert.run(params);
       this.stmts.deleteMacs.run(input.serial);
       for (const mac of merged.macs) this.stmts.insertMac.run(mac, input.serial);
-      const changed = existing ? COMPARED.filter((k) => JSON.stringify(existing[k]) !== JSON.stringify(merged[k])) : [];
+      const changed = existing ? COMPARED.filter((k) => !sameValue(existing[k], merged[k])) : [];
       if (passwordChanged) changed.push('password' as never);
       this.appendInTx({ serial: input.serial, source: 'admin', type: existing ? 'device-updated' : 'device-added', data: { actor, fields: changed } });
       return existing ? 'updated' : 'created';
@@ -404,6 +404,24 @@ export class DeviceStore {
   }
 }
 
+/**
+ * Field equality on opened values, whatever the key order: a stored BMC comes back with its
+ * password (opened from the sealed column, whose ciphertext differs on every write) last, while
+ * an imported one has it where the file had it.
+ */
+function sameValue(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
+  }
+  return JSON.stringify(v ?? null);
+}
+
 function mergeInput(existing: Device | undefined, input: DeviceInput): Device {
   const base: Device = existing ?? {
     serial: input.serial, profile: 'rfc8572', hasPassword: false, signing: 'auto', macs: [], bootImage: null, bootImageSha256: null,
@@ -416,8 +434,9 @@ function mergeInput(existing: Device | undefined, input: DeviceInput): Device {
   }
   merged.macs = [...merged.macs].sort();
   // A BMC update without a password keeps the stored one: admins re-import lists without secrets.
-  if (input.bmc && input.bmc.password === undefined && existing?.bmc?.password && existing.bmc.address === input.bmc.address) {
-    merged.bmc = { ...input.bmc, password: existing.bmc.password };
+  if (input.bmc && existing?.bmc && existing.bmc.address === input.bmc.address) {
+    if (input.bmc.password === undefined && existing.bmc.password) merged.bmc = { ...merged.bmc!, password: existing.bmc.password };
+    if (input.bmc.factoryPassword === undefined && existing.bmc.factoryPassword) merged.bmc = { ...merged.bmc!, factoryPassword: existing.bmc.factoryPassword };
   }
   return merged;
 }
@@ -425,18 +444,29 @@ function mergeInput(existing: Device | undefined, input: DeviceInput): Device {
 /** The BMC as stored: the password sealed under the data directory's key, never in clear. */
 function bmcColumn(d: Device, secrets: SecretBox): string | null {
   if (!d.bmc) return null;
-  const { password, ...rest } = d.bmc;
-  return JSON.stringify(password ? { ...rest, passwordSealed: secrets.seal(password, d.serial) } : rest);
+  const { password, factoryPassword, ...rest } = d.bmc;
+  const out: Record<string, unknown> = { ...rest };
+  if (password) out.passwordSealed = secrets.seal(password, d.serial);
+  // Its own context: a sealed factory password does not open as the password, nor the reverse.
+  if (factoryPassword) out.factoryPasswordSealed = secrets.seal(factoryPassword, `${d.serial}#factory`);
+  return JSON.stringify(out);
 }
 
 function bmcFromColumn(serial: string, column: string | null, secrets: SecretBox): BmcInfo | null {
   if (!column) return null;
-  const { passwordSealed, ...bmc } = JSON.parse(column) as BmcInfo & { passwordSealed?: string };
+  const { passwordSealed, factoryPasswordSealed, ...bmc } = JSON.parse(column) as BmcInfo & { passwordSealed?: string; factoryPasswordSealed?: string };
   // An unreadable secret (key file replaced) surfaces as SECRETS_UNREADABLE when the BMC is used,
   // not here: listing devices must keep working.
   if (passwordSealed) {
     try {
       bmc.password = secrets.open(passwordSealed, serial);
+    } catch {
+      bmc.passwordUnreadable = true;
+    }
+  }
+  if (factoryPasswordSealed) {
+    try {
+      bmc.factoryPassword = secrets.open(factoryPasswordSealed, `${serial}#factory`);
     } catch {
       bmc.passwordUnreadable = true;
     }

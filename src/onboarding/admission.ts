@@ -23,7 +23,7 @@ export function admissionProblems(input: DeviceInput, existing: Device | undefin
   if (input.bmc) {
     // As the store merges: the password of the same BMC is kept when an update omits it.
     const sameBmc = existing?.bmc?.address === input.bmc.address;
-    const hasPassword = !!input.bmc.password || (sameBmc && (!!existing?.bmc?.password || existing?.bmc?.passwordUnreadable === true));
+    const hasPassword = !!input.bmc.password || !!input.bmc.factoryPassword || (sameBmc && (!!existing?.bmc?.password || existing?.bmc?.passwordUnreadable === true));
     if (!input.bmc.username || !hasPassword) {
       problems.push({ field: 'bmc', message: `the BMC ${input.bmc.address} needs credentials: --bmc-user and --bmc-password (bmc.username and bmc.password)` });
     }

@@ -19,6 +19,7 @@ import type { DeviceStore, HistoryEvent } from '../devices/store.js';
 import { errorMessage, isZtpError, ZtpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { BmcEndpoint, BmcSession, BootTarget, Inventory, ResetKind, StepOutcome } from '../redfish/api.js';
+import { endpointFromDevice } from '../redfish/index.js';
 import {
   applySignal,
   BMC_STEPS,
@@ -62,10 +63,14 @@ export const systemConductorClock: ConductorClock = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
-/** The BMC port (src/redfish/api.ts): opens one logged-in session. */
+/**
+ * The BMC port (src/redfish/api.ts): opens one logged-in session. `onPasswordChange` receives the
+ * password a factory-fresh BMC is being given (and the old one back if the change did not take);
+ * the conductor keeps it sealed in the device record before the client logs in again.
+ */
 export type BmcConnector = (
   endpoint: BmcEndpoint,
-  options: { log: Logger; signal?: AbortSignal; onStep?: (step: StepOutcome) => void },
+  options: { log: Logger; signal?: AbortSignal; onStep?: (step: StepOutcome) => void; onPasswordChange?: (password: string) => void | Promise<void> },
 ) => Promise<BmcSession>;
 
 export interface ConductorDeps {
@@ -590,19 +595,30 @@ export class Conductor {
   private async session(device: Device, rt: Runtime, signal: AbortSignal): Promise<BmcSession> {
     if (rt.session) return rt.session;
     const bmc = device.bmc!;
-    const endpoint: BmcEndpoint = { url: bmcUrl(bmc.address) };
-    if (bmc.username) endpoint.username = bmc.username;
-    if (bmc.password) endpoint.password = bmc.password;
-    if (bmc.caBundle) endpoint.caBundle = bmc.caBundle;
-    if (bmc.fingerprint256) endpoint.fingerprint256 = bmc.fingerprint256;
-    if (bmc.insecure) endpoint.insecure = true;
-    if (bmc.systemId) endpoint.systemId = bmc.systemId;
+    const endpoint: BmcEndpoint = { ...endpointFromDevice(bmc), url: bmcUrl(bmc.address) };
     const serial = device.serial;
-    rt.session = await this.deps.connect(endpoint, {
-      log: this.log.child({ serial, bmc: endpoint.url }),
-      signal,
-      onStep: (s) => this.recordBmcStep(serial, endpoint.url, rt, s),
-    });
+    const keep = (password: string) => this.deps.store.setBmcPassword(serial, password, 'onboarding');
+    const connect = (ep: BmcEndpoint, onPasswordChange: (password: string) => void) =>
+      this.deps.connect(ep, {
+        log: this.log.child({ serial, bmc: ep.url }),
+        signal,
+        onStep: (s) => this.recordBmcStep(serial, ep.url, rt, s),
+        onPasswordChange,
+      });
+    // A factory-fresh BMC (PasswordChangeRequired) is given the record's password, or a generated
+    // one when the record holds only the factory password; either is sealed in the record before
+    // the client logs in with it.
+    if (!bmc.password && bmc.factoryPassword) endpoint.password = bmc.factoryPassword;
+    try {
+      rt.session = await connect(endpoint, keep);
+    } catch (err) {
+      if (!(bmc.password && bmc.factoryPassword && isZtpError(err, 'REDFISH_AUTH_FAILED'))) throw err;
+      // The configured password is refused: the BMC may still be factory-fresh. The record already
+      // holds the configured one; if the change does not take, it stays (the factory one is not written).
+      rt.session = await connect({ ...endpoint, password: bmc.factoryPassword, newPassword: bmc.password }, (password) => {
+        if (password !== bmc.factoryPassword) keep(password);
+      });
+    }
     return rt.session;
   }
 
@@ -632,7 +648,16 @@ export class Conductor {
         const url = this.deps.imageUrlFor(device, path === 'virtual-media' ? 'bmc' : 'device');
         if (!url) throw new ZtpError('ONBOARDING_INVALID', `boot image "${device.bootImage ?? ''}" is not in the catalogue`);
         const macs = device.macs.filter((m) => inv.macs.includes(m));
-        const note = device.macs.length && inv.macs.length && macs.length === 0 ? `BMC reports MACs ${inv.macs.join(', ')}; none is the device's` : `power ${inv.powerState}`;
+        let note = device.macs.length && inv.macs.length && macs.length === 0 ? `BMC reports MACs ${inv.macs.join(', ')}; none is the device's` : `power ${inv.powerState}`;
+        // BlueField: the mode the record asks for is set now; the power-on step's boot applies it.
+        const mode = device.bmc?.operationMode;
+        if (mode && inv.operationMode !== mode) {
+          if (!session.setOperationMode || inv.operationMode === null) {
+            throw new ZtpError('REDFISH_UNSUPPORTED', `the device record asks for ${mode} mode but the BMC exposes no operation mode`);
+          }
+          await session.setOperationMode(mode, op);
+          note += `; operation mode ${inv.operationMode} → ${mode} (at the boot)`;
+        }
         return { patch: { path, imageUrl: url }, note };
       }
       case 'media-insert': {

@@ -66,6 +66,12 @@ export interface Inventory {
   bootProgress: string | null;
   /** NVIDIA BlueField operation mode when the BMC exposes it: 'DPU' | 'NIC' | … */
   operationMode: string | null;
+  /**
+   * The UEFI boot order (Boot.BootOrder resolved through BootOptions), first entry first;
+   * `oobNetwork` marks a network boot over the DPU's out-of-band port (BlueField "NET-OOB-…").
+   * Absent when the BMC does not expose a boot order.
+   */
+  bootOrder?: { reference: string; name: string | null; oobNetwork: boolean }[];
   allowedBootTargets: BootTarget[];
   allowedResetTypes: ResetKind[];
   virtualMedia: { id: string; mediaTypes: string[]; inserted: boolean; image: string | null; via: 'action' | 'patch' }[];
@@ -88,6 +94,9 @@ export interface ResetResult {
   outcome: 'reset' | 'already-on' | 'already-off';
   resetType: ResetKind;
 }
+
+/** NVIDIA BlueField operation mode (Oem/Nvidia Mode: DpuMode | NicMode). */
+export type OperationMode = 'DPU' | 'NIC';
 
 export interface OperationOptions {
   signal?: AbortSignal;
@@ -116,5 +125,10 @@ export interface BmcSession {
   clearBoot(opts?: OperationOptions): Promise<void>;
   /** NVIDIA BlueField: UpdateService.SimpleUpdate with ImageURI, task tracked to the end */
   installBfb(url: string, opts?: OperationOptions): Promise<BootResult>;
+  /**
+   * NVIDIA BlueField: DPU or NIC mode, effective at the next DPU reboot (REDFISH_UNSUPPORTED where
+   * the BMC has no such setting). Optional on the port: only BMCs of DPUs with modes need it.
+   */
+  setOperationMode?(mode: OperationMode, opts?: OperationOptions): Promise<'set' | 'unchanged'>;
   close(): Promise<void>;
 }

@@ -9,11 +9,11 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { ZtpError, isZtpError } from '../errors.js';
 import type {
-  BmcEndpoint, BmcSession, BootResult, BootTarget, InsertResult, Inventory, NetworkPort, OperationOptions, PowerState,
+  BmcEndpoint, BmcSession, BootResult, BootTarget, InsertResult, Inventory, NetworkPort, OperationMode, OperationOptions, PowerState,
   ResetKind, ResetResult, StepListener, StepOutcome,
 } from './api.js';
 import { messageKey, type RedfishMessage } from './errors.js';
-import { mergeQuirks, quirksFor, type BmcIdentity, type QuirkSet } from './quirks.js';
+import { mergeQuirks, quirksFor, type BmcIdentity, type Quirk, type QuirkSet } from './quirks.js';
 import { RedfishTransport, realClock, type RedfishClock, type RedfishResponse, type TransportTuning } from './transport.js';
 
 type Json = Record<string, unknown>;
@@ -50,15 +50,17 @@ export interface SessionDeps {
   tuning?: Partial<TransportTuning>;
   timeouts?: Partial<OperationTimeouts>;
   /**
-   * Called with the password the client set when the BMC demanded a change and the endpoint had
-   * no newPassword: the caller keeps it (encrypted). Without this callback and without
-   * endpoint.newPassword, PasswordChangeRequired fails with REDFISH_PASSWORD_CHANGE_REQUIRED.
+   * The BMC demanded a password change (factory default): called with the password the account
+   * is about to get (endpoint.newPassword, else a generated one) before the PATCH is sent, and
+   * with the previous one if the change did not take. The caller keeps it (encrypted). Without
+   * this callback and without endpoint.newPassword, PasswordChangeRequired fails with
+   * REDFISH_PASSWORD_CHANGE_REQUIRED.
    */
   onPasswordChange?: (password: string) => void | Promise<void>;
+  /** the quirk table matched against the BMC's identity (default QUIRKS); tests take an entry out to show what it is for */
+  quirkTable?: readonly Quirk[];
 }
 
-/** The BlueField-only extra of our session (optional on the port so other implementations need not have it). */
-export type OperationMode = 'DPU' | 'NIC';
 
 interface MediaSlot {
   /** TransferProtocolType "OEM": a proxy (NBD/KVM) slot that takes no URL, tried last */
@@ -285,20 +287,22 @@ export class RedfishBmcSession implements BmcSession {
 
   /**
    * Factory-fresh BMC (Base registry PasswordChangeRequired): PATCH the account's Password with
-   * the configured one (or a generated one handed to onPasswordChange), then log in again.
+   * the configured one (endpoint.newPassword) or a generated one, then log in again. The caller's
+   * onPasswordChange keeps the new password (encrypted) before the PATCH is sent, so no outcome
+   * of the PATCH (a lost answer, a crash) can leave the BMC with a password nobody knows; if the
+   * BMC refuses the change, or the new password does not log in, it is handed the old one back.
    * Neither password is ever logged or recorded.
    */
   private async changePassword(accountUri: string | null, root: Json): Promise<void> {
     const t = this.transport;
-    let newPassword = this.endpoint.newPassword;
-    if (!newPassword) {
-      if (!this.deps.onPasswordChange) {
-        throw new ZtpError('REDFISH_PASSWORD_CHANGE_REQUIRED', 'BMC demands a password change (PasswordChangeRequired) and no new BMC password is configured', {
-          details: { bmc: this.bmc, step: 'password-change', messageId: 'Base.1.0.PasswordChangeRequired' },
-        });
-      }
-      newPassword = randomBytes(18).toString('base64url') + 'a1!';
+    const configured = this.endpoint.newPassword;
+    if (!configured && !this.deps.onPasswordChange) {
+      throw new ZtpError('REDFISH_PASSWORD_CHANGE_REQUIRED', 'BMC demands a password change (PasswordChangeRequired) and no new BMC password is configured', {
+        details: { bmc: this.bmc, step: 'password-change', messageId: 'Base.1.0.PasswordChangeRequired' },
+      });
     }
+    const newPassword = configured ?? generateBmcPassword();
+    const oldPassword = this.endpoint.password;
     await this.step('password-change', undefined, async () => {
       let account = accountUri;
       if (!account) {
@@ -311,13 +315,34 @@ export class RedfishBmcSession implements BmcSession {
         }
       }
       if (!account) throw new ZtpError('REDFISH_NOT_FOUND', 'BMC demands a password change but its account could not be found', { details: { bmc: this.bmc, step: 'password-change' } });
-      await t.patch(account, { Password: newPassword }, { etag: null, step: 'password-change' });
-      if (!this.endpoint.newPassword) await this.deps.onPasswordChange?.(newPassword!);
+      await this.deps.onPasswordChange?.(newPassword);
+      const revert = async (err: unknown): Promise<never> => {
+        t.setCredentials(this.endpoint.username, oldPassword);
+        if (oldPassword !== undefined) await this.deps.onPasswordChange?.(oldPassword);
+        throw err;
+      };
+      let patchError: unknown = null;
+      try {
+        await t.patch(account, { Password: newPassword }, { etag: null, step: 'password-change' });
+      } catch (err) {
+        // An HTTP answer is a refusal; no answer (timeout, reset) leaves the outcome open, and
+        // the login below settles it.
+        if (!isZtpError(err) || err.details?.httpStatus !== undefined || isZtpError(err, 'REDFISH_ABORTED')) return revert(err);
+        patchError = err;
+      }
       await t.logout();
       t.setCredentials(this.endpoint.username, newPassword);
-      const again = await t.login();
-      if (again.passwordChangeRequired) throw new ZtpError('REDFISH_AUTH_FAILED', 'BMC still demands a password change after it was changed', { details: { bmc: this.bmc, step: 'password-change' } });
-      return { value: undefined, via: 'account-service', detail: this.endpoint.newPassword ? 'configured password set' : 'generated password set and handed back' };
+      let again: Awaited<ReturnType<RedfishTransport['login']>>;
+      try {
+        again = await t.login();
+      } catch (err) {
+        return revert(patchError ?? err);
+      }
+      if (again.passwordChangeRequired) {
+        await t.logout();
+        return revert(new ZtpError('REDFISH_AUTH_FAILED', 'BMC still demands a password change after it was changed', { details: { bmc: this.bmc, step: 'password-change' } }));
+      }
+      return { value: undefined, via: 'account-service', detail: configured ? 'configured password set' : 'generated password set and kept' };
     });
   }
 
@@ -342,7 +367,7 @@ export class RedfishBmcSession implements BmcSession {
       systemIds: systemIds.map(lastSegment),
       managerIds: managerIds.map(lastSegment),
     };
-    const quirks = mergeQuirks(quirksFor(identity));
+    const quirks = mergeQuirks(quirksFor(identity, this.deps.quirkTable));
     const reset = obj(obj(system.Actions)?.['#ComputerSystem.Reset']);
     let resetTypes = Array.isArray(reset?.['ResetType@Redfish.AllowableValues']) ? (reset!['ResetType@Redfish.AllowableValues'] as unknown[]) : null;
     const actionInfo = str(reset?.['@Redfish.ActionInfo']);
@@ -495,6 +520,7 @@ export class RedfishBmcSession implements BmcSession {
         firmware,
         bootProgress: str(obj(system.BootProgress)?.LastState),
         operationMode: await this.operationMode(system, signal),
+        ...(await this.bootOrder(system, signal)),
         allowedBootTargets: this.caps.bootTargets,
         allowedResetTypes: this.caps.resetTypes,
         virtualMedia: slots.map((s) => ({ id: s.id, mediaTypes: s.mediaTypes, inserted: s.inserted, image: s.image, via: s.via })),
@@ -585,6 +611,31 @@ export class RedfishBmcSession implements BmcSession {
       if (version) out.push({ name: str(body?.Name) ?? str(body?.Id) ?? lastSegment(m), version });
     }
     return out;
+  }
+
+  /**
+   * The boot order as the BMC reports it (Boot.BootOrder), names from the BootOptions collection,
+   * and which entries boot from the out-of-band network port (a DPU's management port: BlueField
+   * names them NET-OOB-IPV4, NET-OOB-IPV4-HTTP, …). Nothing when the system has no BootOrder.
+   */
+  private async bootOrder(system: Json, signal?: AbortSignal): Promise<Pick<Inventory, 'bootOrder'>> {
+    const order = obj(system.Boot)?.BootOrder;
+    if (!Array.isArray(order)) return {};
+    const names = new Map<string, { name: string | null; path: string | null }>();
+    const optionsUri = link(system.BootOptions);
+    if (optionsUri) {
+      for (const m of (await this.transport.members(optionsUri, { signal, step: 'inventory' }).catch(() => [] as string[])).slice(0, 64)) {
+        const o = await this.transport.get(m, { signal, step: 'inventory' }).then((r) => r.body).catch(() => null);
+        const ref = str(o?.BootOptionReference);
+        if (ref) names.set(ref, { name: str(o?.DisplayName) ?? str(o?.Name), path: str(o?.UefiDevicePath) });
+      }
+    }
+    const bootOrder = order.slice(0, 64).map(String).map((reference) => {
+      const n = names.get(reference);
+      const text = `${n?.name ?? ''} ${n?.path ?? ''}`;
+      return { reference, name: n?.name ?? null, oobNetwork: /(^|[^A-Za-z])OOB([^A-Za-z]|$)/i.test(text) };
+    });
+    return { bootOrder };
   }
 
   /** NVIDIA BlueField: Systems/<id>/Oem/Nvidia Mode ("DpuMode" | "NicMode"), else null. */
@@ -739,7 +790,7 @@ export class RedfishBmcSession implements BmcSession {
     const t = this.transport;
     await this.step('eject', opts, async () => {
       const signal = this.signalOf(opts);
-      if (slot.via === 'action' && (!slot.ejectTarget || this.caps.quirks.noEject)) {
+      if (slot.via === 'action' && !slot.ejectTarget) {
         return { value: undefined, outcome: 'skipped' as const, detail: `slot ${slot.id} has no EjectMedia: the insert replaces the image` };
       }
       let via: string;
@@ -1054,6 +1105,15 @@ export class RedfishBmcSession implements BmcSession {
     this.deps.signal?.removeEventListener('abort', this.onAbort);
     await this.transport.close().catch((err) => this.log.warn({ err: String(err) }, 'closing the BMC transport failed'));
   }
+}
+
+/**
+ * A new BMC password: 24 random base64url characters (144 bits) plus one of each class BMC
+ * password policies ask for (upper, lower, digit, symbol); 28 characters, under the 32-character
+ * maximum of many BMCs.
+ */
+export function generateBmcPassword(): string {
+  return `${randomBytes(18).toString('base64url')}Aa1!`;
 }
 
 /** Lower-case colon MAC from whatever notation a BMC uses, or null. */

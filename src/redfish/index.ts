@@ -8,7 +8,7 @@ import { RedfishBmcSession, type SessionDeps } from './client.js';
 import type { RedfishClock } from './transport.js';
 
 export type * from './api.js';
-export { RedfishBmcSession, DEFAULT_TIMEOUTS, type SessionDeps, type OperationTimeouts, type OperationMode } from './client.js';
+export { RedfishBmcSession, DEFAULT_TIMEOUTS, type SessionDeps, type OperationTimeouts } from './client.js';
 export { historyStepListener, allListeners, REDFISH_EVENT_TYPES } from './history.js';
 export { displayUrl, normalizeFingerprint, realClock, type RedfishClock, type TransportTuning } from './transport.js';
 export { QUIRKS } from './quirks.js';

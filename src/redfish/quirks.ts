@@ -34,8 +34,6 @@ export interface Quirk {
   unsupportedMessages?: string[];
   /** send `{}` to EjectMedia at once instead of waiting for a 400/415 on an empty body */
   ejectBodyFirst?: boolean;
-  /** the BMC has no EjectMedia: a new InsertMedia replaces the image */
-  noEject?: boolean;
   /** never send If-Match on PATCH (the BMC answers 412 to any tag) */
   noIfMatch?: boolean;
   /** image URL schemes the BMC can fetch; others are refused before any call */
@@ -101,14 +99,14 @@ export const QUIRKS: readonly Quirk[] = [
     preferSlots: /^EXT/i,
   },
   {
-    // OpenBMC bmcweb: media on the Manager (probed); only the "Legacy" slot takes a URL, and only
-    // https:// or smb:// (nbd proxy otherwise); If-Match unreliable (412 on valid tags).
+    // OpenBMC bmcweb: media on the Manager (probed); its proxy (NBD) slots show
+    // TransferProtocolType "OEM" and are tried last (probed). Not probeable: the legacy slots
+    // fetch only https:// or smb:// images, and If-Match is unreliable (412 on valid tags).
     id: 'openbmc',
     family: 'OpenBMC',
     source: 'bmcweb redfish-core/lib/virtual_media.hpp',
     matches: (i) => has(i.vendor, /openbmc/i) || i.oemKeys.includes('OpenBmc') || i.oemKeys.includes('OpenBMC'),
     imageSchemes: ['https', 'smb'],
-    preferSlots: /legacy/i,
     noIfMatch: true,
   },
   {
@@ -133,22 +131,21 @@ export const QUIRKS: readonly Quirk[] = [
   },
   {
     // Intel IPU E2100 (IMC): InsertMedia needs TransferMethod "Upload" (sent at once: its error
-    // does not name the parameter on every firmware); there is no EjectMedia (a new insert
-    // replaces the image); system reset offers only Graceful* (probed; GracefulRestart also starts
-    // a stopped IPU); the media view refreshes slowly (~2 minutes).
+    // does not name the parameter on every firmware); the media view refreshes slowly (~2
+    // minutes). Probed, not listed here: no EjectMedia action (a new insert replaces the image),
+    // system reset offers only Graceful* (GracefulRestart also starts a stopped IPU).
     id: 'ipu',
     family: 'Intel IPU',
     source: 'intel/ipu-redfish documentation',
     matches: (i) => (has(i.vendor, /intel/i) && has(i.product + ' ' + i.managerModel, /ipu|e2100|imc/i)) || i.oemKeys.includes('IntelIPU'),
     insertDefaults: { TransferMethod: 'Upload' },
-    noEject: true,
     mediaSettleMs: 150_000,
   },
 ];
 
-/** The quirks of this BMC: every entry that matches (normally zero or one). */
-export function quirksFor(identity: BmcIdentity): Quirk[] {
-  return QUIRKS.filter((q) => q.matches(identity));
+/** The quirks of this BMC: every entry of `table` that matches (normally zero or one). */
+export function quirksFor(identity: BmcIdentity, table: readonly Quirk[] = QUIRKS): Quirk[] {
+  return table.filter((q) => q.matches(identity));
 }
 
 /** The merged effect of several quirks. */
@@ -157,7 +154,6 @@ export interface QuirkSet {
   transientMessages: string[];
   unsupportedMessages: string[];
   ejectBodyFirst: boolean;
-  noEject: boolean;
   noIfMatch: boolean;
   imageSchemes: string[] | null;
   preferSlots: RegExp | null;
@@ -176,7 +172,6 @@ export function mergeQuirks(quirks: Quirk[]): QuirkSet {
     transientMessages: quirks.flatMap((q) => q.transientMessages ?? []),
     unsupportedMessages: quirks.flatMap((q) => q.unsupportedMessages ?? []),
     ejectBodyFirst: quirks.some((q) => q.ejectBodyFirst),
-    noEject: quirks.some((q) => q.noEject),
     noIfMatch: quirks.some((q) => q.noIfMatch),
     imageSchemes: quirks.find((q) => q.imageSchemes)?.imageSchemes ?? null,
     preferSlots: quirks.find((q) => q.preferSlots)?.preferSlots ?? null,

@@ -31,7 +31,7 @@ import { certificatesOf, decryptEnveloped, OID, verifySignedData } from '../pki/
 import { splitPem } from '../pki/lab.js';
 import type { PemKeyPair } from '../pki/material.js';
 import { verifyVoucher } from '../pki/voucher.js';
-import { DeviceHttp, type HttpResult } from './http.js';
+import { DeviceHttp, withTransportRetries, type HttpResult, type TransportRetries } from './http.js';
 import { describeOutcome, runScript } from './sandbox.js';
 import { generateSshHostKeys, type SshHostKey } from './ssh-keys.js';
 
@@ -83,6 +83,8 @@ export interface AgentOptions {
   /** send `*-error` reports on failure (default: rfc8572 yes, opi no, as the real agents do) */
   reportErrors?: boolean;
   faults?: AgentFaults;
+  /** repeat a progress report or image download that failed at the connection level (default: no) */
+  transportRetries?: TransportRetries;
   /** the device's SSH host keys (default: generated) */
   hostKeys?: SshHostKey[];
   log?: Logger;
@@ -188,7 +190,8 @@ export async function runAgent(options: AgentOptions): Promise<AgentResult> {
       input['trust-anchor-certs'] ??= {};
     }
     try {
-      const res = await post('report-progress', input);
+      const res = await withTransportRetries(() => post('report-progress', input), options.transportRetries, signal, (err, n) =>
+        log.info({ progressType, attempt: n, err: errorMessage(err) }, 'sZTP agent: progress report not delivered; trying again'));
       const ok = profile === 'opi' ? res.status === 200 || res.status === 204 : res.status === 204;
       if (ok) {
         result.reports.push(progressType);
@@ -346,7 +349,7 @@ export async function runAgent(options: AgentOptions): Promise<AgentResult> {
     for (const uri of profile === 'opi' ? uris.slice(0, 1) : uris) {
       checkAbort();
       try {
-        const got = await http.download(uri, { ...(signal ? { signal } : {}), ...(faults.corruptImage ? { corrupt: true } : {}) });
+        const got = await withTransportRetries(() => http.download(uri, { ...(signal ? { signal } : {}), ...(faults.corruptImage ? { corrupt: true } : {}) }), options.transportRetries, signal);
         const actual = sha256Colon(got.sha256);
         // OPI compares with colons stripped, case-sensitive; RFC 8572 hex-string is case-insensitive.
         const expected = String(sha['hash-value']);

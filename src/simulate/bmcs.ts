@@ -35,6 +35,7 @@ export function emulatedBmcs(options: EmulatedBmcsOptions): BmcLabFactory {
     return {
       endpoints: running.endpoints.map((e) => ({ id: e.id, url: e.url, username: e.username, password: e.password, systemId: e.systemId })),
       events: running.emulator.events,
+      stats: () => running.emulator.bmcs.map((b) => ({ id: b.id, stats: b.stats })),
       close: () => running.close(),
     };
   };

@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../log.js';
 import type { BootingEvent } from '../redfish/emulator/hooks.js';
 import { runAgent, type AgentIdentity, type AgentOptions, type AgentResult } from './agent.js';
 import type { DhcpLease, DhcpPath } from './dhcp.js';
-import { DeviceHttp } from './http.js';
+import { DeviceHttp, withTransportRetries } from './http.js';
 
 /** Faults a simulated DPU can be told to have. */
 export interface DpuFaults {
@@ -209,7 +209,8 @@ export class SimulatedDpu extends EventEmitter<SimulatedDpuEvents> {
     const t0 = performance.now();
     const http = new DeviceHttp({ caPem: this.config.identity.serverCaPem, timeoutMs: this.config.agent?.requestTimeoutMs ?? 10_000, maxBodyBytes: 1024 });
     try {
-      const head = await http.request(url, { method: 'HEAD', signal });
+      const retries = this.config.agent?.transportRetries;
+      const head = await withTransportRetries(() => http.request(url, { method: 'HEAD', signal }), retries, signal);
       if (head.status !== 200) throw new ZtpError('SIM_IMAGE_FETCH_FAILED', `HEAD ${url}: HTTP ${head.status}`);
       const size = Number(head.headers['content-length']);
       if (!Number.isSafeInteger(size) || size <= 0) throw new ZtpError('SIM_IMAGE_FETCH_FAILED', `HEAD ${url}: no usable Content-Length`);
@@ -219,7 +220,7 @@ export class SimulatedDpu extends EventEmitter<SimulatedDpuEvents> {
       let requests = 1;
       for (let start = 0; start < size; start += chunk) {
         const end = Math.min(size, start + chunk) - 1;
-        const got = await http.download(url, { range: `bytes=${start}-${end}`, signal });
+        const got = await withTransportRetries(() => http.download(url, { range: `bytes=${start}-${end}`, signal }), retries, signal);
         requests++;
         const expected = `bytes ${start}-${end}/${size}`;
         if (got.status !== 206 || got.headers['content-range'] !== expected) throw new ZtpError('SIM_IMAGE_FETCH_FAILED', `GET ${url} Range bytes=${start}-${end}: HTTP ${got.status} ${String(got.headers['content-range'] ?? '')}`);

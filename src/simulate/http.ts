@@ -5,7 +5,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { createHash } from 'node:crypto';
-import { ZtpError } from '../errors.js';
+import { isZtpError, ZtpError } from '../errors.js';
 import type { PemKeyPair } from '../pki/material.js';
 
 export interface HttpResult {
@@ -137,5 +137,45 @@ export class DeviceHttp {
   close(): void {
     this.https.destroy();
     this.http.destroy();
+  }
+}
+
+/** How often a device repeats a request that failed at the connection level (server restarting). */
+export interface TransportRetries {
+  /** tries in all (1: no retry) */
+  attempts: number;
+  /** pause between tries, ms */
+  delayMs: number;
+}
+
+const TRANSPORT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED', 'EAI_AGAIN']);
+
+/** A failure before any HTTP status (refused, reset, hung up, no answer in time): worth another try. */
+export function isTransportError(err: unknown): boolean {
+  if (isZtpError(err)) return err.code === 'SIM_TIMEOUT';
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && TRANSPORT_CODES.has(code);
+}
+
+/** Runs `fn`, again after `delayMs` while it fails at the transport level (never after an abort). */
+export async function withTransportRetries<T>(fn: () => Promise<T>, retries: TransportRetries | undefined, signal?: AbortSignal, onRetry?: (err: unknown, attempt: number) => void): Promise<T> {
+  const attempts = Math.max(1, retries?.attempts ?? 1);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= attempts || signal?.aborted || !isTransportError(err)) throw err;
+      onRetry?.(err, attempt);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, retries!.delayMs);
+        function done() {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          resolve();
+        }
+        signal?.addEventListener('abort', done, { once: true });
+      });
+      if (signal?.aborted) throw err;
+    }
   }
 }

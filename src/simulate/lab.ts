@@ -12,6 +12,7 @@ import type { Profile } from '../devices/model.js';
 import { ZtpError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import type { PemKeyPair } from '../pki/material.js';
+import type { BmcStats } from '../redfish/emulator/bmc.js';
 import type { BootingEvent } from '../redfish/emulator/hooks.js';
 import type { DhcpPath } from './dhcp.js';
 import { DPU_FAULTS, faultsFromNames, SimulatedDpu, type DpuFaultName, type DpuRun, type SimulatedDpuConfig } from './dpu.js';
@@ -48,6 +49,8 @@ export interface BmcLab {
   endpoints: { id: string; url: string; username: string; password: string; systemId: string }[];
   /** emits 'booting' (BootingEvent) */
   events: EventEmitter;
+  /** the emulator's own counters per BMC (requests, InsertMedia, resets, …), when it has them */
+  stats?(): { id: string; stats: BmcStats }[];
   close(): Promise<void>;
 }
 
@@ -169,6 +172,11 @@ export class VirtualLab {
         return d.dpu.boot(ev);
       }),
     );
+  }
+
+  /** The emulated BMCs' own counters (empty without BMCs). */
+  bmcStats(): { id: string; stats: BmcStats }[] {
+    return this.bmcLab?.stats?.() ?? [];
   }
 
   /** Every run of every device so far. */

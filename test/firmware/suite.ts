@@ -1,7 +1,7 @@
 // The product under test, as users run it: `npm run build`, then `node bin/ztp.js` for
 // `image add`, `device add` and `serve` (serve inside the lab's namespace).
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { FirmwareLab, Proc } from './qemu.js';
 import { tail } from './qemu.js';
@@ -9,14 +9,8 @@ import { tail } from './qemu.js';
 export const REPO = resolve(import.meta.dirname, '../..');
 const BIN = join(REPO, 'bin', 'ztp.js');
 
-/** `npm run build` (tsc -p tsconfig.build.json → dist/); type errors elsewhere still emit. */
-export function buildCli(): void {
-  try {
-    execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO, stdio: 'pipe', timeout: 240_000 });
-  } catch (err) {
-    if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw err;
-  }
-}
+// `npm run build` once for all test files (a lock and a freshness stamp: see the helper).
+export { buildCli } from '../helpers/ztp-process.js';
 
 /** Runs one `ztp` command to completion (JSON output parsed). */
 export function ztp(dataDir: string, args: string[]): unknown {

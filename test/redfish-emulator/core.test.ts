@@ -2,31 +2,19 @@
 // power state machine (transitions take time, then emit 'power' and 'booting'), boot override
 // with allowable values, virtual media that really fetches its URL from the project's image
 // server (and fails with ExtendedInfo when it cannot), ETags, task monitors, and fleet identity.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildBmcEmulatorApp, ZERO_TIMING, type BmcEmulator, type BootingEvent, type PowerEvent } from '../../src/redfish/emulator/index.js';
+import { describe, expect, it } from 'vitest';
+import { buildBmcEmulatorApp, ZERO_TIMING, type BootingEvent, type PowerEvent } from '../../src/redfish/emulator/index.js';
 import { missingShared, sharedPath } from '../helpers/shared.js';
-import { DEVICE, ISO, messageId, Rf, startImageServer, until, type ImageServer } from './helpers.js';
+import { DEVICE, emulatorTestFixture, ISO, messageId, Rf, until } from './helpers.js';
 
-let images: ImageServer;
-let emu: BmcEmulator | undefined;
-
-beforeAll(async () => {
-  images = await startImageServer();
-});
-afterAll(async () => {
-  await images?.stop();
-});
-afterEach(async () => {
-  await emu?.close();
-  emu = undefined;
-});
+const t = emulatorTestFixture();
 
 const smartnic = missingShared('redfish', 'mockups', 'public-smartnic');
 
 describe('service root and sessions', () => {
   it('answers the service root anonymously and everything else only with a session or Basic', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING });
+    const rf = new Rf(t.emu);
     const root = await rf.get('/redfish/v1');
     expect(root.status).toBe(200);
     expect(root.headers['odata-version']).toBe('4.0');
@@ -41,9 +29,9 @@ describe('service root and sessions', () => {
     expect(ok.status).toBe(201);
     expect(ok.headers.location).toMatch(new RegExp(`^${rf.prefix}/redfish/v1/SessionService/Sessions/[0-9a-f]+$`));
     expect((await rf.get('/redfish/v1/Systems')).status).toBe(200);
-    expect(emu.bmcs[0]!.openSessions).toBe(1);
+    expect(t.emu.bmcs[0]!.openSessions).toBe(1);
     expect((await rf.req('DELETE', String(ok.headers.location))).status).toBe(204);
-    expect(emu.bmcs[0]!.openSessions).toBe(0);
+    expect(t.emu.bmcs[0]!.openSessions).toBe(0);
     expect((await rf.get('/redfish/v1/Systems')).status).toBe(401);
 
     rf.token = undefined;
@@ -52,8 +40,8 @@ describe('service root and sessions', () => {
   });
 
   it('refuses malformed JSON and unknown paths with Redfish error bodies, not 500s', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING });
+    const rf = new Rf(t.emu);
     const malformed = await rf.req('POST', '/redfish/v1/SessionService/Sessions', '{"UserName":');
     expect(malformed.status).toBe(400);
     expect(messageId(malformed.body)).toBe('Base.1.16.0.MalformedJSON');
@@ -61,7 +49,7 @@ describe('service root and sessions', () => {
     const missing = await rf.get('/redfish/v1/Nowhere');
     expect(missing.status).toBe(404);
     expect(messageId(missing.body)).toBe('Base.1.16.0.ResourceMissingAtURI');
-    expect((await emu.app.inject({ url: '/bmc/no-such-bmc/redfish/v1' })).statusCode).toBe(404);
+    expect((await t.emu.app.inject({ url: '/bmc/no-such-bmc/redfish/v1' })).statusCode).toBe(404);
     const put = await rf.req('PUT', '/redfish/v1/Systems/DPU', {});
     expect(put.status).toBe(405);
   });
@@ -69,8 +57,8 @@ describe('service root and sessions', () => {
 
 describe('power state machine', () => {
   it('takes the configured time to power on, then emits power and booting events', async () => {
-    emu = buildBmcEmulatorApp({ timing: { ...ZERO_TIMING, powerOnMs: 60, powerOffMs: 30 } });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: { ...ZERO_TIMING, powerOnMs: 60, powerOffMs: 30 } });
+    const rf = new Rf(t.emu);
     await rf.login();
     const sys = await rf.get('/redfish/v1/Systems/DPU');
     expect(sys.body!.PowerState).toBe('Off');
@@ -78,15 +66,15 @@ describe('power state machine', () => {
     expect(reset['ResetType@Redfish.AllowableValues']).toContain('ForceRestart');
     const power: PowerEvent[] = [];
     const booting: BootingEvent[] = [];
-    emu.events.on('power', (e) => power.push(e));
-    emu.events.on('booting', (e) => booting.push(e));
+    t.emu.events.on('power', (e) => power.push(e));
+    t.emu.events.on('booting', (e) => booting.push(e));
 
     expect((await rf.req('POST', reset.target, { ResetType: 'On' })).status).toBe(204);
     expect((await rf.get('/redfish/v1/Systems/DPU')).body!.PowerState).toBe('PoweringOn');
     await until(async () => (await rf.get('/redfish/v1/Systems/DPU')).body!.PowerState === 'On');
     expect(power.map((p) => p.state)).toEqual(['On']);
     expect(booting).toHaveLength(1);
-    expect(booting[0]).toMatchObject({ bmcId: 'bmc-0001', systemId: 'DPU', via: 'disk', imageUrl: null, serial: emu.bmcs[0]!.identity.serial });
+    expect(booting[0]).toMatchObject({ bmcId: 'bmc-0001', systemId: 'DPU', via: 'disk', imageUrl: null, serial: t.emu.bmcs[0]!.identity.serial });
 
     // On while On is a no-op; a restart goes through Off and On again
     expect((await rf.req('POST', reset.target, { ResetType: 'On' })).status).toBe(204);
@@ -103,8 +91,8 @@ describe('power state machine', () => {
   });
 
   it('validates a boot override against its allowable values and consumes a Once override at boot', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING });
+    const rf = new Rf(t.emu);
     await rf.login();
     const sys = await rf.get('/redfish/v1/Systems/DPU');
     expect((sys.body!.Boot as Record<string, unknown>)['BootSourceOverrideTarget@Redfish.AllowableValues']).toContain('UefiHttp');
@@ -115,10 +103,10 @@ describe('power state machine', () => {
     const readOnly = await rf.req('PATCH', '/redfish/v1/Systems/DPU', { PowerState: 'On' });
     expect(messageId(readOnly.body)).toBe('Base.1.16.0.PropertyNotWritable');
 
-    const uri = images.deviceImageUrl();
+    const uri = t.images.deviceImageUrl();
     expect((await rf.req('PATCH', '/redfish/v1/Systems/DPU', { Boot: { BootSourceOverrideTarget: 'UefiHttp', BootSourceOverrideEnabled: 'Once', BootSourceOverrideMode: 'UEFI', HttpBootUri: uri } })).status).toBe(204);
     const booting: BootingEvent[] = [];
-    emu.events.on('booting', (e) => booting.push(e));
+    t.emu.events.on('booting', (e) => booting.push(e));
     await rf.req('POST', '/redfish/v1/Systems/DPU/Actions/ComputerSystem.Reset', { ResetType: 'On' });
     expect(booting[0]).toMatchObject({ via: 'uefi-http', imageUrl: uri, target: 'UefiHttp' });
     const after = (await rf.get('/redfish/v1/Systems/DPU')).body!.Boot as Record<string, unknown>;
@@ -128,8 +116,8 @@ describe('power state machine', () => {
 
 describe('virtual media', () => {
   it('fetches the image like a BMC (HEAD, then range reads) and boots it once', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING });
+    const rf = new Rf(t.emu);
     await rf.login();
     const manager = await rf.get('/redfish/v1/Managers/BMC');
     const collection = await rf.get(String((manager.body!.VirtualMedia as { '@odata.id': string })['@odata.id']));
@@ -137,15 +125,15 @@ describe('virtual media', () => {
     const cd = await rf.get(cdPath);
     expect(cd.body!.MediaTypes).toContain('CD');
     const insert = (cd.body!.Actions as Record<string, { target: string }>)['#VirtualMedia.InsertMedia']!.target;
-    const before = images.store.history(DEVICE.serial).filter((e) => e.source === 'images' && e.type === 'download').length;
+    const before = t.images.store.history(DEVICE.serial).filter((e) => e.source === 'images' && e.type === 'download').length;
 
-    const url = images.deviceImageUrl();
+    const url = t.images.deviceImageUrl();
     expect((await rf.req('POST', insert, { Image: url })).status).toBe(204);
     const inserted = await rf.get(cdPath);
     expect(inserted.body).toMatchObject({ Image: url, Inserted: true, ConnectedVia: 'URI', TransferProtocolType: 'HTTP' });
-    expect(emu.bmcs[0]!.stats.mounted).toEqual([url]);
+    expect(t.emu.bmcs[0]!.stats.mounted).toEqual([url]);
     // the image server saw a BMC mount: ranged reads (8 × 64 KiB), attributed to the device, not the whole file
-    const downloads = () => images.store.history(DEVICE.serial).filter((e) => e.source === 'images' && e.type === 'download').slice(before) as unknown as { data: { bytes: number; requests: number; completed: boolean; mac: string; image: string } }[];
+    const downloads = () => t.images.store.history(DEVICE.serial).filter((e) => e.source === 'images' && e.type === 'download').slice(before) as unknown as { data: { bytes: number; requests: number; completed: boolean; mac: string; image: string } }[];
     const sum = (k: 'bytes' | 'requests') => downloads().reduce((n, e) => n + Number(e.data[k]), 0);
     await until(() => sum('bytes') >= 8 * 64 * 1024);
     expect(downloads().every((e) => e.data.completed && e.data.mac === DEVICE.mac && e.data.image === 'dpu-installer.iso')).toBe(true);
@@ -158,7 +146,7 @@ describe('virtual media', () => {
     expect(again.status).toBe(409);
 
     const booting: BootingEvent[] = [];
-    emu.events.on('booting', (e) => booting.push(e));
+    t.emu.events.on('booting', (e) => booting.push(e));
     await rf.req('PATCH', '/redfish/v1/Systems/DPU', { Boot: { BootSourceOverrideTarget: 'Cd', BootSourceOverrideEnabled: 'Once' } });
     await rf.req('POST', '/redfish/v1/Systems/DPU/Actions/ComputerSystem.Reset', { ResetType: 'On' });
     expect(booting[0]).toMatchObject({ via: 'virtual-media', imageUrl: url, target: 'Cd' });
@@ -169,18 +157,18 @@ describe('virtual media', () => {
   });
 
   it('fetches over HTTPS with the CA it is given, and fails the insert without it', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, mediaCa: images.caPem });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, mediaCa: t.images.caPem });
+    const rf = new Rf(t.emu);
     await rf.login();
     const slot = '/redfish/v1/Managers/BMC/VirtualMedia/CD1';
-    const url = images.deviceImageUrl(true);
+    const url = t.images.deviceImageUrl(true);
     expect(url.startsWith('https://')).toBe(true);
     expect((await rf.req('POST', `${slot}/Actions/VirtualMedia.InsertMedia`, { Image: url })).status).toBe(204);
     expect((await rf.get(slot)).body).toMatchObject({ Inserted: true, TransferProtocolType: 'HTTPS' });
-    await emu.close();
+    await t.emu.close();
 
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING });
-    const untrusting = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING });
+    const untrusting = new Rf(t.emu);
     await untrusting.login();
     const refused = await untrusting.req('POST', `${slot}/Actions/VirtualMedia.InsertMedia`, { Image: url });
     expect(refused.status).toBe(400);
@@ -188,8 +176,8 @@ describe('virtual media', () => {
   });
 
   it('fails the insert with ExtendedInfo when the URL is unreachable or missing', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, mediaTimeoutMs: 2000 });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, mediaTimeoutMs: 2000 });
+    const rf = new Rf(t.emu);
     await rf.login();
     const insert = '/redfish/v1/Managers/BMC/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia';
     const closedPort = `http://127.0.0.1:1/nothing.iso`;
@@ -197,7 +185,7 @@ describe('virtual media', () => {
     expect(unreachable.status).toBe(400);
     const info = (unreachable.body!.error as { '@Message.ExtendedInfo': { MessageId: string; MessageArgs: string[]; RelatedProperties: string[] }[] })['@Message.ExtendedInfo'][0]!;
     expect(info).toMatchObject({ MessageId: 'Base.1.16.0.CouldNotEstablishConnection', MessageArgs: [closedPort], RelatedProperties: ['#/Image'] });
-    const notFound = await rf.req('POST', insert, { Image: `${images.http}/images/no-such.iso` });
+    const notFound = await rf.req('POST', insert, { Image: `${t.images.http}/images/no-such.iso` });
     expect(notFound.status).toBe(400);
     expect(messageId(notFound.body)).toBe('Base.1.16.0.CouldNotEstablishConnection');
     expect((await rf.get('/redfish/v1/Managers/BMC/VirtualMedia/CD1')).body).toMatchObject({ Inserted: false, Image: null });
@@ -210,8 +198,8 @@ describe('virtual media', () => {
 
 describe('ETags and tasks', () => {
   it('checks If-Match strongly and answers 412 for an old ETag', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING });
+    const rf = new Rf(t.emu);
     await rf.login();
     const first = await rf.get('/redfish/v1/Systems/DPU');
     const etag = String(first.headers.etag);
@@ -226,10 +214,10 @@ describe('ETags and tasks', () => {
   });
 
   it('runs a SimpleUpdate as a task: 202, Location, Retry-After, monitor until done', async () => {
-    emu = buildBmcEmulatorApp({ timing: { ...ZERO_TIMING, taskMs: 80 } });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: { ...ZERO_TIMING, taskMs: 80 } });
+    const rf = new Rf(t.emu);
     await rf.login();
-    const res = await rf.req('POST', '/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: images.deviceImageUrl() });
+    const res = await rf.req('POST', '/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', { ImageURI: t.images.deviceImageUrl() });
     expect(res.status).toBe(202);
     expect(res.headers['retry-after']).toBe('1');
     const monitor = String(res.headers.location);
@@ -243,11 +231,11 @@ describe('ETags and tasks', () => {
 
 describe.skipIf(smartnic)('DMTF public-smartnic mockup as the starting tree', () => {
   it('serves the mockup with each BMC its own serial and MACs, and picks the DPU system', async () => {
-    emu = buildBmcEmulatorApp({ count: 3, mockupDir: sharedPath('redfish', 'mockups', 'public-smartnic'), timing: ZERO_TIMING });
+    t.emu = buildBmcEmulatorApp({ count: 3, mockupDir: sharedPath('redfish', 'mockups', 'public-smartnic'), timing: ZERO_TIMING });
     const serials = new Set<string>();
     const macs = new Set<string>();
-    for (const bmc of emu.bmcs) {
-      const rf = new Rf(emu, bmc.id);
+    for (const bmc of t.emu.bmcs) {
+      const rf = new Rf(t.emu, bmc.id);
       await rf.login();
       const systems = await rf.get('/redfish/v1/Systems');
       expect((systems.body!.Members as unknown[]).length).toBe(2);
@@ -268,7 +256,7 @@ describe.skipIf(smartnic)('DMTF public-smartnic mockup as the starting tree', ()
     expect(macs.size).toBe(3);
     // the same id gives the same DPU, run after run
     const again = buildBmcEmulatorApp({ count: 1, mockupDir: sharedPath('redfish', 'mockups', 'public-smartnic') });
-    expect(again.bmcs[0]!.identity).toEqual(emu.bmcs[0]!.identity);
+    expect(again.bmcs[0]!.identity).toEqual(t.emu.bmcs[0]!.identity);
     await again.close();
   });
 });

@@ -2,29 +2,18 @@
 // answered (on a real socket, closed cleanly at shutdown), dropped sessions, stale ETags, media that
 // never reports inserted, a factory password to change first, async actions behind task monitors,
 // and faults aimed at one BMC of a fleet. Plus the CLI's fault syntax.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { buildBmcEmulatorApp, parseFaults, startBmcEmulator, ZERO_TIMING, type BmcEmulator } from '../../src/redfish/emulator/index.js';
+import { buildBmcEmulatorApp, parseFaults, startBmcEmulator, ZERO_TIMING } from '../../src/redfish/emulator/index.js';
 import { isZtpError } from '../../src/errors.js';
-import { messageId, Rf, startImageServer, type ImageServer } from './helpers.js';
+import { emulatorTestFixture, messageId, Rf } from './helpers.js';
 
-let images: ImageServer;
-let emu: BmcEmulator | undefined;
-beforeAll(async () => {
-  images = await startImageServer();
-});
-afterAll(async () => {
-  await images?.stop();
-});
-afterEach(async () => {
-  await emu?.close();
-  emu = undefined;
-});
+const t = emulatorTestFixture();
 
 describe('fault injection', () => {
   it('latency delays every answer', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, faults: { latencyMs: 120 } });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, faults: { latencyMs: 120 } });
+    const rf = new Rf(t.emu);
     let answered = false;
     const pending = rf.get('/redfish/v1').then((r) => ((answered = true), r));
     await new Promise((r) => setTimeout(r, 40));
@@ -33,8 +22,8 @@ describe('fault injection', () => {
   });
 
   it('5xx bursts: COUNT 503s with Retry-After at the start of every EVERY requests', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, faults: parseFaults('5xx=2/5:0').get('*')! });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, faults: parseFaults('5xx=2/5:0').get('*')! });
+    const rf = new Rf(t.emu);
     const statuses: number[] = [];
     for (let i = 0; i < 10; i++) {
       const r = await rf.get('/redfish/v1');
@@ -53,10 +42,10 @@ describe('fault injection', () => {
       const base = running.endpoints[0]!.url;
       const auth = { authorization: 'Basic ' + Buffer.from('admin:password').toString('base64'), 'content-type': 'application/json' };
       const insert = `${base}/redfish/v1/Managers/BMC/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia`;
-      const hung = request(insert, { method: 'POST', headers: auth, body: JSON.stringify({ Image: images.deviceImageUrl() }), headersTimeout: 300 });
+      const hung = request(insert, { method: 'POST', headers: auth, body: JSON.stringify({ Image: t.images.deviceImageUrl() }), headersTimeout: 300 });
       await expect(hung).rejects.toMatchObject({ code: 'UND_ERR_HEADERS_TIMEOUT' });
       // only the first: the next insert is answered
-      const next = await request(insert, { method: 'POST', headers: auth, body: JSON.stringify({ Image: images.deviceImageUrl() }), headersTimeout: 5000 });
+      const next = await request(insert, { method: 'POST', headers: auth, body: JSON.stringify({ Image: t.images.deviceImageUrl() }), headersTimeout: 5000 });
       expect(next.statusCode).toBe(204);
       await next.body.dump();
       // a second hung request is still open when the emulator closes
@@ -71,22 +60,22 @@ describe('fault injection', () => {
   });
 
   it('drop-session: the token dies after N requests; a new login works', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, faults: { dropSessionAfter: 2 } });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, faults: { dropSessionAfter: 2 } });
+    const rf = new Rf(t.emu);
     await rf.login();
     expect((await rf.get('/redfish/v1/Systems')).status).toBe(200);
     expect((await rf.get('/redfish/v1/Systems/DPU')).status).toBe(200);
     const dropped = await rf.get('/redfish/v1/Systems');
     expect(dropped.status).toBe(401);
     expect(messageId(dropped.body)).toBe('Base.1.16.0.NoValidSession');
-    expect(emu.bmcs[0]!.openSessions).toBe(0);
+    expect(t.emu.bmcs[0]!.openSessions).toBe(0);
     await rf.login();
     expect((await rf.get('/redfish/v1/Systems')).status).toBe(200);
   });
 
   it('stale-etag: the ETag a GET shows is already old, so If-Match fails and no If-Match works', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, faults: { staleEtag: true } });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, faults: { staleEtag: true } });
+    const rf = new Rf(t.emu);
     await rf.login();
     const etag = String((await rf.get('/redfish/v1/Systems/DPU')).headers.etag);
     const boot = { Boot: { BootSourceOverrideTarget: 'Cd', BootSourceOverrideEnabled: 'Once' } };
@@ -95,17 +84,17 @@ describe('fault injection', () => {
   });
 
   it('media-never-inserted: the insert is accepted, the slot never says Inserted', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, faults: { mediaNeverInserted: true } });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, faults: { mediaNeverInserted: true } });
+    const rf = new Rf(t.emu);
     await rf.login();
     const slot = '/redfish/v1/Managers/BMC/VirtualMedia/CD1';
-    expect((await rf.req('POST', `${slot}/Actions/VirtualMedia.InsertMedia`, { Image: images.deviceImageUrl() })).status).toBe(204);
-    expect((await rf.get(slot)).body).toMatchObject({ Inserted: false, Image: images.deviceImageUrl() });
+    expect((await rf.req('POST', `${slot}/Actions/VirtualMedia.InsertMedia`, { Image: t.images.deviceImageUrl() })).status).toBe(204);
+    expect((await rf.get(slot)).body).toMatchObject({ Inserted: false, Image: t.images.deviceImageUrl() });
   });
 
   it('factory-password on any vendor: PasswordChangeRequired until the account password is changed', async () => {
-    emu = buildBmcEmulatorApp({ quirks: 'idrac', timing: ZERO_TIMING, faults: { factoryPassword: true } });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ quirks: 'idrac', timing: ZERO_TIMING, faults: { factoryPassword: true } });
+    const rf = new Rf(t.emu);
     expect(messageId((await rf.login()).body)).toBe('Base.1.16.0.PasswordChangeRequired');
     expect((await rf.get('/redfish/v1/Systems/System.Embedded.1')).status).toBe(403);
     expect((await rf.get('/redfish/v1/AccountService/Accounts/1')).body!.PasswordChangeRequired).toBe(true);
@@ -118,8 +107,8 @@ describe('fault injection', () => {
   });
 
   it('async-actions: Reset and InsertMedia answer 202 and a task monitor; a failed insert ends in Exception', async () => {
-    emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, faults: { asyncActions: true } });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, faults: { asyncActions: true } });
+    const rf = new Rf(t.emu);
     await rf.login();
     const reset = await rf.req('POST', '/redfish/v1/Systems/DPU/Actions/ComputerSystem.Reset', { ResetType: 'On' });
     expect(reset.status).toBe(202);
@@ -140,16 +129,16 @@ describe('fault injection', () => {
   });
 
   it('identity-406: Accept-Encoding identity is refused (iLO Gen10 Plus), other encodings pass', async () => {
-    emu = buildBmcEmulatorApp({ quirks: 'ilo', timing: ZERO_TIMING, faults: { refuseIdentityEncoding: true } });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ quirks: 'ilo', timing: ZERO_TIMING, faults: { refuseIdentityEncoding: true } });
+    const rf = new Rf(t.emu);
     expect((await rf.get('/redfish/v1', { 'accept-encoding': 'identity' })).status).toBe(406);
     expect((await rf.get('/redfish/v1', { 'accept-encoding': 'gzip, deflate' })).status).toBe(200);
   });
 
   it('faults aimed at one BMC leave the others alone', async () => {
-    emu = buildBmcEmulatorApp({ count: 2, timing: ZERO_TIMING, faults: parseFaults('bmc-0002@5xx=1/2') });
-    expect((await new Rf(emu, 'bmc-0001').get('/redfish/v1')).status).toBe(200);
-    expect((await new Rf(emu, 'bmc-0002').get('/redfish/v1')).status).toBe(503);
+    t.emu = buildBmcEmulatorApp({ count: 2, timing: ZERO_TIMING, faults: parseFaults('bmc-0002@5xx=1/2') });
+    expect((await new Rf(t.emu, 'bmc-0001').get('/redfish/v1')).status).toBe(200);
+    expect((await new Rf(t.emu, 'bmc-0002').get('/redfish/v1')).status).toBe(503);
   });
 
   it('parses the CLI syntax and names the bad entry', () => {

@@ -1,6 +1,7 @@
 // Fixtures of the emulator tests: the project's real image server on loopback (HTTP and HTTPS
 // with the lab PKI) holding one ISO-sized file for a registered device, and an inject() helper
 // that speaks Redfish to one emulated BMC.
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,4 +124,30 @@ export async function until(fn: () => boolean | Promise<boolean>, timeoutMs = 50
     if (Date.now() > end) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * The shared preamble of the emulator test files: one image server for the file, and the test's
+ * emulator (assign `t.emu`) closed after each test.
+ */
+export function emulatorTestFixture(): { readonly images: ImageServer; emu: BmcEmulator | undefined } {
+  let images: ImageServer | undefined;
+  const t = {
+    get images(): ImageServer {
+      if (!images) throw new Error('image server not started (use inside a test)');
+      return images;
+    },
+    emu: undefined as BmcEmulator | undefined,
+  };
+  beforeAll(async () => {
+    images = await startImageServer();
+  });
+  afterAll(async () => {
+    await images?.stop();
+  });
+  afterEach(async () => {
+    await t.emu?.close();
+    t.emu = undefined;
+  });
+  return t;
 }

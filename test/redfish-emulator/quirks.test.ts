@@ -1,26 +1,15 @@
 // Each quirk mode behaves like its vendor line in ../shared/REDFISH.md, so a client's fallbacks
 // are exercised by something that refuses what that vendor refuses (inject(), zero delays unless
 // a quirk needs a window).
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildBmcEmulatorApp, ZERO_TIMING, type BmcEmulator, type BmcEmulatorOptions, type BootingEvent, type QuirkMode } from '../../src/redfish/emulator/index.js';
-import { messageId, Rf, startImageServer, until, type ImageServer } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import { buildBmcEmulatorApp, ZERO_TIMING, type BmcEmulatorOptions, type BootingEvent, type QuirkMode } from '../../src/redfish/emulator/index.js';
+import { emulatorTestFixture, messageId, Rf, until } from './helpers.js';
 
-let images: ImageServer;
-let emu: BmcEmulator | undefined;
-beforeAll(async () => {
-  images = await startImageServer();
-});
-afterAll(async () => {
-  await images?.stop();
-});
-afterEach(async () => {
-  await emu?.close();
-  emu = undefined;
-});
+const t = emulatorTestFixture();
 
 async function open(quirks: QuirkMode, extra: BmcEmulatorOptions = {}): Promise<Rf> {
-  emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, mediaCa: images.caPem, ...extra, quirks });
-  const rf = new Rf(emu);
+  t.emu = buildBmcEmulatorApp({ timing: ZERO_TIMING, mediaCa: t.images.caPem, ...extra, quirks });
+  const rf = new Rf(t.emu);
   const login = await rf.login();
   expect(login.status).toBe(201);
   return rf;
@@ -36,7 +25,7 @@ describe('quirk modes', () => {
     expect((await rf.get('/redfish/v1/Managers/iDRAC.Embedded.1')).body!.VirtualMedia).toBeUndefined();
     const slot = '/redfish/v1/Systems/System.Embedded.1/VirtualMedia/1';
     const insert = actions((await rf.get(slot)).body)['#VirtualMedia.InsertMedia']!.target;
-    const url = images.deviceImageUrl();
+    const url = t.images.deviceImageUrl();
     const notReady = await rf.req('POST', insert, { Image: url });
     expect(notReady.status).toBe(400);
     expect(messageId(notReady.body)).toBe('IDRAC.2.8.SYS518');
@@ -74,7 +63,7 @@ describe('quirk modes', () => {
     const slot = '/redfish/v1/Managers/1/VirtualMedia/2';
     const cd = await rf.get(slot);
     expect(cd.body!.MediaTypes).toContain('CD');
-    expect((await rf.req('POST', `${slot}/Actions/VirtualMedia.InsertMedia`, { Image: images.deviceImageUrl() })).status).toBe(204);
+    expect((await rf.req('POST', `${slot}/Actions/VirtualMedia.InsertMedia`, { Image: t.images.deviceImageUrl() })).status).toBe(204);
     expect((await rf.req('POST', `${slot}/Actions/VirtualMedia.EjectMedia`)).status).toBe(415);
     expect((await rf.req('POST', `${slot}/Actions/VirtualMedia.EjectMedia`, {})).status).toBe(204);
 
@@ -95,7 +84,7 @@ describe('quirk modes', () => {
     expect((await rf.req('PATCH', '/redfish/v1/Systems/1', { Boot: { BootSourceOverrideTarget: 'UsbCd', BootSourceOverrideEnabled: 'Once' } })).status).toBe(204);
 
     const insert = '/redfish/v1/Managers/1/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia';
-    const url = images.deviceImageUrl();
+    const url = t.images.deviceImageUrl();
     const withInserted = await rf.req('POST', insert, { Image: url, Inserted: true, WriteProtected: true, TransferProtocolType: 'HTTP' });
     expect(messageId(withInserted.body)).toBe('Base.1.16.0.ActionParameterNotSupported');
     const bare = await rf.req('POST', insert, { Image: url });
@@ -116,7 +105,7 @@ describe('quirk modes', () => {
     expect(rdoc.body!.Actions).toBeUndefined();
     expect(rdoc.headers.allow).toBe('GET, PATCH');
     expect((await rf.req('POST', '/redfish/v1/Managers/1/VirtualMedia/RDOC1/Actions/VirtualMedia.InsertMedia', { Image: 'http://x/y.iso' })).status).toBe(404);
-    const body = { Image: images.deviceImageUrl(), Inserted: true, WriteProtected: true, TransferProtocolType: 'HTTP' };
+    const body = { Image: t.images.deviceImageUrl(), Inserted: true, WriteProtected: true, TransferProtocolType: 'HTTP' };
     expect((await rf.req('PATCH', '/redfish/v1/Managers/1/VirtualMedia/RDOC1', body)).status).toBe(400);
     expect((await rf.req('PATCH', '/redfish/v1/Managers/1/VirtualMedia/EXT1', body)).status).toBe(204);
     expect((await rf.get('/redfish/v1/Managers/1/VirtualMedia/EXT1')).body).toMatchObject({ Inserted: true, Image: body.Image });
@@ -132,9 +121,9 @@ describe('quirk modes', () => {
     const slot0 = '/redfish/v1/Managers/bmc/VirtualMedia/Slot_0/Actions/VirtualMedia.InsertMedia';
     const slot1 = '/redfish/v1/Managers/bmc/VirtualMedia/Slot_1/Actions/VirtualMedia.InsertMedia';
     expect((await rf.get('/redfish/v1/Managers/bmc/VirtualMedia/Slot_0')).body!.TransferProtocolType).toBe('OEM');
-    expect(messageId((await rf.req('POST', slot1, { Image: images.deviceImageUrl(false) })).body)).toBe('Base.1.16.0.ActionParameterValueFormatError');
-    expect((await rf.req('POST', slot0, { Image: images.deviceImageUrl(true) })).status).toBe(400);
-    expect((await rf.req('POST', slot1, { Image: images.deviceImageUrl(true) })).status).toBe(204);
+    expect(messageId((await rf.req('POST', slot1, { Image: t.images.deviceImageUrl(false) })).body)).toBe('Base.1.16.0.ActionParameterValueFormatError');
+    expect((await rf.req('POST', slot0, { Image: t.images.deviceImageUrl(true) })).status).toBe(400);
+    expect((await rf.req('POST', slot1, { Image: t.images.deviceImageUrl(true) })).status).toBe(204);
     const etag = String((await rf.get('/redfish/v1/Systems/system')).headers.etag);
     expect((await rf.req('PATCH', '/redfish/v1/Systems/system', { Boot: { BootSourceOverrideTarget: 'Cd' } }, { 'if-match': etag })).status).toBe(412);
     expect((await rf.req('PATCH', '/redfish/v1/Systems/system', { Boot: { BootSourceOverrideTarget: 'Cd' } })).status).toBe(204);
@@ -149,17 +138,17 @@ describe('quirk modes', () => {
     expect((await rf.req('PATCH', '/redfish/v1/Systems/Self/SD', { Boot: { BootSourceOverrideTarget: 'Cd', BootSourceOverrideEnabled: 'Once', BootSourceOverrideMode: 'UEFI' } })).status).toBe(204);
     expect(((await rf.get('/redfish/v1/Systems/Self')).body!.Boot as Record<string, string>).BootSourceOverrideTarget).toBe('None');
     expect(((await rf.get('/redfish/v1/Systems/Self/SD')).body!.Boot as Record<string, string>).BootSourceOverrideTarget).toBe('Cd');
-    const url = images.deviceImageUrl();
+    const url = t.images.deviceImageUrl();
     expect((await rf.req('POST', '/redfish/v1/Managers/Self/VirtualMedia/CD1/Actions/VirtualMedia.InsertMedia', { Image: url })).status).toBe(204);
     const booting: BootingEvent[] = [];
-    emu!.events.on('booting', (e) => booting.push(e));
+    t.emu!.events.on('booting', (e) => booting.push(e));
     await rf.req('POST', '/redfish/v1/Systems/Self/Actions/ComputerSystem.Reset', { ResetType: 'On' });
     expect(booting[0]).toMatchObject({ via: 'virtual-media', target: 'Cd', imageUrl: url, systemId: 'Self' });
   });
 
   it('bluefield: its own ids, DPU only, Members null, empty UUID, factory password to change, settings object, BFB over RShim', async () => {
-    emu = buildBmcEmulatorApp({ quirks: 'bluefield', timing: ZERO_TIMING });
-    const rf = new Rf(emu);
+    t.emu = buildBmcEmulatorApp({ quirks: 'bluefield', timing: ZERO_TIMING });
+    const rf = new Rf(t.emu);
     const login = await rf.login('root', '0penBmc');
     expect(login.status).toBe(201);
     expect(messageId(login.body)).toBe('Base.1.16.0.PasswordChangeRequired');
@@ -180,30 +169,30 @@ describe('quirk modes', () => {
     expect((await rf.get('/redfish/v1/Managers/Bluefield_BMC')).status).toBe(200);
     expect((await rf.get('/redfish/v1/Managers/Bluefield_BMC/VirtualMedia')).body!.Members).toBeNull();
     expect((await rf.get('/redfish/v1/TaskService/Tasks')).body!.Members).toBeNull();
-    expect((await rf.req('PATCH', '/redfish/v1/Systems/Bluefield/Settings', { Boot: { BootSourceOverrideTarget: 'UefiHttp', BootSourceOverrideEnabled: 'Once', HttpBootUri: images.deviceImageUrl() } })).status).toBe(204);
+    expect((await rf.req('PATCH', '/redfish/v1/Systems/Bluefield/Settings', { Boot: { BootSourceOverrideTarget: 'UefiHttp', BootSourceOverrideEnabled: 'Once', HttpBootUri: t.images.deviceImageUrl() } })).status).toBe(204);
     expect(((await rf.get('/redfish/v1/Systems/Bluefield/Oem/Nvidia')).body!.Mode)).toBe('DpuMode');
 
     // a BFB push fails while the BMC does not own RShim, then installs and boots the DPU
-    const push = { TransferProtocol: 'HTTP', ImageURI: images.deviceImageUrl(), Targets: ['redfish/v1/UpdateService/FirmwareInventory/DPU_OS'] };
+    const push = { TransferProtocol: 'HTTP', ImageURI: t.images.deviceImageUrl(), Targets: ['redfish/v1/UpdateService/FirmwareInventory/DPU_OS'] };
     const refused = await rf.req('POST', '/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', push);
     expect(refused.status).toBe(202);
     await until(async () => (await rf.get(String(refused.headers.location))).status === 200);
     expect((await rf.get(String(refused.headers.location))).body!.TaskState).toBe('Exception');
     expect((await rf.req('PATCH', '/redfish/v1/Managers/Bluefield_BMC/Oem/Nvidia', { BmcRShim: { BmcRShimEnabled: true } })).status).toBe(204);
     const booting: BootingEvent[] = [];
-    emu.events.on('booting', (e) => booting.push(e));
+    t.emu.events.on('booting', (e) => booting.push(e));
     const task = await rf.req('POST', '/redfish/v1/UpdateService/Actions/UpdateService.SimpleUpdate', push);
     await until(async () => (await rf.get(String(task.headers.location))).status === 200);
     expect((await rf.get(String(task.headers.location))).body!.TaskState).toBe('Completed');
-    expect(booting[0]).toMatchObject({ via: 'bfb', imageUrl: push.ImageURI, systemId: 'Bluefield', serial: emu.bmcs[0]!.identity.serial });
-    expect(emu.bmcs[0]!.stats.mounted).toEqual([push.ImageURI]);
+    expect(booting[0]).toMatchObject({ via: 'bfb', imageUrl: push.ImageURI, systemId: 'Bluefield', serial: t.emu.bmcs[0]!.identity.serial });
+    expect(t.emu.bmcs[0]!.stats.mounted).toEqual([push.ImageURI]);
   });
 
   it('ipu: TransferMethod Upload, no eject, Cd/None only, Graceful resets only', async () => {
     const rf = await open('ipu');
     const slot = '/redfish/v1/Systems/1/VirtualMedia/CD1';
     expect(Object.keys(actions((await rf.get(slot)).body))).toEqual(['#VirtualMedia.InsertMedia']);
-    const url = images.deviceImageUrl();
+    const url = t.images.deviceImageUrl();
     const bare = await rf.req('POST', `${slot}/Actions/VirtualMedia.InsertMedia`, { Image: url });
     expect((bare.body!.error as { '@Message.ExtendedInfo': { RelatedProperties: string[] }[] })['@Message.ExtendedInfo'][0]!.RelatedProperties).toEqual(['#/TransferMethod']);
     expect((await rf.req('POST', `${slot}/Actions/VirtualMedia.InsertMedia`, { Image: url, TransferMethod: 'Stream' })).status).toBe(400);

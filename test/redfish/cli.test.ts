@@ -88,6 +88,27 @@ describe('ztp bmc', () => {
     expect(human.out).toMatch(/port MACs:\s+02:aa:00:00:00:01/);
   });
 
+  it('inventory <url> --record matches by the serial the BMC reports before MACs; no match records nothing (exit 3)', async () => {
+    // SN-TREE-1 is the system's SerialNumber; SN-BMC-2 still owns the port MAC: the serial wins.
+    expect((await ztp(dir, 'device', 'add', 'SN-TREE-1')).code).toBe(EXIT.OK);
+    const r = await ztp(dir, 'bmc', 'inventory', bmc.url, '--user', creds.username, '--password', creds.password, '--record', '--json');
+    expect(r.code).toBe(EXIT.OK);
+    expect(r.json()).toMatchObject({ device: 'SN-TREE-1', recorded: true });
+    expect(r.out).not.toContain(creds.password);
+    const shown = (await ztp(dir, 'device', 'show', 'SN-TREE-1', '--json')).json();
+    expect(shown.device.bmc).toMatchObject({ address: bmc.url, username: creds.username, hasPassword: true, systemId: 'System1' });
+    expect(shown.history.at(-1)).toMatchObject({ source: 'redfish', type: 'inventory', data: { matchedBy: 'serial', serial: 'SN-TREE-1', macs: ['02:aa:00:00:00:01'] } });
+    // The recorded coordinates work: the device is now driven by its serial.
+    expect((await ztp(dir, 'bmc', 'power', 'SN-TREE-1')).out).toMatch(/^power (On|Off)$/);
+
+    for (const serial of ['SN-TREE-1', 'SN-BMC-2']) expect((await ztp(dir, 'device', 'rm', serial)).code).toBe(EXIT.OK);
+    const none = await ztp(dir, 'bmc', 'inventory', bmc.url, '--user', creds.username, '--password', creds.password, '--record', '--json');
+    expect(none.code).toBe(EXIT.NOT_FOUND);
+    expect(JSON.parse(none.out)).toMatchObject({ device: null, recorded: false });
+    expect(none.err).toMatch(/no registered device/);
+    expect((await ztp(dir, 'device', 'list', '--json')).json()).toEqual([]);
+  });
+
   it('exit codes: unknown serial 3, conflicting TLS flags 2, unreachable BMC 6, no such system 3, refused credentials 1', async () => {
     expect((await ztp(dir, 'bmc', 'inventory', 'NOPE')).code).toBe(EXIT.NOT_FOUND);
     expect((await ztp(dir, 'bmc', 'inventory', bmc.url, '--insecure', '--fingerprint', 'aa')).code).toBe(EXIT.USAGE);

@@ -33,9 +33,18 @@ function expectationFor(mode: QuirkMode, fault: string, expected: (typeof FAULTS
   return expected;
 }
 
-const DEADLINE_MS = 15_000;
-const tuning = { headersTimeoutMs: 400, bodyTimeoutMs: 400, connectTimeoutMs: 1_000, retries: 3, backoffBaseMs: 10, backoffCapMs: 50, retryAfterCapMs: 200 };
+const DEADLINE_MS = 20_000;
+// Per-request deadlines: generous where the BMC answers (the cases run five at a time on a
+// shared machine), short where the fault is a hang and the typed timeout is the expected outcome
+// (the same error, sooner). undici checks these deadlines on a ~1 s tick, so a hung attempt costs
+// about 2 s; hang cases retry once (enough for iDRAC's SYS518; the retry policy itself is
+// transport.test.ts's). The emulator samples the ISO with three 16 KiB ranges (HEAD + ranges,
+// as a BMC mounting it does), so an InsertMedia answers well within the short deadline.
+const tuning = { headersTimeoutMs: 10_000, bodyTimeoutMs: 10_000, connectTimeoutMs: 5_000, retries: 3, backoffBaseMs: 10, backoffCapMs: 50, retryAfterCapMs: 200 };
+const hangTuning = { ...tuning, headersTimeoutMs: 1_500, bodyTimeoutMs: 1_500, retries: 1 };
 const timeouts = { mediaMs: 1_500, powerMs: 5_000, taskMs: 5_000, bfbMs: 8_000, pollMs: 10, pollCapMs: 100 };
+/** media-never-inserted: the verify-inserted deadline is what is under test; a shorter one fails the same way */
+const neverInsertedTimeouts = { ...timeouts, mediaMs: 500 };
 
 let images: ImageServer;
 const unhandled: unknown[] = [];
@@ -51,13 +60,15 @@ afterAll(async () => {
   expect(unhandled).toEqual([]);
 });
 
-async function drive(mode: QuirkMode, fault: string) {
+async function drive(mode: QuirkMode, fault: string, expectHang: boolean) {
   const emu: RunningBmcEmulator = await startBmcEmulator({
     count: 1,
     quirks: mode,
     timing: ZERO_TIMING,
     mediaCa: images.caPem,
     mediaTimeoutMs: 2_000,
+    mediaChunkBytes: 16 * 1024,
+    mediaReads: 3,
     ...(fault ? { faults: parseFaults(fault) } : {}),
   });
   const ep = emu.endpoints[0]!;
@@ -68,7 +79,12 @@ async function drive(mode: QuirkMode, fault: string) {
   try {
     const session = await openBmcSession(
       { url: ep.url, username: ep.username, password: ep.password, newPassword: 'Fresh-Pass-7781' },
-      { log: silentLogger, onStep: (s) => steps.push(s), tuning, timeouts },
+      {
+        log: silentLogger,
+        onStep: (s) => steps.push(s),
+        tuning: expectHang ? hangTuning : tuning,
+        timeouts: fault === 'media-never-inserted' ? neverInsertedTimeouts : timeouts,
+      },
     );
     try {
       const url = images.deviceImageUrl(true);
@@ -87,10 +103,12 @@ async function drive(mode: QuirkMode, fault: string) {
   return { result, error, steps, elapsed, openSessions, stats };
 }
 
-describe.each(QUIRK_MODES.map((m) => [m]))('emulator in %s mode', (mode) => {
+// Concurrent (vitest's maxConcurrency, 5 at a time): each case has its own emulator on its own
+// port and its own session; only the image server is shared, as a real one is.
+describe.concurrent.each(QUIRK_MODES.map((m) => [m]))('emulator in %s mode', (mode) => {
   it.each(FAULTS.map((f) => [f.fault || '(no fault)', f] as const))('fault %s', async (_label, { fault, expect: expected }) => {
     const want = expectationFor(mode, fault, expected);
-    const r = await drive(mode, fault);
+    const r = await drive(mode, fault, want !== 'ok' && want.code === 'REDFISH_TIMEOUT' && fault.startsWith('timeout='));
     expect(r.elapsed).toBeLessThan(DEADLINE_MS);
     expect(r.openSessions).toBe(0);
     if (want === 'ok') {

@@ -74,17 +74,27 @@ export const paths = (o: TreeOptions = {}) => {
   return { sys, mgr, slot: `${media}/CD1`, reset: `${sys}/Actions/ComputerSystem.Reset`, insert: `${media}/CD1/Actions/VirtualMedia.InsertMedia`, eject: `${media}/CD1/Actions/VirtualMedia.EjectMedia` };
 };
 
-/** A fixture directory as path → resource: files are named by the resource path with '/' as '__'. */
+/**
+ * A vendor fixture directory (test/redfish/fixtures/<quirk>/) as path → resource, to lay over
+ * miniTree: every *.json file is one resource, placed at its own `@odata.id`. Files named
+ * error-*.json and reply-*.json are answers the test sends (fixtureReply), not resources.
+ */
 export function loadFixture(dir: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  if (!existsSync(dir)) return out;
+  if (!existsSync(dir)) throw new Error(`no fixture directory ${dir}`);
   for (const f of readdirSync(dir)) {
-    if (!f.endsWith('.json')) continue;
+    if (!f.endsWith('.json') || f.startsWith('error-') || f.startsWith('reply-')) continue;
     const doc = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, unknown>;
     const id = doc['@odata.id'];
-    if (typeof id === 'string') out[id.replace(/\/+$/, '')] = doc;
+    if (typeof id !== 'string') throw new Error(`${join(dir, f)} has no @odata.id`);
+    out[id.replace(/\/+$/, '')] = doc;
   }
   return out;
+}
+
+/** One answer body of a fixture (error-*.json, reply-*.json), a fresh copy each time. */
+export function fixtureReply(dir: string, name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(join(dir, name), 'utf8')) as Record<string, unknown>;
 }
 
 

@@ -68,6 +68,31 @@ describe('BMC passwords at rest', () => {
     expect(JSON.stringify(store.recentHistory('SN-B'))).not.toContain('generated-new-one');
   });
 
+  it('importing the same inventory (BMC passwords and trust settings) twice: unchanged the second time', async () => {
+    const dir = tempDir();
+    const file = join(dir, 'inventory.json');
+    // Keys after the password: the stored record comes back with the opened password last, and
+    // every write seals it under a fresh IV, so neither key order nor ciphertext may decide.
+    writeFileSync(file, JSON.stringify({ devices: [
+      { serial: 'SN-I1', bmc: { address: 'https://bmc-i1', username: 'root', password: SECRET, insecure: true, systemId: 'Bluefield' } },
+      { serial: 'SN-I2', bmc: { password: SECRET + '2', address: 'https://bmc-i2', username: 'admin' } },
+    ] }));
+    const first = await ztp(dir, 'device', 'import', file, '--json');
+    expect(first.code).toBe(EXIT.OK);
+    expect(JSON.parse(first.out)).toMatchObject({ created: 2 });
+    const second = await ztp(dir, 'device', 'import', file, '--json');
+    expect(JSON.parse(second.out)).toMatchObject({ unchanged: 2 });
+    expect(JSON.parse(second.out).updated ?? 0).toBe(0);
+    expect(second.out + second.err).not.toContain(SECRET);
+    const store = new DeviceStore(openDatabase({ file: join(dir, 'ztp.db') }));
+    expect(store.history('SN-I1').filter((e) => e.type === 'device-updated')).toEqual([]);
+    expect(databaseBytes(dir)).not.toContain(SECRET);
+    // A changed password is still an update.
+    writeFileSync(file, JSON.stringify({ devices: [{ serial: 'SN-I2', bmc: { password: 'another-one', address: 'https://bmc-i2', username: 'admin' } }] }));
+    expect(JSON.parse((await ztp(dir, 'device', 'import', file, '--json')).out)).toMatchObject({ updated: 1 });
+    expect(store.get('SN-I2')!.bmc!.password).toBe('another-one');
+  });
+
   it('migration 004 seals the clear passwords an older database holds', () => {
     const dir = tempDir();
     const file = join(dir, 'ztp.db');
@@ -175,8 +200,11 @@ describe('BMC passwords at rest', () => {
     expect(store.get('SN-T')!.bmc).toMatchObject({ caBundle: expect.stringContaining('BEGIN CERTIFICATE'), fingerprint256: 'ab'.repeat(32), systemId: 'Bluefield', password: SECRET });
     const insecure = await ztp(dir, 'device', 'add', 'SN-U', '--bmc', 'https://bmc-u', '--bmc-user', 'root', '--bmc-password', 'x', '--bmc-insecure', '--json');
     expect(JSON.parse(insecure.out).device.bmc.insecure).toBe(true);
+    const mode = await ztp(dir, 'device', 'add', 'SN-M', '--bmc', 'https://bmc-m', '--bmc-user', 'root', '--bmc-password', 'x', '--bmc-mode', 'nic', '--json');
+    expect(mode.err).toBe('');
+    expect(JSON.parse(mode.out).device.bmc.operationMode).toBe('NIC');
     writeFileSync(join(dir, 'not-a-ca'), 'hello');
-    for (const bad of [['--bmc-fingerprint', 'abc'], ['--bmc-ca', join(dir, 'not-a-ca')]]) {
+    for (const bad of [['--bmc-fingerprint', 'abc'], ['--bmc-ca', join(dir, 'not-a-ca')], ['--bmc-mode', 'smart']]) {
       const r = await ztp(dir, 'device', 'add', 'SN-V', '--bmc', 'https://bmc-v', ...bad, '--json');
       expect(r.code).toBe(EXIT.INVALID);
     }
