@@ -311,7 +311,8 @@ export class Conductor {
   /** Why this device cannot be onboarded (null: it can). */
   private refusal(device: Device): string | null {
     if (!device.bmc) return null;
-    if (!device.bmc.username || !(device.bmc.password || device.bmc.passwordUnreadable)) return 'the BMC has no credentials (--bmc-user and --bmc-password)';
+    // A factory password alone is enough: the session changes it to a generated one and keeps that.
+    if (!device.bmc.username || !(device.bmc.password || device.bmc.factoryPassword || device.bmc.passwordUnreadable)) return 'the BMC has no credentials (--bmc-user and --bmc-password or --bmc-factory-password)';
     if (device.bmc.passwordUnreadable) return 'the BMC password does not open with this data directory\'s key (set it again with ztp device add --bmc-password)';
     if (!device.bootImage) return 'the device has a BMC but no boot image to boot (--boot-image)';
     if (!this.deps.imageUrlFor(device, 'bmc')) return `boot image "${device.bootImage}" is not in the catalogue (ztp image add)`;

@@ -2,7 +2,8 @@
 //
 // What it guarantees (REDFISH.md "Canonical virtual-media boot", STYLE.md practice 10):
 // - a per-BMC request queue (one request in flight by default, shared by every session to the
-//   same origin in this process), connect/headers/body timeouts on every call;
+//   same BMC in this process: its origin plus path prefix, so that BMCs behind one listener
+//   under /bmc/<id>/redfish/v1 each get their own), connect/headers/body timeouts on every call;
 // - TLS verification on by default, against a per-BMC CA bundle or a pinned SHA-256 leaf
 //   fingerprint; `insecure` only by explicit opt-in, logged as a warning each session;
 // - session login (DSP0266 §13.3.4) with fallback to HTTP Basic, one re-login on 401, session
@@ -289,6 +290,8 @@ export class RedfishTransport {
   readonly tuning: TransportTuning;
   readonly clock: RedfishClock;
   private readonly origin: string;
+  /** the BMC's identity for the request queue: origin + path prefix */
+  private readonly queueKey: string;
   /** "" or "/prefix": the service root is <prefix>/redfish/v1 */
   private readonly prefix: string;
   private readonly pool: Pool;
@@ -324,6 +327,7 @@ export class RedfishTransport {
     this.bmc = displayUrl(endpoint.url);
     this.origin = url.origin;
     this.prefix = url.pathname.replace(/\/+$/, '').replace(/\/redfish\/v1$/, '');
+    this.queueKey = this.origin + this.prefix;
     this.log = deps.log.child({ bmc: this.bmc });
     this.clock = deps.clock ?? realClock;
     this.signal = deps.signal;
@@ -339,7 +343,7 @@ export class RedfishTransport {
       keepAliveTimeout: 4_000,
       connect: url.protocol === 'https:' ? this.tlsConnector(endpoint) : { timeout: this.tuning.connectTimeoutMs },
     });
-    this.queue = takeQueue(this.origin, concurrency);
+    this.queue = takeQueue(this.queueKey, concurrency);
     if (url.protocol === 'http:') this.log.warn('BMC reached over plain HTTP: credentials travel in clear (lab use only)');
   }
 
@@ -750,7 +754,7 @@ export class RedfishTransport {
     if (this.closed) return;
     await this.logout();
     this.closed = true;
-    dropQueue(this.origin);
+    dropQueue(this.queueKey);
     await this.pool.close().catch(() => this.pool.destroy().catch(() => undefined));
   }
 }

@@ -46,7 +46,8 @@ export function parseFaultPlan(text: string, count: number): DeviceFaults[] {
 
 /** The BMC side of a lab (the Redfish emulator behind a port): one endpoint per device, in order. */
 export interface BmcLab {
-  endpoints: { id: string; url: string; username: string; password: string; systemId: string }[];
+  /** factoryPassword: the BMC is factory-fresh and demands a change from it to `password` */
+  endpoints: { id: string; url: string; username: string; password: string; systemId: string; caBundle?: string; factoryPassword?: string }[];
   /** emits 'booting' (BootingEvent) */
   events: EventEmitter;
   /** the emulator's own counters per BMC (requests, InsertMedia, resets, …), when it has them */
@@ -54,7 +55,8 @@ export interface BmcLab {
   close(): Promise<void>;
 }
 
-export type BmcLabFactory = (devices: { serial: string; macs: string[]; faults: string[] }[]) => Promise<BmcLab>;
+/** Builds the BMCs of the lab's devices that have one (`index`: the device's place in the lab). */
+export type BmcLabFactory = (devices: { index: number; serial: string; macs: string[]; faults: string[] }[]) => Promise<BmcLab>;
 
 export interface VirtualLabOptions {
   count: number;
@@ -76,8 +78,13 @@ export interface VirtualLabOptions {
   dhcp: DhcpPath;
   /** emulated BMCs; without it devices are "racked and powered by hand" (powerOn()) */
   bmcs?: BmcLabFactory;
-  /** per-device step timeouts written into each record (seconds, conductor keys) */
-  onboardingTimeouts?: Record<string, number>;
+  /** which devices get a BMC when `bmcs` is set (default: all); the others are powered by hand */
+  withBmc?: (index: number) => boolean;
+  /** configuration conveyed to every device (the record's `config`) */
+  config?: string;
+  /** step timeouts written into the records (seconds, conductor keys): the same for every
+   * device, or chosen per device (e.g. short ones only where a fault makes a device stall) */
+  onboardingTimeouts?: Record<string, number> | ((device: LabDevice) => Record<string, number> | undefined);
   agent?: SimulatedDpuConfig['agent'];
   rangeBytes?: number;
   log?: Logger;
@@ -92,6 +99,10 @@ export interface LabDevice {
   password?: string;
   bmc?: BmcLab['endpoints'][number];
   dpu: SimulatedDpu;
+}
+
+function timeoutsField(t: Record<string, number> | undefined): { onboardingTimeouts?: Record<string, number> } {
+  return t && Object.keys(t).length ? { onboardingTimeouts: t } : {};
 }
 
 /** A binary "script": ELF magic and control bytes (what bad-script conveys). */
@@ -120,7 +131,12 @@ export class VirtualLab {
       const profile: Profile = options.profile === 'mixed' ? (index % 2 === 0 ? 'rfc8572' : 'opi') : options.profile;
       return { index, serial, macs, profile, faults: plan[index]! };
     });
-    const bmcLab = options.bmcs ? await options.bmcs(base.map((d) => ({ serial: d.serial, macs: d.macs, faults: d.faults.bmc }))) : undefined;
+    const behindBmc = options.bmcs ? base.filter((d) => options.withBmc?.(d.index) ?? true) : [];
+    for (const d of base) {
+      if (d.faults.bmc.length && !behindBmc.includes(d)) throw new ZtpError('SIM_INVALID', `${d.serial} has a BMC fault (${d.faults.bmc.join(', ')}) but no BMC`);
+    }
+    const bmcLab = options.bmcs && behindBmc.length ? await options.bmcs(behindBmc.map((d) => ({ index: d.index, serial: d.serial, macs: d.macs, faults: d.faults.bmc }))) : undefined;
+    const endpointOf = new Map(behindBmc.map((d, i) => [d.index, bmcLab?.endpoints[i]]));
     const devices: LabDevice[] = [];
     for (const d of base) {
       const password = options.basicAuth || d.faults.dpu.includes('wrong-password') ? `sim-${d.serial}` : undefined;
@@ -137,16 +153,17 @@ export class VirtualLab {
         ...(options.agent ? { agent: options.agent } : {}),
         log,
       });
-      devices.push({ ...d, ...(password ? { password } : {}), ...(bmcLab ? { bmc: bmcLab.endpoints[d.index]! } : {}), dpu });
+      devices.push({ ...d, ...(password ? { password } : {}), ...(endpointOf.get(d.index) ? { bmc: endpointOf.get(d.index)! } : {}), dpu });
     }
     const lab = new VirtualLab(devices, bmcLab, options);
-    if (bmcLab) for (const d of devices) lab.unbind.push(d.dpu.bind(bmcLab.events, { bmcId: d.bmc!.id, systemId: d.bmc!.systemId }));
-    log.info({ count: devices.length, profile: options.profile, faults: options.faults ?? '', bmcs: bmcLab ? 'emulated' : 'none', dhcp: options.dhcp.mode }, 'virtual lab ready');
+    if (bmcLab) for (const d of devices) if (d.bmc) lab.unbind.push(d.dpu.bind(bmcLab.events, { bmcId: d.bmc!.id, systemId: d.bmc!.systemId }));
+    log.info({ count: devices.length, profile: options.profile, faults: options.faults ?? '', bmcs: bmcLab ? bmcLab.endpoints.length : 0, dhcp: options.dhcp.mode }, 'virtual lab ready');
     return lab;
   }
 
   /** Device records for the suite (POST /api/v1/devices/import, `ztp device import`). */
   deviceRecords(): Record<string, unknown>[] {
+    const timeouts = this.options.onboardingTimeouts;
     return this.devices.map((d) => ({
       serial: d.serial,
       profile: d.profile,
@@ -155,18 +172,19 @@ export class VirtualLab {
       hwModel: 'simulated-dpu',
       ...(d.password ? { password: d.password } : {}),
       ...(d.faults.dpu.includes('bad-script') ? { preScript: NOT_A_SCRIPT } : {}),
-      ...(d.bmc ? { bmc: { address: d.bmc.url, username: d.bmc.username, password: d.bmc.password, systemId: d.bmc.systemId } } : {}),
-      ...(this.options.onboardingTimeouts ? { onboardingTimeouts: this.options.onboardingTimeouts } : {}),
+      ...(this.options.config !== undefined ? { config: this.options.config } : {}),
+      ...(d.bmc ? { bmc: { address: d.bmc.url, username: d.bmc.username, password: d.bmc.password, systemId: d.bmc.systemId, ...(d.bmc.caBundle ? { caBundle: d.bmc.caBundle } : {}), ...(d.bmc.factoryPassword ? { factoryPassword: d.bmc.factoryPassword } : {}) } } : {}),
+      ...timeoutsField(typeof timeouts === 'function' ? timeouts(d) : timeouts),
     }));
   }
 
   /**
-   * Devices without a BMC are powered "by hand": each boots (PXE-style: DHCP, then the agent;
+   * Devices without a BMC are powered "by hand" (devices behind a BMC are left to it): each boots (PXE-style: DHCP, then the agent;
    * with `imageUrlFor`, UEFI HTTP boot of that URL). Resolves when every run has ended.
    */
   async powerOn(imageUrlFor?: (device: LabDevice) => string | null): Promise<DpuRun[]> {
     return Promise.all(
-      this.devices.map((d) => {
+      this.devices.filter((d) => !d.bmc).map((d) => {
         const imageUrl = imageUrlFor?.(d) ?? null;
         const ev: BootingEvent = { bmcId: 'none', systemId: 'none', serial: d.serial, via: imageUrl ? 'uefi-http' : 'pxe', imageUrl, target: null, at: new Date() };
         return d.dpu.boot(ev);

@@ -64,13 +64,16 @@ describe('factory-default BMC password against the emulator (factory-password fa
     await images?.stop();
   });
 
-  it('the conductor changes it, seals the new one in the record before re-login, records the step, shows neither', async () => {
+  // The factory password as the record's only password, or as its factory password alone (no
+  // configured one): either way the conductor generates the new one.
+  it.each(['password', 'factoryPassword'] as const)('record with bmc.%s = factory: the conductor changes it, seals the new one in the record before re-login, records the step, shows neither', async (field) => {
+    const serial = `${DEVICE.serial}-${field}`;
     // A factory password that occurs nowhere else (the generic one, "password", is in every step name).
     emu = await startBmcEmulator({ count: 1, quirks: 'generic', timing: ZERO_TIMING, mediaCa: images.caPem, password: 'Factory-0penBmc-Q7', faults: { factoryPassword: true } });
     const ep = emu.endpoints[0]!;
     const factory = ep.password;
     const store = images.store;
-    store.upsert({ serial: DEVICE.serial, bootImage: ISO_NAME, bmc: { address: ep.url, username: ep.username, password: factory } });
+    store.upsert({ serial: serial, bootImage: ISO_NAME, bmc: { address: ep.url, username: ep.username, [field]: factory } });
     const { log, text } = capture();
     let sealedAtRelogin: string | undefined;
     const conductor = new Conductor({
@@ -85,7 +88,7 @@ describe('factory-default BMC password against the emulator (factory-password fa
         ...fast,
         onPasswordChange: async (pw) => {
           await options.onPasswordChange?.(pw);
-          sealedAtRelogin = store.get(DEVICE.serial)!.bmc!.password;
+          sealedAtRelogin = store.get(serial)!.bmc!.password;
         },
       }),
       imageUrlFor: () => images.deviceImageUrl(true),
@@ -93,14 +96,14 @@ describe('factory-default BMC password against the emulator (factory-password fa
     });
     conductor.start();
     try {
-      expect(conductor.onboard([DEVICE.serial])[0]!.outcome).toBe('queued');
-      await until('the BMC steps', 20_000, () => ['booting', 'complete'].includes(conductor.job(DEVICE.serial)!.step) || conductor.job(DEVICE.serial)!.status === 'failed');
-      expect(conductor.job(DEVICE.serial)).toMatchObject({ step: 'booting', status: 'running' });
+      expect(conductor.onboard([serial])[0]!.outcome).toBe('queued');
+      await until('the BMC steps', 20_000, () => ['booting', 'complete'].includes(conductor.job(serial)!.step) || conductor.job(serial)!.status === 'failed');
+      expect(conductor.job(serial)).toMatchObject({ step: 'booting', status: 'running' });
     } finally {
       await conductor.stop();
     }
     const bmcAccount = emu.emulator.bmcs[0]!.account;
-    const stored = store.get(DEVICE.serial)!.bmc!.password!;
+    const stored = store.get(serial)!.bmc!.password!;
     expect(bmcAccount.passwordChangeRequired).toBe(false);
     expect(stored).not.toBe(factory);
     expect(stored).toBe(bmcAccount.password);
@@ -108,9 +111,9 @@ describe('factory-default BMC password against the emulator (factory-password fa
     expect(await acceptedAsIs({ url: ep.url, username: ep.username, password: stored })).toBe(true);
     expect(await acceptedAsIs({ url: ep.url, username: ep.username, password: factory })).toBe(false);
     // Sealed at rest: the row holds no clear password.
-    const column = (images.db.prepare(`SELECT bmc FROM devices WHERE serial = ?`).get(DEVICE.serial) as { bmc: string }).bmc;
+    const column = (images.db.prepare(`SELECT bmc FROM devices WHERE serial = ?`).get(serial) as { bmc: string }).bmc;
     expect(column).not.toContain(stored);
-    const history = store.history(DEVICE.serial);
+    const history = store.history(serial);
     expect(history.find((e) => e.source === 'redfish' && e.type === 'password-change')).toMatchObject({ data: { outcome: 'ok', via: 'account-service' } });
     expect(history.filter((e) => e.source === 'admin' && e.type === 'device-updated').at(-1)).toMatchObject({ data: { actor: 'onboarding', fields: ['bmc'] } });
     for (const secret of [stored, factory]) {
@@ -119,7 +122,7 @@ describe('factory-default BMC password against the emulator (factory-password fa
     }
     expect(text()).toContain('password-change');
     const dataDir = images.db.name.replace(/\/ztp\.db$/, '');
-    for (const args of [['device', 'show', DEVICE.serial, '--json'], ['device', 'list', '--json']]) {
+    for (const args of [['device', 'show', serial, '--json'], ['device', 'list', '--json']]) {
       const r = await ztp(dataDir, ...args);
       expect(r.code).toBe(EXIT.OK);
       for (const secret of [stored, factory]) expect(r.out + r.err).not.toContain(secret);

@@ -38,8 +38,9 @@ beforeAll(async () => {
     bootstrap: { host: '127.0.0.1', port: bootstrapPort },
     api: { host: '127.0.0.1', port: apiPort, token: 'fleet-token' },
     images: { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort },
-    // Short steps so that silent devices time out within the test.
-    onboarding: { concurrency: FLEET, timeouts: { booting: 6, bootstrapping: 3, progress: 3 } },
+    // Default (long) step timeouts: a healthy device never times out, however loaded the
+    // machine; the faulted ones carry short timeouts for the step they stall at (stallTimeouts).
+    onboarding: { concurrency: FLEET },
   });
   suite = await startSuite(config, silentLogger);
 });
@@ -48,6 +49,14 @@ afterAll(async () => {
   await lab?.stop();
   await suite?.stop();
 });
+
+/** Per-device timeouts (seconds) for the step where the device's fault makes it stall. */
+function stallTimeouts(d: LabDevice): Record<string, number> | undefined {
+  const fault = d.faults.dpu[0];
+  if (fault === 'wrong-password' || fault === 'never-boots') return { booting: 6 };
+  if (fault === 'agent-crash' || ((fault === 'bad-image-hash' || fault === 'bad-script') && d.profile === 'opi')) return { progress: 3 };
+  return undefined;
+}
 
 /** What each device's fault (and profile) must lead to. */
 function expected(d: LabDevice): { status: Job['status']; failedStep: string | null; reason: RegExp | null } {
@@ -90,6 +99,7 @@ describe('fifty simulated DPUs, mixed profiles, injected faults', () => {
       dhcp: directDhcp(silentLogger),
       rangeBytes: 16 * 1024,
       agent: { requestTimeoutMs: 5_000, scriptTimeoutMs: 5_000 },
+      onboardingTimeouts: stallTimeouts,
     });
     const registered = await registerDevices(api, lab.deviceRecords());
     expect(registered.created).toBe(FLEET);

@@ -45,6 +45,8 @@ export interface BmcEmulatorOptions {
   password?: string;
   /** TLS for the single listener */
   https?: { cert: string; key: string };
+  /** idle keep-alive connections are closed after this long (default 5 s) */
+  keepAliveTimeoutMs?: number;
   log?: Logger;
   now?: () => number;
 }
@@ -114,7 +116,7 @@ export function buildBmcEmulatorApp(opts: BmcEmulatorOptions = {}): BmcEmulator 
     logger: false,
     bodyLimit: 64 * 1024,
     forceCloseConnections: true,
-    keepAliveTimeout: 5_000,
+    keepAliveTimeout: opts.keepAliveTimeoutMs ?? 5_000,
     ...(opts.https ? { https: opts.https } : {}),
   } as Parameters<typeof Fastify>[0]) as unknown as FastifyInstance;
 
