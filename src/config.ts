@@ -206,6 +206,11 @@ export const ConfigSchema = Type.Object(
           },
           { additionalProperties: false, default: {} },
         ),
+        thread: Type.Union([Type.Literal('worker'), Type.Literal('main')], {
+          default: 'worker',
+          description: 'worker: packet handling on its own thread (own sockets, SQLite connection and heap), so a DHCP flood does not delay the HTTP services; main: on the event loop of every other service',
+          ...env('ZTP_DHCP_THREAD'),
+        }),
         summaryInterval: Type.Integer({ minimum: 0, maximum: 86_400, default: 60, description: 'seconds between DHCP summary lines at info level (per-packet lines are debug); 0 = none', ...env('ZTP_DHCP_SUMMARY_INTERVAL') }),
         relays: Type.Array(Type.String(), { default: [], description: 'relay agent addresses (giaddr / v6 relay source) answered even when no subnet contains them; others are dropped (JSON config file only)' }),
         v6: Type.Object(

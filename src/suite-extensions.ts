@@ -2,14 +2,12 @@
 // server and the image upload/catalogue API. Kept apart from suite.ts so each module plugs in one place.
 import type { FastifyPluginAsync } from 'fastify';
 import type { ApiPlugin, ServiceReadiness } from './api/app.js';
-import { createDhcpService } from './dhcp/service.js';
+import { dhcpImageResolvers } from './dhcp/image-resolvers.js';
+import { createThreadedDhcpService } from './dhcp/threaded.js';
 import { imagesApiRoutes } from './images/api.js';
 import type { ImageCatalogue } from './images/catalogue.js';
-import { imageUrl } from './images/urls.js';
 import type { Counters } from './metrics.js';
 import type { Service, SuiteContext } from './service.js';
-import { normalizeMac } from './images/paths.js';
-import { tftpPathFor } from './tftp/paths.js';
 import { createTftpService } from './tftp/service.js';
 import type { BmcConnector } from './onboarding/conductor.js';
 import { createOnboardingService, type OnboardingService } from './onboarding/service.js';
@@ -29,17 +27,8 @@ export function suiteExtensions(ctx: SuiteContext, deps: { catalogue: ImageCatal
   const onboarding = createOnboardingService(ctx, { catalogue: deps.catalogue, ...(deps.bmcConnector ? { connect: deps.bmcConnector } : {}) });
   // DHCP decides in start() whether it can run (interface set, privileges) and says why not;
   // it waits for a missing or down interface, which readiness reports.
-  const dhcp = createDhcpService(ctx, {
-    imageUrlFor: (name, mac) => {
-      const entry = deps.catalogue.get(name);
-      return entry ? imageUrl(ctx.config, ctx.publicHost, entry, 'device', mac) : undefined;
-    },
-    // PXE: the same image by its per-device TFTP name, when the TFTP server can serve it.
-    tftpPathFor: (name, mac) => {
-      const entry = ctx.config.tftp.enabled ? deps.catalogue.get(name) : undefined;
-      return entry && !entry.requireClientCert && !ctx.config.images.requireClientCert ? tftpPathFor(entry.name, normalizeMac(mac)) : undefined;
-    },
-  });
+  // DHCP packet handling runs on its own thread by default (dhcp.thread): see src/dhcp/threaded.ts.
+  const dhcp = createThreadedDhcpService(ctx, dhcpImageResolvers(ctx.config, ctx.publicHost, deps.catalogue));
   return {
     onboarding,
     services: [

@@ -143,6 +143,15 @@ export class DeviceStore {
     return result;
   }
 
+  /**
+   * Events another connection of this process committed (the DHCP worker thread's): announced to
+   * this store's listeners as if committed here; a state change drops the device's cached entry.
+   */
+  announceCommitted(events: HistoryEvent[]): void {
+    for (const e of events) if (e.serial !== null && e.stateChange) this.hot.delete(e.serial);
+    for (const e of events) this.events.emit('event', e);
+  }
+
   /** Runs fn in one transaction (nested calls become savepoints). */
   transaction<T>(fn: () => T): T {
     return this.commit(fn);
