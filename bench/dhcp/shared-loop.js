@@ -8,7 +8,10 @@
 // shows the machine's share of the latency. Requirement: p99 < 50 ms under load.
 //   node bench/dhcp/shared-loop.js [--quick]      (root; needs `npm run build`)
 // Env: BENCH_SECONDS (10; quick 5), BENCH_DHCP_RATE (5000), BENCH_PROBE_RATE (20 per target),
-// BENCH_NODE_ARGS (flags for the ztp serve process, e.g. --trace-gc), BENCH_VERBOSE=1.
+// BENCH_NODE_ARGS (flags for the ztp serve process, e.g. --trace-gc), BENCH_VERBOSE=1,
+// BENCH_BUSY=N (N processes spinning on a CPU through every phase, control included: a busy
+// machine, as when the 2 cores are shared with other work), ZTP_DHCP_THREAD=main (DHCP on the
+// main thread, for comparison; default worker).
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BIN, cpuMs, Lab, skipReason, sleep, startServe, writeServeConfig } from './lab.js';
@@ -17,6 +20,7 @@ const quick = process.argv.includes('--quick') || process.env.BENCH_QUICK === '1
 const SECONDS = Number(process.env.BENCH_SECONDS ?? (quick ? 5 : 10));
 const DHCP_RATE = Number(process.env.BENCH_DHCP_RATE ?? 5000);
 const PROBE_RATE = Number(process.env.BENCH_PROBE_RATE ?? 20);
+const BUSY = Number(process.env.BENCH_BUSY ?? 0);
 const here = import.meta.dirname;
 
 const why = skipReason([]);
@@ -25,6 +29,7 @@ if (why) {
   process.exit(0);
 }
 const lab = new Lab('zl');
+const busy = [];
 
 function collect(p) {
   return new Promise((resolve, reject) => {
@@ -62,6 +67,8 @@ try {
     v6: { enabled: true, subnets: [{ prefix: 'fd77::/64', pools: [{ start: 'fd77::1000', end: 'fd77::ffff' }] }] },
   });
   execFileSync(process.execPath, [BIN, '--data-dir', dataDir, 'device', 'add', 'BENCH-SL-1', '--password', 'bench-secret'], { stdio: 'pipe' });
+  // Lab.cleanup kills them on every exit path.
+  for (let i = 0; i < BUSY; i++) busy.push(lab.spawn(lab.S, [process.execPath, '-e', 'for (;;);']));
   // BENCH_NODE_ARGS (e.g. "--trace-gc") goes to the ztp serve process; BENCH_VERBOSE=1 prints its output.
   const serve = await startServe(lab, file, process.env, (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
   await lab.waitFor(serve, () => lab.udpBound(547, true), 'DHCPv6 socket');
@@ -94,6 +101,7 @@ try {
 
   const sent = Object.values(f.sent).reduce((a, b) => a + b, 0);
   console.log(`\nbench/dhcp/shared-loop: \`ztp serve\` offered ${(sent / f.seconds).toFixed(0)} DHCP packets/s for ${f.seconds.toFixed(1)} s (${JSON.stringify(f.sent)}); answered ${f.offers} OFFERs, ${f.advertises} ADVERTISEs; ztp CPU ${((100 * cpu) / (f.seconds * 1000)).toFixed(0)}% of a core`);
+  console.log(`DHCP on the ${process.env.ZTP_DHCP_THREAD === 'main' ? 'main thread (ZTP_DHCP_THREAD=main)' : 'DHCP worker thread (default)'}${BUSY ? `; ${BUSY} CPU-bound process(es) running throughout (BENCH_BUSY)` : ''}`);
   console.log(`probe: ${PROBE_RATE} requests/s to each target for ${SECONDS} s from another process (admin API GET /api/v1/devices; bootstrap POST get-bootstrapping-data, TLS keep-alive, Basic)\n`);
   console.log('| DHCP load | target | requests (ok) | p50 ms | p99 ms | max ms |');
   console.log('|---|---|---:|---:|---:|---:|');
@@ -108,4 +116,6 @@ try {
 } catch (err) {
   console.error(`bench/dhcp/shared-loop failed: ${err.stack ?? err.message}`);
   process.exitCode = 1;
+} finally {
+  for (const p of busy) await lab.stop(p);
 }
