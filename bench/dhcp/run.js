@@ -15,7 +15,8 @@
 //
 // `node bench/dhcp/run.js` (root; needs `npm run build`), `--quick` (1 round, 4 s, 5k and 30k).
 // Env: BENCH_SECONDS, BENCH_ROUNDS, BENCH_RATES (comma list), BENCH_SERVERS (ztp,kea,dnsmasq),
-// BENCH_VERBOSE=1 prints perfdhcp's output.
+// BENCH_VERBOSE=1 prints perfdhcp's output, BENCH_NODE_ARGS flags for the ztp serve process (e.g. --cpu-prof),
+// ZTP_DHCP_THREAD=main runs its DHCP on the main thread.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,7 +54,7 @@ const servers = {
     label: '`ztp serve` (all services, SQLite, log info)',
     async start(tag) {
       const { file } = writeServeConfig(lab, `ztp-${tag}`, { port: 67, subnets: [{ subnet: '10.77.0.0/16', pools: [POOL] }] });
-      return startServe(lab, file);
+      return startServe(lab, file, process.env, (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean));
     },
   },
   kea: {
