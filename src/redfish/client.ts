@@ -754,9 +754,9 @@ export class RedfishBmcSession implements BmcSession {
         if (sameImage(now.image, url) || task) {
           if (task) await this.followTask(task, 'insert', opts);
           const why = task ? `insert task ${lastSegment(task)} was running` : `slot shows Image${now.inserted ? ' inserted' : ''}`;
-          return { via: ['action', ...added, 'settled-took'].join('+'), note: `answer lost; ${why}: not sent again` };
+          return { via: ['action', ...added, 'settled-took'].join('+'), note: `answer lost (${lostCause(err)}); ${why}: not sent again` };
         }
-        settled = `answer lost; slot shows ${now.image ? 'another image' : 'no image'}: sent again on a new connection`;
+        settled = `answer lost (${lostCause(err)}); slot shows ${now.image ? 'another image' : 'no image'}: sent again on a new connection`;
         this.log.info({ slot: slot.id }, 'InsertMedia answer lost and not taken: sending it once more');
         round--;
         continue;
@@ -1004,9 +1004,9 @@ export class RedfishBmcSession implements BmcSession {
           const s = await this.settleReset(type, state, before, opts);
           if (s.took) {
             if (s.taskUri) await this.followTask(s.taskUri, 'reset', opts);
-            return { value: { outcome: 'reset' as const, resetType: type }, via: [substitute, 'settled-took'].filter(Boolean).join('+'), detail: `${type}: answer lost (${String(err instanceof Error ? err.message : err).slice(0, 80)}); ${s.why}: not sent again` };
+            return { value: { outcome: 'reset' as const, resetType: type }, via: [substitute, 'settled-took'].filter(Boolean).join('+'), detail: `${type}: answer lost (${lostCause(err)}); ${s.why}: not sent again` };
           }
-          settled = `answer lost; ${s.why}: sent again on a new connection`;
+          settled = `answer lost (${lostCause(err)}); ${s.why}: sent again on a new connection`;
           this.log.info({ step: 'reset', why: s.why }, 'reset answer lost and not taken: sending it once more');
           attempt--;
           continue;
@@ -1059,7 +1059,8 @@ export class RedfishBmcSession implements BmcSession {
   /** A task of the TaskService still active whose Payload.TargetUri is `target` (the lost request's own task). */
   private async activeTaskFor(target: string, opts?: OperationOptions): Promise<string | null> {
     const t = this.transport;
-    const service = link(this.caps.root.Tasks);
+    // ServiceRoot names it Tasks; some services (and our emulator's tree) TaskService
+    const service = link(this.caps.root.Tasks) ?? link(this.caps.root.TaskService);
     if (!service) return null;
     const signal = this.signalOf(opts);
     const collection = link((await t.get(service, { signal }).then((r) => r.body).catch(() => ({}) as Json)).Tasks) ?? `${stripSlash(service)}/Tasks`;
@@ -1315,6 +1316,11 @@ export class RedfishBmcSession implements BmcSession {
  */
 export function generateBmcPassword(): string {
   return `${randomBytes(18).toString('base64url')}Aa1!`;
+}
+
+/** The socket-level cause of a lost answer (e.g. UND_ERR_SOCKET, ECONNRESET). */
+function lostCause(err: unknown): string {
+  return isZtpError(err) ? String(err.details?.cause ?? 'connection closed').slice(0, 60) : 'connection closed';
 }
 
 function powerOf(system: Json): PowerState {
