@@ -96,6 +96,9 @@ export class DeviceStore {
       get: db.prepare(`${DEVICE_SELECT} WHERE d.serial = ?`),
       list: db.prepare(`${DEVICE_SELECT} ORDER BY d.serial`),
       byMac: db.prepare(`SELECT serial FROM device_macs WHERE mac = ?`),
+      allMacs: db.prepare(`SELECT mac, serial FROM device_macs`),
+      dataVersion: db.prepare(`PRAGMA data_version`).pluck(),
+      countMacs: db.prepare(`SELECT count(*) AS n FROM device_macs`),
       passwordHash: db.prepare(`SELECT password_hash FROM devices WHERE serial = ?`),
       insert: db.prepare(`INSERT INTO devices (serial, profile, password_hash, signing, boot_image, boot_image_sha256, os_name, os_version, config,
           pre_script, post_script, redirect, bmc, parent_host, hw_model, onboarding_timeouts, state, state_changed_at, created_at, updated_at)
@@ -175,6 +178,14 @@ export class DeviceStore {
    */
   cachedByMac(mac: string): Device | undefined {
     const key = mac.toLowerCase();
+    this.noticeForeignWrites();
+    // The whole MAC index in memory (one query after each registry change) while it is small:
+    // a flood of unknown MACs then never reaches SQLite.
+    if (this.macIndex === undefined) this.macIndex = this.loadMacIndex();
+    if (this.macIndex) {
+      const owner = this.macIndex.get(key);
+      return owner === undefined ? undefined : this.cached(owner)?.device;
+    }
     let serial = this.macs.get(key);
     if (serial === undefined) {
       serial = (this.stmts.byMac.get(key) as { serial: string } | undefined)?.serial ?? null;
@@ -185,6 +196,34 @@ export class DeviceStore {
   }
 
   private readonly macs = new Map<string, string | null>();
+  /** mac → serial for every registered MAC; undefined = not loaded, null = too large (per-MAC lookups) */
+  private macIndex: Map<string, string> | null | undefined;
+
+  private dataVersion: number | undefined;
+  private versionCheckedAt = 0;
+
+  /**
+   * Another process (the `ztp device` CLI writes the same database) may have changed the
+   * registry: at most once a second, SQLite's data_version says whether any other connection
+   * committed since; if so the caches start over.
+   */
+  private noticeForeignWrites(): void {
+    const now = this.clock.now().getTime();
+    if (now - this.versionCheckedAt < 1000) return;
+    this.versionCheckedAt = now;
+    const v = this.stmts.dataVersion.get() as number;
+    if (this.dataVersion !== undefined && v !== this.dataVersion) {
+      this.macs.clear();
+      this.macIndex = undefined;
+      this.hot.clear();
+    }
+    this.dataVersion = v;
+  }
+
+  private loadMacIndex(): Map<string, string> | null {
+    if ((this.stmts.countMacs.get() as { n: number }).n > 200_000) return null;
+    return new Map((this.stmts.allMacs.all() as { mac: string; serial: string }[]).map((r) => [r.mac, r.serial]));
+  }
 
   require(serial: string): Device {
     const device = this.get(serial);
@@ -252,6 +291,7 @@ export class DeviceStore {
     });
     this.hot.delete(input.serial);
     this.macs.clear();
+    this.macIndex = undefined;
     if (outcome !== 'unchanged') this.events.emit('device', input.serial);
     return outcome;
   }
@@ -272,6 +312,7 @@ export class DeviceStore {
     });
     this.hot.delete(serial);
     this.macs.clear();
+    this.macIndex = undefined;
     if (removed) this.events.emit('device', serial);
     return removed;
   }
@@ -312,6 +353,7 @@ export class DeviceStore {
 
   /** Appends several events in one transaction (one commit); used by batching writers. */
   recordMany(events: NewEvent[]): HistoryEvent[] {
+    if (this.db.inTransaction) return events.map((e) => this.appendInTx(e)); // part of the caller's transaction()
     return this.commit(() => events.map((e) => this.appendInTx(e)));
   }
 

@@ -122,6 +122,14 @@ function mergeSets(sets: (DhcpOptionSetConfig | undefined)[]): DhcpOptionSetConf
   return out;
 }
 
+/** global → subnet merged once per policy input (the case of most packets: no class, no reservation); read-only. */
+const baseSets = new WeakMap<PolicyInput, DhcpOptionSetConfig>();
+function baseSet(input: PolicyInput): DhcpOptionSetConfig {
+  let m = baseSets.get(input);
+  if (!m) baseSets.set(input, (m = mergeSets([input.global, input.subnet])));
+  return m;
+}
+
 export function findReservation(reservations: DhcpReservationConfig[], facts: ClientFacts): DhcpReservationConfig | undefined {
   return reservations.find(
     (r) => (r.clientId !== undefined && facts.clientId !== undefined && normHex(r.clientId) === facts.clientId) || (r.mac !== undefined && facts.mac !== undefined && r.mac.toLowerCase().replace(/-/g, ':') === facts.mac),
@@ -134,7 +142,7 @@ export function decide(facts: ClientFacts, input: PolicyInput, inventory: Invent
   const device = facts.mac ? inventory.deviceByMac(facts.mac) : undefined;
   const reservation = findReservation(input.reservations, facts);
   const matched = input.classes.filter((c) => classMatches(c, facts, device));
-  const merged = mergeSets([input.global, input.subnet, ...matched.map((c) => c.options), reservation?.options]);
+  const merged = matched.length === 0 && !reservation ? baseSet(input) : mergeSets([input.global, input.subnet, ...matched.map((c) => c.options), reservation?.options]);
   const vendor = facts.vendorClass ?? '';
   const arch = archFamily(facts.arch);
   const decision: Decision = {
@@ -199,20 +207,37 @@ function rawValue(r: NonNullable<DhcpOptionSetConfig['raw']>[number], family: 4 
  * DHCPv4 options from a decision, filtered by the PRL. Header-level options (53, 54, 51, 1, 58,
  * 59, 82) are the responder's job; this returns the policy's part in PRL order.
  */
+/**
+ * Encoded option values by the configuration object they come from (config arrays and objects
+ * keep their identity between packets), so the per-packet path does not re-encode them. Values
+ * are shared: callers copy them into the wire buffer and never write into them.
+ */
+const encoded = new WeakMap<object, Map<string, Buffer>>();
+function memo(source: object, key: string, make: () => Buffer): Buffer {
+  let m = encoded.get(source);
+  if (!m) encoded.set(source, (m = new Map()));
+  let v = m.get(key);
+  if (v === undefined) m.set(key, (v = make()));
+  return v;
+}
+
 export function optionsV4(d: Decision, requested: number[]): OptionOut[] {
   const m = d.merged;
   const candidates = new Map<number, { data: Buffer; always: boolean }>();
   const put = (code: number, data: Buffer, always = false) => candidates.set(code, { data, always });
-  if (m.routers?.length) put(Opt.ROUTER, encodeIpv4List(m.routers));
+  if (m.routers?.length) put(Opt.ROUTER, memo(m.routers, 'v4', () => encodeIpv4List(m.routers!)));
   // dns/ntp lists may hold both families (validated per scope): each protocol takes its own.
-  const dns = m.dns?.filter(isIpv4);
-  if (dns?.length) put(Opt.DNS, encodeIpv4List(dns));
+  const dns = m.dns && memo(m.dns, 'v4', () => encodeIpv4List(m.dns!.filter(isIpv4)));
+  if (dns?.length) put(Opt.DNS, dns);
   if (m.domain) put(Opt.DOMAIN_NAME, Buffer.from(m.domain, 'ascii'));
-  const ntp = m.ntp?.filter(isIpv4);
-  if (ntp?.length) put(Opt.NTP, encodeIpv4List(ntp));
+  const ntp = m.ntp && memo(m.ntp, 'v4', () => encodeIpv4List(m.ntp!.filter(isIpv4)));
+  if (ntp?.length) put(Opt.NTP, ntp);
   if (m.mtu) put(Opt.MTU, encodeU16(m.mtu));
-  for (const r of m.raw ?? []) if ((r.family ?? 4) === 4) put(r.code, rawValue(r, 4), r.always ?? false);
-  if (d.sztp) put(Opt.SZTP_REDIRECT, encodeSztpRedirect(d.sztp.encoding, d.sztp.urls), d.sztp.force);
+  for (const r of m.raw ?? []) if ((r.family ?? 4) === 4) put(r.code, memo(r, 'v4', () => rawValue(r, 4)), r.always ?? false);
+  if (d.sztp) {
+    const { encoding, urls } = d.sztp;
+    put(Opt.SZTP_REDIRECT, memo(urls, encoding, () => encodeSztpRedirect(encoding, urls)), d.sztp.force);
+  }
   // RFC 4578 §2.3 / UEFI 2.x §24.7: the server identifies a PXE or HTTP boot offer by echoing
   // the vendor class; firmware ignores offers without it, whether or not it asked for 60.
   if (d.vendorEcho) put(Opt.VENDOR_CLASS, Buffer.from(d.vendorEcho, 'ascii'), true);

@@ -94,24 +94,27 @@ export function replyDestination(p: Pick<DhcpV4Packet, 'giaddr' | 'ciaddr' | 'fl
   return scope.subnets.some((s) => inCidr(c, s)) ? { address: p.ciaddr, port: CLIENT_PORT } : { drop: 'ciaddr-foreign' };
 }
 
+/** Log fields, or a function building them when the line is actually written. */
+export type LogFields = Record<string, unknown> | (() => Record<string, unknown>);
+
 export interface V4Outcome {
   reply?: { packet: DhcpV4Packet; to: Destination; maxSize: number };
   writes: Lease[];
   events: NewEvent[];
   /** one log line per decision (mac, xid, classes, result) */
-  log: { level: 'info' | 'warn' | 'debug'; msg: string; fields: Record<string, unknown> };
+  log: { level: 'info' | 'warn' | 'debug'; msg: string; fields: LogFields };
   /** counter name when nothing is sent for a reason worth counting */
   counter?: string;
 }
 
-export function clientKeyV4(p: DhcpV4Packet): string {
+export function clientKeyV4(p: DhcpV4Packet, hw = macToString(p.chaddr, 0, p.hlen)): string {
   const id = getOption(p, Opt.CLIENT_ID);
   if (id && id.length > 0) return `id:${id.toString('hex')}`;
-  return `mac:${macToString(p.chaddr, 0, p.hlen)}`;
+  return `mac:${hw}`;
 }
 
 /** Facts for policy; sub-decoders throw ZtpError on malformed options (the packet is dropped). */
-export function factsV4(p: DhcpV4Packet): ClientFacts {
+export function factsV4(p: DhcpV4Packet, hw?: string): ClientFacts {
   const vendor = getOption(p, Opt.VENDOR_CLASS);
   const user = getOption(p, Opt.USER_CLASS);
   const arch = getOption(p, Opt.CLIENT_ARCH);
@@ -120,7 +123,7 @@ export function factsV4(p: DhcpV4Packet): ClientFacts {
   const subs = relay ? decodeSubOptions(relay) : [];
   return {
     family: 4,
-    mac: p.htype === 1 && p.hlen === 6 ? macToString(p.chaddr) : undefined,
+    mac: p.htype === 1 && p.hlen === 6 ? (hw ?? macToString(p.chaddr)) : undefined,
     clientId: id && id.length > 0 ? id.toString('hex') : undefined,
     vendorClass: vendor?.toString('latin1'),
     userClasses: user ? decodeUserClassV4(user) : [],
@@ -136,18 +139,37 @@ const ZERO = '0.0.0.0';
 export class ResponderV4 {
   private readonly scope: ReplyScope;
   private readonly limit: number;
+  /** option values every reply carries, encoded once (the encoder copies them) */
+  private readonly serverIdBytes: Buffer;
+  private readonly typeBytes = new Map<number, Buffer>();
+  private readonly timeBytes = new Map<number, Buffer[]>();
+  private readonly maskBytes = new Map<SubnetRuntime, Buffer>();
 
   constructor(private readonly deps: ResponderV4Deps) {
     const cidrs = deps.subnets.map((s) => s.cidr);
     if (deps.interfaceCidr) cidrs.push(deps.interfaceCidr);
     this.scope = { subnets: cidrs, relays: deps.relays ?? [] };
     this.limit = deps.leasesPerClient ?? 4;
+    this.serverIdBytes = Buffer.from(deps.serverId.split('.').map(Number));
+    for (const t of [MessageType.OFFER, MessageType.ACK, MessageType.NAK]) this.typeBytes.set(t, Buffer.from([t]));
     for (const s of deps.subnets) deps.leases.register(s.pools);
     for (const s of deps.subnets) {
       for (const r of [...s.reservations, ...deps.policy.reservations]) {
         if (r.address && inCidr(ipv4ToNumber(r.address), s.cidr)) deps.leases.reserve(r.address, r.clientId ? `id:${r.clientId.replace(/[:\s-]/g, '').toLowerCase()}` : `mac:${r.mac!.toLowerCase().replace(/-/g, ':')}`);
       }
     }
+  }
+
+  private readonly policies = new Map<SubnetRuntime | undefined, PolicyInput>();
+
+  /** The policy input for a subnet: the same for every packet, built once. */
+  private policyFor(subnet: SubnetRuntime | undefined): PolicyInput {
+    let input = this.policies.get(subnet);
+    if (!input) {
+      input = { ...this.deps.policy, serverAddress: this.deps.serverId, subnet: subnet?.config.options, reservations: [...(subnet?.reservations ?? []), ...this.deps.policy.reservations] };
+      this.policies.set(subnet, input);
+    }
+    return input;
   }
 
   private subnetFor(p: DhcpV4Packet): SubnetRuntime | undefined {
@@ -162,10 +184,12 @@ export class ResponderV4 {
     const typeOpt = getOption(p, Opt.MESSAGE_TYPE);
     const type = typeOpt?.length === 1 ? typeOpt[0]! : 0;
     const name = MESSAGE_TYPE_NAMES[type];
-    if (this.deps.limiter && !this.deps.limiter.admit(macToString(p.chaddr, 0, Math.min(p.hlen, 16)), this.deps.now())) {
+    // hlen <= 16 (the decoder checks): the hardware address, formatted once per packet.
+    const hw = macToString(p.chaddr, 0, p.hlen);
+    if (this.deps.limiter && !this.deps.limiter.admit(hw, this.deps.now())) {
       return { writes: [], events: [], log: { level: 'debug', msg: 'DHCP: client over its packet rate; dropped', fields: { xid: p.xid } }, counter: 'rate-limited' };
     }
-    const facts = factsV4(p);
+    const facts = factsV4(p, hw);
     const base = { xid: p.xid, mac: facts.mac, type: name ?? type, giaddr: p.giaddr !== ZERO ? p.giaddr : undefined };
     const none = (msg: string, counter?: string, level: 'info' | 'debug' | 'warn' = 'debug'): V4Outcome => ({ writes: [], events: [], log: { level, msg, fields: base }, ...(counter ? { counter } : {}) });
     if (!name) return none('DHCP: packet without a valid message type (53): BOOTP is not served', 'no-message-type', 'debug');
@@ -175,9 +199,10 @@ export class ResponderV4 {
       return none(early.drop === 'giaddr-unmatched' ? 'DHCP: relay (giaddr) matches no subnet nor dhcp.relays; dropped' : 'DHCP: INFORM from an address on no served subnet; dropped', early.drop, 'debug');
     }
     const subnet = this.subnetFor(p);
-    const decision = decide(facts, { ...this.deps.policy, serverAddress: this.deps.serverId, subnet: subnet?.config.options, reservations: [...(subnet?.reservations ?? []), ...this.deps.policy.reservations] }, this.deps.inventory);
-    const fields = { ...base, ...describeFacts(facts), classes: decision.classes, serial: decision.device?.serial, subnet: subnet?.cidr.text };
-    const ctx: Ctx = { p, facts, decision, subnet, fields, clientKey: clientKeyV4(p) };
+    const decision = decide(facts, this.policyFor(subnet), this.deps.inventory);
+    // Log fields are built only when a line is written (per-packet lines are debug).
+    const fields = () => ({ ...base, ...describeFacts(facts), classes: decision.classes, serial: decision.device?.serial, subnet: subnet?.cidr.text });
+    const ctx: Ctx = { p, facts, decision, subnet, fields, clientKey: clientKeyV4(p, hw) };
     if (this.deps.mode === 'proxy') return this.proxy(ctx, type);
     switch (type) {
       case MessageType.DISCOVER:
@@ -244,7 +269,7 @@ export class ResponderV4 {
     if (serverId !== undefined && serverId !== this.deps.serverId) {
       // SELECTING, another server chosen (RFC 2131 §4.3.2): free our offer, stay silent.
       this.deps.leases.dropHold(clientKey);
-      return { writes: [], events: [], log: { level: 'debug', msg: 'DHCP: client selected another server', fields: { ...fields, serverId } } };
+      return { writes: [], events: [], log: { level: 'debug', msg: 'DHCP: client selected another server', fields: () => ({ ...fields(), serverId }) } };
     }
     const address = requested ?? (p.ciaddr !== ZERO ? p.ciaddr : undefined);
     if (!address) return this.nak(ctx, 'REQUEST names no address');
@@ -290,7 +315,7 @@ export class ResponderV4 {
 
   private release(ctx: Ctx): V4Outcome {
     const released = this.deps.leases.release(ctx.p.ciaddr, ctx.clientKey, this.deps.now());
-    return { writes: released ? [released] : [], events: [], log: { level: 'debug', msg: released ? 'DHCP: RELEASE' : 'DHCP: RELEASE of an unknown lease ignored', fields: { ...ctx.fields, ip: ctx.p.ciaddr } } };
+    return { writes: released ? [released] : [], events: [], log: { level: 'debug', msg: released ? 'DHCP: RELEASE' : 'DHCP: RELEASE of an unknown lease ignored', fields: () => ({ ...ctx.fields(), ip: ctx.p.ciaddr }) } };
   }
 
   private decline(ctx: Ctx): V4Outcome {
@@ -299,7 +324,7 @@ export class ResponderV4 {
       return { writes: [], events: [], log: { level: 'debug', msg: 'DHCP: DECLINE without a pool address ignored', fields: ctx.fields } };
     }
     const row = this.deps.leases.decline(address, ctx.clientKey, ctx.subnet.cidr.text, this.deps.now(), this.deps.declineProbationMs ?? 600_000);
-    return { writes: [row], events: [], log: { level: 'warn', msg: 'DHCP: DECLINE: address in use on the wire, quarantined', fields: { ...ctx.fields, ip: address } } };
+    return { writes: [row], events: [], log: { level: 'warn', msg: 'DHCP: DECLINE: address in use on the wire, quarantined', fields: () => ({ ...ctx.fields(), ip: address }) } };
   }
 
   private nak(ctx: Ctx, reason: string, extra: Record<string, unknown> = {}): V4Outcome {
@@ -322,30 +347,35 @@ export class ResponderV4 {
       file: '',
       options: [
         { code: Opt.MESSAGE_TYPE, data: Buffer.from([MessageType.NAK]) },
-        { code: Opt.SERVER_ID, data: Buffer.from(this.deps.serverId.split('.').map(Number)) },
+        { code: Opt.SERVER_ID, data: this.serverIdBytes },
         { code: Opt.MESSAGE, data: Buffer.from(reason, 'utf8') },
         ...relayEcho(p),
       ],
     };
     const to = replyDestination(p, true, this.scope);
     if ('drop' in to) return { writes: [], events: [], log: { level: 'debug', msg: `DHCP: NAK (${reason}) not sent: no allowed destination`, fields: ctx.fields }, counter: to.drop };
-    return { reply: { packet, to, maxSize: 576 }, writes: [], events: [], log: { level: 'debug', msg: `DHCP: NAK (${reason})`, fields: { ...ctx.fields, ...extra } }, counter: 'nak' };
+    return { reply: { packet, to, maxSize: 576 }, writes: [], events: [], log: { level: 'debug', msg: `DHCP: NAK (${reason})`, fields: () => ({ ...ctx.fields(), ...extra }) }, counter: 'nak' };
   }
 
   private reply(ctx: Ctx, type: number, yiaddr: string, leaseTime: number | undefined): DhcpV4Packet {
     const { p, decision, facts, subnet } = ctx;
     const options: DhcpOption[] = [
-      { code: Opt.MESSAGE_TYPE, data: Buffer.from([type]) },
-      { code: Opt.SERVER_ID, data: Buffer.from(this.deps.serverId.split('.').map(Number)) },
+      { code: Opt.MESSAGE_TYPE, data: this.typeBytes.get(type) ?? Buffer.from([type]) },
+      { code: Opt.SERVER_ID, data: this.serverIdBytes },
     ];
     if (leaseTime !== undefined) {
-      options.push(
-        { code: Opt.LEASE_TIME, data: encodeU32(leaseTime) },
-        { code: Opt.RENEWAL_TIME, data: encodeU32(Math.floor(leaseTime / 2)) },
-        { code: Opt.REBINDING_TIME, data: encodeU32(Math.floor((leaseTime * 7) / 8)) },
-      );
+      let t = this.timeBytes.get(leaseTime);
+      if (!t) {
+        t = [encodeU32(leaseTime), encodeU32(Math.floor(leaseTime / 2)), encodeU32(Math.floor((leaseTime * 7) / 8))];
+        if (this.timeBytes.size < 64) this.timeBytes.set(leaseTime, t);
+      }
+      options.push({ code: Opt.LEASE_TIME, data: t[0]! }, { code: Opt.RENEWAL_TIME, data: t[1]! }, { code: Opt.REBINDING_TIME, data: t[2]! });
     }
-    if (subnet && yiaddr !== ZERO) options.push({ code: Opt.SUBNET_MASK, data: Buffer.from(numberToIpv4(subnet.cidr.mask).split('.').map(Number)) });
+    if (subnet && yiaddr !== ZERO) {
+      let mask = this.maskBytes.get(subnet);
+      if (!mask) this.maskBytes.set(subnet, (mask = Buffer.from(numberToIpv4(subnet.cidr.mask).split('.').map(Number))));
+      options.push({ code: Opt.SUBNET_MASK, data: mask });
+    }
     for (const o of optionsV4(decision, facts.requested)) options.push(o);
     options.push(...relayEcho(p));
     const file = decision.bootFile && Buffer.byteLength(decision.bootFile, 'latin1') <= 127 ? decision.bootFile : '';
@@ -382,10 +412,11 @@ export class ResponderV4 {
         serial: decision.device?.serial ?? null,
         source: 'dhcp',
         type: event.type,
-        data: { ...event.data, mac: ctx.facts.mac, xid: p.xid, ip: packet.yiaddr !== ZERO ? packet.yiaddr : p.ciaddr !== ZERO ? p.ciaddr : undefined, classes: decision.classes, options: sent, sztp: sent.includes(Opt.SZTP_REDIRECT) ? decision.sztp?.encoding : undefined },
+        // A fixed-shape literal, then the event's own keys (an object spread first is far slower here).
+        data: Object.assign({ mac: ctx.facts.mac, xid: p.xid, ip: packet.yiaddr !== ZERO ? packet.yiaddr : p.ciaddr !== ZERO ? p.ciaddr : undefined, classes: decision.classes, options: sent, sztp: sent.includes(Opt.SZTP_REDIRECT) ? decision.sztp?.encoding : undefined }, event.data),
       });
     }
-    return { reply: { packet, to, maxSize }, writes: [], events, log: { level: 'debug', msg, fields: { ...fields, ...extra, options: sent } } };
+    return { reply: { packet, to, maxSize }, writes: [], events, log: { level: 'debug', msg, fields: () => ({ ...fields(), ...extra, options: sent }) } };
   }
 }
 
@@ -394,7 +425,7 @@ interface Ctx {
   facts: ClientFacts;
   decision: Decision;
   subnet: SubnetRuntime | undefined;
-  fields: Record<string, unknown>;
+  fields: () => Record<string, unknown>;
   clientKey: string;
 }
 

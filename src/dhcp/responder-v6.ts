@@ -2,6 +2,7 @@
 // INFORMATION-REQUEST, RELEASE, DECLINE, CONFIRM, and RELAY-FORW/RELAY-REPL (§19). No sockets.
 import type { DhcpSubnetV6Config } from '../config.js';
 import type { NewEvent } from '../devices/store.js';
+import type { LogFields } from './responder-v4.js';
 import { macToString } from './codec/bytes.js';
 import { decodeU16List } from './codec/options.js';
 import {
@@ -83,7 +84,7 @@ export interface V6Outcome {
   reply?: { data: Buffer; to: { address: string; port: number } };
   writes: Lease[];
   events: NewEvent[];
-  log: { level: 'info' | 'warn' | 'debug'; msg: string; fields: Record<string, unknown> };
+  log: { level: 'info' | 'warn' | 'debug'; msg: string; fields: LogFields };
   counter?: string;
 }
 

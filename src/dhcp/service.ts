@@ -1,7 +1,8 @@
 // The DHCP service: UDP sockets (the adapters) around the pure responders. Decoding and handling
 // never throw out of a socket handler: ZtpErrors are counted and logged at a limited rate,
-// anything else is counted as internal and logged. Lease rows and history events are written in
-// one SQLite transaction per event-loop turn, before the replies that acknowledge them are sent.
+// anything else is counted as internal and logged. Lease rows and history events are group
+// committed: everything produced within GROUP_COMMIT_MS (or GROUP_COMMIT_MAX rows) goes in one
+// SQLite transaction, and the replies that acknowledge them (ACKs) are sent only after it commits.
 //
 // The interface may come and go (a bridge whose tap appears later, a link without carrier, an
 // address added after start): the service waits for it with back-off, logs once while waiting,
@@ -19,7 +20,7 @@ import { ipv4ToNumber } from './codec/bytes.js';
 import { decodeV4, encodeV4 } from './codec/v4.js';
 import { LeaseTable, SqliteLeasePersistence, type Lease } from './leases.js';
 import type { Inventory, PolicyInput } from './policy.js';
-import { buildSubnets, ResponderV4, type V4Outcome } from './responder-v4.js';
+import { buildSubnets, CLIENT_PORT, LIMITED_BROADCAST, ResponderV4, type V4Outcome } from './responder-v4.js';
 import { ALL_DHCP_RELAY_AGENTS_AND_SERVERS, buildSubnetsV6, ResponderV6, type V6Outcome } from './responder-v6.js';
 import { inCidr, parseCidrV4 } from './settings.js';
 import { ClientRateLimiter } from './limits.js';
@@ -109,6 +110,12 @@ export function storeInventory(ctx: Pick<SuiteContext, 'store'>, imageUrlFor?: I
   };
 }
 
+/** How long lease rows and events may wait to share a transaction, and how many may (then at once). */
+const GROUP_COMMIT_MS = 4;
+const GROUP_COMMIT_MAX = 2048;
+/** one broadcast reply in this many is sent with a completion callback (error detection) */
+const BCAST_SAMPLE = 32;
+
 interface Pending {
   writes: Lease[];
   events: NewEvent[];
@@ -118,8 +125,11 @@ interface Pending {
 export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceOptions = {}): DhcpService {
   const log = ctx.log.child({ service: 'dhcp' });
   const hostile = new RateLimitedLog(log);
-  const counters: Record<string, number> = {};
-  const count = (name: string) => (counters[name] = (counters[name] ?? 0) + 1);
+  // A Map: counter names include error codes, and a string-keyed object in dictionary mode costs
+  // more per increment than the rest of a packet's bookkeeping.
+  const counterMap = new Map<string, number>();
+  const count = (name: string) => counterMap.set(name, (counterMap.get(name) ?? 0) + 1);
+  const snapshot = (): Record<string, number> => Object.fromEntries(counterMap);
   const probe = options.probe ?? linuxInterfaceProbe;
   const retry = options.retry ?? { initialMs: 250, maxMs: 10_000, watchMs: 2_000 };
   const d = ctx.config.dhcp;
@@ -130,6 +140,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
   let v4: Socket[] = [];
   let v6: Socket | undefined;
   let pending: Pending | undefined;
+  let flushTimer: NodeJS.Timeout | undefined;
   let persistence: SqliteLeasePersistence | undefined;
   let leases4: LeaseTable | undefined;
   let leases6: LeaseTable | undefined;
@@ -140,6 +151,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
   let running: { address: string; ipv6: string } | undefined;
 
   const flush = () => {
+    clearTimeout(flushTimer);
     const batch = pending;
     pending = undefined;
     if (!batch) return;
@@ -165,19 +177,26 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
     }
     if (!pending) {
       pending = { writes: [], events: [], sends: [] };
-      setImmediate(flush);
+      // Group commit: everything that arrives within GROUP_COMMIT_MS shares one transaction
+      // (under load a commit per few packets costs more than the packets); the replies wait for it.
+      flushTimer = setTimeout(flush, GROUP_COMMIT_MS);
     }
     for (const w of outcome.writes) pending.writes.push(w);
     for (const e of outcome.events) pending.events.push(e);
     if (send) pending.sends.push(send);
+    if (pending.writes.length + pending.events.length >= GROUP_COMMIT_MAX) flush();
   };
 
   const debugOn = () => log.isLevelEnabled('debug');
   const logOutcome = (o: V4Outcome | V6Outcome) => {
     if (o.counter) count(o.counter);
-    if (o.log.level === 'warn') hostile.warn(o.log.fields, o.log.msg);
-    else if (o.log.level === 'info') log.info(o.log.fields, o.log.msg);
-    else if (debugOn()) log.debug(o.log.fields, o.log.msg);
+    const level = o.log.level;
+    if (level === 'debug' && !debugOn()) return;
+    const f = o.log.fields;
+    const fields = typeof f === 'function' ? f() : f;
+    if (level === 'warn') hostile.warn(fields, o.log.msg);
+    else if (level === 'info') log.info(fields, o.log.msg);
+    else log.debug(fields, o.log.msg);
   };
 
   const onError = (err: unknown, rinfo: RemoteInfo, family: string) => {
@@ -251,6 +270,10 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
     // 255.255.255.255:68 leaves the DHCP interface. SO_REUSEADDR lets both bind the same port.
     const listen4 = createSocket({ type: 'udp4', reuseAddr: true });
     const reply4 = createSocket({ type: 'udp4', reuseAddr: true });
+    // Most replies go to 255.255.255.255:68: a third socket on the same address, connected there,
+    // sends them without the per-send destination lookup of an unconnected socket. Being
+    // connected to that peer, it receives nothing.
+    const bcast4 = createSocket({ type: 'udp4', reuseAddr: true });
     const onMessage4 = (msg: Buffer, rinfo: RemoteInfo) => {
       try {
         count('received');
@@ -260,12 +283,27 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
         let send: (() => void) | undefined;
         if (reply) {
           const bytes = encodeV4(reply.packet, { maxSize: reply.maxSize, allowOverload: true });
-          send = () => {
-            count('sent');
-            reply4.send(bytes, reply.to.port, reply.to.address, (err) => {
-              if (err) sendFailed(reply.to, err);
-            });
-          };
+          const to = reply.to;
+          send =
+            to.address === LIMITED_BROADCAST && to.port === CLIENT_PORT && bcastConnected
+              ? () => {
+                  count('sent');
+                  // A send without a callback completes synchronously in Node (no request object,
+                  // no completion callback: half the user CPU of a send). Failures are then only
+                  // seen on the sampled sends that carry one (1 in BCAST_SAMPLE), which is
+                  // enough to count and log a persistent failure (ENOBUFS, a firewall's EPERM).
+                  if (++bcastSends % BCAST_SAMPLE === 0) {
+                    bcast4.send(bytes, (err) => {
+                      if (err) sendFailed(to, err);
+                    });
+                  } else bcast4.send(bytes);
+                }
+              : () => {
+                  count('sent');
+                  reply4.send(bytes, to.port, to.address, (err) => {
+                    if (err) sendFailed(to, err);
+                  });
+                };
         }
         deliver(outcome, send);
       } catch (err) {
@@ -276,10 +314,23 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
       s.on('error', (err) => log.error({ err: errorMessage(err) }, 'DHCP: socket error'));
       s.on('message', onMessage4);
     }
-    v4 = [listen4, reply4];
+    bcast4.on('error', (err) => log.error({ err: errorMessage(err) }, 'DHCP: socket error'));
+    v4 = [listen4, reply4, bcast4];
+    let bcastConnected = false;
+    let bcastSends = 0;
     await bind(listen4, d.port, '0.0.0.0');
     await bind(reply4, listen4.address().port, addr4.address);
     reply4.setBroadcast(true);
+    await bind(bcast4, listen4.address().port, addr4.address);
+    bcast4.setBroadcast(true);
+    await new Promise<void>((resolve) =>
+      bcast4.connect(CLIENT_PORT, LIMITED_BROADCAST, (err?: Error) => {
+        // Without it, broadcasts go through reply4 like every other reply.
+        if (err) log.warn({ err: errorMessage(err) }, 'DHCP: could not connect the broadcast socket; using the unconnected one');
+        else bcastConnected = true;
+        resolve();
+      }),
+    );
     const listen: ListenInfo[] = [{ service: 'dhcp', protocol: 'udp4', address: serverId, port: listen4.address().port }];
     log.info({ interface: d.interface, serverId, port: listen4.address().port, mode: d.mode, subnets: d.subnets.map((s) => s.subnet), sztp: policy.sztpUrls }, `DHCP responder listening (${d.mode} mode)`);
 
@@ -405,6 +456,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
 
   let last: Record<string, number> = {};
   const summary = () => {
+    const counters = snapshot();
     const changed = Object.keys(counters).some((k) => counters[k] !== last[k]);
     if (changed) {
       const delta: Record<string, number> = {};
@@ -417,7 +469,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
 
   return {
     name: 'dhcp',
-    stats: () => ({ ...counters }),
+    stats: snapshot,
     state: () => ({ ...state }),
     async start(): Promise<ListenInfo[]> {
       stopped = false;
@@ -440,7 +492,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
       flush();
       await closeSockets();
       if (state.state !== 'disabled') setState({ state: 'stopped' });
-      log.info({ counters }, 'DHCP responder stopped');
+      log.info({ counters: snapshot() }, 'DHCP responder stopped');
     },
   };
 }

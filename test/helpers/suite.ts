@@ -26,7 +26,7 @@ export interface TestSuite {
 
 export interface TestSuiteOptions {
   /** Adds a random image of this many bytes to the catalogue as `name`. */
-  image?: { name: string; bytes: number };
+  image?: { name: string; bytes: number; osName?: string; osVersion?: string };
   /** Extra top-level configuration sections, merged over the loopback defaults. */
   config?: Record<string, unknown>;
 }
@@ -49,7 +49,7 @@ export async function startTestSuite(scratchPrefix: string, opts: TestSuiteOptio
   if (opts.image) {
     const file = join(dataDir, opts.image.name);
     writeFileSync(file, randomBytes(opts.image.bytes));
-    await new ImageCatalogue(suite.ctx.db, imagesDirOf(dataDir)).addFile(file, { name: opts.image.name, osName: 'DPU-OS', osVersion: '1.2' });
+    await new ImageCatalogue(suite.ctx.db, imagesDirOf(dataDir)).addFile(file, { name: opts.image.name, osName: opts.image.osName ?? 'DPU-OS', osVersion: opts.image.osVersion ?? '1.2' });
   }
   return { suite, dataDir, bootstrapBase: `https://localhost:${bootstrapPort}`, apiBase: `http://127.0.0.1:${apiPort}`, imagesPort, imagesTlsPort };
 }

@@ -2,46 +2,26 @@
 // runs it (startSuite), over real HTTPS with mutual TLS: both profiles onboard, and each fault
 // mode ends where a real device of that profile would leave the server.
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateConfig } from '../../src/config.js';
-import { ImageCatalogue, imagesDirOf } from '../../src/images/catalogue.js';
-import { silentLogger } from '../../src/log.js';
 import { issueDeviceIdentity } from '../../src/pki/lab.js';
 import { runAgent, type AgentOptions } from '../../src/simulate/agent.js';
 import { interpreterFor } from '../../src/simulate/sandbox.js';
 import { authorizedKeyLine, generateSshHostKeys } from '../../src/simulate/ssh-keys.js';
-import { startSuite, type Suite } from '../../src/suite.js';
+import type { Suite } from '../../src/suite.js';
 import { isZtpError } from '../../src/errors.js';
-import { freePort } from '../helpers/ports.js';
+import { startTestSuite } from '../helpers/suite.js';
 
 let suite: Suite;
 let base: string;
-let dataDir: string;
 let workDir: string;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'ztp-sim-agent-'));
+  ({ suite, bootstrapBase: base } = await startTestSuite('ztp-sim-agent-', { image: { name: 'sim-os.img', bytes: 300 * 1024, osName: 'SIM-OS', osVersion: '2.0' } }));
   workDir = mkdtempSync(join(tmpdir(), 'ztp-sim-work-'));
-  const [bootstrapPort, apiPort, imagesPort, imagesTlsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  suite = await startSuite(
-    validateConfig({
-      dataDir,
-      publicHost: 'localhost',
-      logLevel: 'silent',
-      bootstrap: { host: '127.0.0.1', port: bootstrapPort },
-      api: { host: '127.0.0.1', port: apiPort, token: 'test-token' },
-      images: { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort },
-    }),
-    silentLogger,
-  );
-  base = `https://localhost:${bootstrapPort}`;
-  const image = join(dataDir, 'sim-os.img');
-  writeFileSync(image, randomBytes(300 * 1024));
-  await new ImageCatalogue(suite.ctx.db, imagesDirOf(dataDir)).addFile(image, { name: 'sim-os.img', osName: 'SIM-OS', osVersion: '2.0' });
 });
 
 afterAll(async () => {

@@ -3,13 +3,9 @@
 // suite over real sockets: the firmware reads the image from the image server (HEAD + ranges),
 // DHCP goes through the real responder in a network namespace (root) or the direct path, and
 // the agent bootstraps.
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateConfig, type Config } from '../../src/config.js';
+import type { Config } from '../../src/config.js';
 import { ImageCatalogue, imagesDirOf } from '../../src/images/catalogue.js';
 import { imageUrl } from '../../src/images/urls.js';
 import { silentLogger } from '../../src/log.js';
@@ -17,30 +13,15 @@ import { issueDeviceIdentity } from '../../src/pki/lab.js';
 import type { BootingEvent } from '../../src/redfish/emulator/hooks.js';
 import { directDhcp, NetnsDhcp, sztpUrlsFromOption, type DhcpPath } from '../../src/simulate/dhcp.js';
 import { SimulatedDpu, faultsFromNames, type DpuFaults } from '../../src/simulate/dpu.js';
-import { startSuite, type Suite } from '../../src/suite.js';
+import type { Suite } from '../../src/suite.js';
 import { isRoot } from '../helpers/shared.js';
-import { freePort } from '../helpers/ports.js';
+import { startTestSuite } from '../helpers/suite.js';
 
 const IMAGE_BYTES = 300 * 1024 + 17;
 
 async function lab(extra: Record<string, unknown> = {}): Promise<{ suite: Suite; config: Config; catalogue: ImageCatalogue }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ztp-sim-dpu-'));
-  const [bootstrapPort, apiPort, imagesPort, imagesTlsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const config = validateConfig({
-    dataDir,
-    publicHost: 'localhost',
-    logLevel: 'silent',
-    bootstrap: { host: '127.0.0.1', port: bootstrapPort },
-    api: { host: '127.0.0.1', port: apiPort, token: 'test-token' },
-    images: { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort },
-    ...extra,
-  });
-  const suite = await startSuite(config, silentLogger);
-  const image = join(dataDir, 'sim-os.iso');
-  writeFileSync(image, randomBytes(IMAGE_BYTES));
-  const catalogue = new ImageCatalogue(suite.ctx.db, imagesDirOf(dataDir));
-  await catalogue.addFile(image, { name: 'sim-os.iso' });
-  return { suite, config, catalogue };
+  const { suite, dataDir } = await startTestSuite('ztp-sim-dpu-', { image: { name: 'sim-os.iso', bytes: IMAGE_BYTES }, config: extra });
+  return { suite, config: suite.ctx.config, catalogue: new ImageCatalogue(suite.ctx.db, imagesDirOf(dataDir)) };
 }
 
 let seq = 0;

@@ -7,12 +7,9 @@
 // powers them on. Every device ends in the state, step and reason its fault implies; a silent
 // agent ends `timed-out` at its step; a BMC that never shows the media inserted times out at
 // media-insert. Real sockets throughout.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateConfig, type Config } from '../../src/config.js';
+import type { Config } from '../../src/config.js';
 import { imagePath } from '../../src/images/paths.js';
 import { silentLogger } from '../../src/log.js';
 import type { Job } from '../../src/onboarding/job.js';
@@ -22,8 +19,8 @@ import { ensureImage, registerDevices, type AdminApi } from '../../src/simulate/
 import { emulatedBmcs } from '../../src/simulate/bmcs.js';
 import { directDhcp } from '../../src/simulate/dhcp.js';
 import { VirtualLab, type LabDevice } from '../../src/simulate/lab.js';
-import { startSuite, type Suite } from '../../src/suite.js';
-import { freePort } from '../helpers/ports.js';
+import type { Suite } from '../../src/suite.js';
+import { startTestSuite, TEST_TOKEN } from '../helpers/suite.js';
 
 const FLEET = 50;
 // One fault per device, assigned from the first device: devices 0 and 1 (virtual-media BMCs)
@@ -39,20 +36,10 @@ let config: Config;
 let lab: VirtualLab;
 
 beforeAll(async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ztp-fleet-bmc-'));
-  const [bootstrapPort, apiPort, imagesPort, imagesTlsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  config = validateConfig({
-    dataDir,
-    publicHost: 'localhost',
-    logLevel: 'silent',
-    bootstrap: { host: '127.0.0.1', port: bootstrapPort },
-    api: { host: '127.0.0.1', port: apiPort, token: 'fleet-token' },
-    images: { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort },
-    // Default (long) step timeouts: a healthy device never times out, however loaded the
-    // machine; the faulted ones carry short timeouts for the step they stall at (stallTimeouts).
-    onboarding: { concurrency: FLEET },
-  });
-  suite = await startSuite(config, silentLogger);
+  // Default (long) step timeouts: a healthy device never times out, however loaded the
+  // machine; the faulted ones carry short timeouts for the step they stall at (stallTimeouts).
+  ({ suite } = await startTestSuite('ztp-fleet-bmc-', { config: { onboarding: { concurrency: FLEET } } }));
+  config = suite.ctx.config;
 });
 
 afterAll(async () => {
@@ -119,7 +106,7 @@ const transitions = (serial: string) =>
 
 describe('fifty simulated DPUs with and without emulated BMCs, mixed profiles, injected faults', () => {
   it('each ends in the right state with the right reason and step', async () => {
-    const api: AdminApi = { url: `http://127.0.0.1:${config.api.port}`, token: 'fleet-token' };
+    const api: AdminApi = { url: `http://127.0.0.1:${config.api.port}`, token: TEST_TOKEN };
     const image = await ensureImage(api, 'fleet-bmc-os.img', randomBytes(48 * 1024));
     lab = await VirtualLab.create({
       count: FLEET,

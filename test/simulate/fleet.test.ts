@@ -4,12 +4,9 @@
 // its errors; a crashed agent stops) ends `timed-out` at its step, thanks to short per-step
 // timeouts. Real sockets throughout: HTTPS with mTLS to the bootstrap server, the image server,
 // the admin API.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { validateConfig, type Config } from '../../src/config.js';
+import type { Config } from '../../src/config.js';
 import { imagePath } from '../../src/images/paths.js';
 import { silentLogger } from '../../src/log.js';
 import type { Job } from '../../src/onboarding/job.js';
@@ -18,8 +15,8 @@ import { issueDeviceIdentity } from '../../src/pki/lab.js';
 import { ensureImage, registerDevices, type AdminApi } from '../../src/simulate/admin.js';
 import { directDhcp } from '../../src/simulate/dhcp.js';
 import { VirtualLab, type LabDevice } from '../../src/simulate/lab.js';
-import { startSuite, type Suite } from '../../src/suite.js';
-import { freePort } from '../helpers/ports.js';
+import type { Suite } from '../../src/suite.js';
+import { startTestSuite, TEST_TOKEN } from '../helpers/suite.js';
 
 const FLEET = 50;
 const FAULTS = 'bad-image-hash:6,agent-crash:4,wrong-password:4,never-boots:4,bad-script:4';
@@ -29,20 +26,10 @@ let config: Config;
 let lab: VirtualLab;
 
 beforeAll(async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ztp-fleet-'));
-  const [bootstrapPort, apiPort, imagesPort, imagesTlsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  config = validateConfig({
-    dataDir,
-    publicHost: 'localhost',
-    logLevel: 'silent',
-    bootstrap: { host: '127.0.0.1', port: bootstrapPort },
-    api: { host: '127.0.0.1', port: apiPort, token: 'fleet-token' },
-    images: { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort },
-    // Default (long) step timeouts: a healthy device never times out, however loaded the
-    // machine; the faulted ones carry short timeouts for the step they stall at (stallTimeouts).
-    onboarding: { concurrency: FLEET },
-  });
-  suite = await startSuite(config, silentLogger);
+  // Default (long) step timeouts: a healthy device never times out, however loaded the
+  // machine; the faulted ones carry short timeouts for the step they stall at (stallTimeouts).
+  ({ suite } = await startTestSuite('ztp-fleet-', { config: { onboarding: { concurrency: FLEET } } }));
+  config = suite.ctx.config;
 });
 
 afterAll(async () => {
@@ -84,7 +71,7 @@ function expected(d: LabDevice): { status: Job['status']; failedStep: string | n
 
 describe('fifty simulated DPUs, mixed profiles, injected faults', () => {
   it('each ends in the right state with the right reason and step', async () => {
-    const api: AdminApi = { url: `http://127.0.0.1:${config.api.port}`, token: 'fleet-token' };
+    const api: AdminApi = { url: `http://127.0.0.1:${config.api.port}`, token: TEST_TOKEN };
     const image = await ensureImage(api, 'fleet-os.img', randomBytes(48 * 1024));
     lab = await VirtualLab.create({
       count: FLEET,

@@ -71,10 +71,13 @@ export function numberToIpv4(n: number): string {
   return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export function macToString(buf: Uint8Array, offset = 0, length = 6): string {
-  const parts: string[] = [];
-  for (let i = 0; i < length; i++) parts.push((buf[offset + i] ?? 0).toString(16).padStart(2, '0'));
-  return parts.join(':');
+  if (length <= 0) return '';
+  let out = HEX_BYTE[buf[offset] ?? 0]!;
+  for (let i = 1; i < length; i++) out += ':' + HEX_BYTE[buf[offset + i] ?? 0]!;
+  return out;
 }
 
 export function hexColon(buf: Uint8Array): string {

@@ -35,7 +35,7 @@
 // It must appear in the options field only; an overload option inside an overloaded field is a
 // loop (DHCP_OPTION_LOOP).
 import { ZtpError } from '../../errors.js';
-import { asBuffer, copyOf, encodeFailed, ipv4ToBytes, ipv4ToString, isIpv4, malformed, truncated } from './bytes.js';
+import { asBuffer, encodeFailed, ipv4ToBytes, ipv4ToString, isIpv4, malformed, truncated } from './bytes.js';
 
 export const BOOTREQUEST = 1;
 export const BOOTREPLY = 2;
@@ -142,15 +142,18 @@ export function decodeV4(input: Uint8Array): DhcpV4Packet {
   if (hlen > 16) throw malformed(`hlen ${hlen} exceeds 16`, { hlen });
   if (buf.readUInt32BE(HEADER_LENGTH) !== MAGIC_COOKIE) throw malformed('missing magic cookie (BOOTP is not served)');
 
+  // One copy of the packet (never alias the caller's, possibly pooled, receive buffer); option
+  // values and chaddr are views into it.
+  const own = Buffer.from(buf);
   const collected = new Map<number, Buffer[]>();
   const order: number[] = [];
-  const overload = readOptions(buf, HEADER_LENGTH + 4, buf.length, 'options', collected, order);
+  const overload = readOptions(own, HEADER_LENGTH + 4, own.length, 'options', collected, order);
   let sname = '';
   let file = '';
   // RFC 2132 §9.3 / RFC 3396 §5: concatenation order is options, then file, then sname.
-  if (overload & 1) readOptions(buf, 108, 236, 'file', collected, order);
+  if (overload & 1) readOptions(own, 108, 236, 'file', collected, order);
   else file = cString(buf, 108, 236);
-  if (overload & 2) readOptions(buf, 44, 108, 'sname', collected, order);
+  if (overload & 2) readOptions(own, 44, 108, 'sname', collected, order);
   else sname = cString(buf, 44, 108);
 
   const options = order.map((code) => {
@@ -169,7 +172,7 @@ export function decodeV4(input: Uint8Array): DhcpV4Packet {
     yiaddr: ipv4ToString(buf, 16),
     siaddr: ipv4ToString(buf, 20),
     giaddr: ipv4ToString(buf, 24),
-    chaddr: copyOf(buf, 28, 44),
+    chaddr: own.subarray(28, 44),
     sname,
     file,
     options,
@@ -208,7 +211,7 @@ function readOptions(buf: Buffer, start: number, end: number, field: 'options' |
       collected.set(code, parts);
       order.push(code);
     }
-    parts.push(copyOf(buf, i + 2, i + 2 + len));
+    parts.push(buf.subarray(i + 2, i + 2 + len));
     i += 2 + len;
   }
   // A missing END is tolerated (several embedded clients omit it when the packet ends exactly).
@@ -277,19 +280,30 @@ export function encodeV4(packet: DhcpV4Packet, opts: EncodeV4Options = {}): Buff
   const total = packet.options.reduce((n, o) => n + o.data.length + 2 * Math.max(1, Math.ceil(o.data.length / 255)), 0);
   const mainRoom = maxSize - HEADER_LENGTH - 4 - 1; // END
   if (total <= mainRoom || !opts.allowOverload) {
-    const parts: Buffer[] = [header];
-    let size = header.length;
+    // One buffer, written in place: header, each option split into <=255-byte instances, END, padding.
+    const size = header.length + total + 1;
+    if (size > 65507) throw encodeFailed(`packet of ${size} bytes exceeds UDP`, { size });
+    const out = Buffer.alloc(Math.max(size, BOOTP_MIN_LENGTH));
+    header.copy(out, 0);
+    let at = header.length;
     for (const o of packet.options) {
-      for (const tlv of instances(o.code, o.data, () => 257)) {
-        parts.push(tlv);
-        size += tlv.length;
+      const data = o.data;
+      if (data.length === 0) {
+        out[at++] = o.code;
+        out[at++] = 0;
+        continue;
+      }
+      for (let offset = 0; offset < data.length; ) {
+        const take = Math.min(255, data.length - offset);
+        out[at++] = o.code;
+        out[at++] = take;
+        data.copy(out, at, offset, offset + take);
+        at += take;
+        offset += take;
       }
     }
-    parts.push(Buffer.from([Opt.END]));
-    size += 1;
-    if (size > 65507) throw encodeFailed(`packet of ${size} bytes exceeds UDP`, { size });
-    if (size < BOOTP_MIN_LENGTH) parts.push(Buffer.alloc(BOOTP_MIN_LENGTH - size));
-    return Buffer.concat(parts);
+    out[at] = Opt.END;
+    return out;
   }
   // Overload: fill the options field (keeping 3 bytes for option 52), then file, then sname.
   const fields = [
