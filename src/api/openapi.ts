@@ -28,9 +28,24 @@ export const OPENAPI = {
           preScript: { type: ['string', 'null'] },
           postScript: { type: ['string', 'null'] },
           redirect: { type: ['array', 'null'], items: { type: 'object', properties: { address: { type: 'string' }, port: { type: 'integer' }, trustAnchor: { type: 'string' } }, required: ['address'] } },
-          bmc: { type: ['object', 'null'], properties: { address: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' }, caBundle: { type: 'string' }, insecure: { type: 'boolean' }, systemId: { type: 'string' } } },
-          parentHost: { type: ['string', 'null'] },
+          bmc: {
+            type: ['object', 'null'],
+            required: ['address'],
+            properties: {
+              address: { type: 'string', description: 'https://host[:port][/prefix] or host' },
+              username: { type: 'string' },
+              password: { type: 'string', description: 'sealed at rest (AES-256-GCM), never returned' },
+              factoryPassword: { type: 'string', description: 'factory default: logs in when the configured password is refused, then the configured (or a generated) one is set; sealed, never returned' },
+              caBundle: { type: 'string', description: 'PEM bundle that verifies the BMC certificate' },
+              fingerprint256: { type: 'string', description: 'pinned SHA-256 certificate fingerprint (64 hex digits, colons allowed)' },
+              insecure: { type: 'boolean', description: 'no TLS verification (logged as a warning each session)' },
+              systemId: { type: 'string' },
+              operationMode: { enum: ['DPU', 'NIC'], description: 'BlueField operation mode set at bmc-check' },
+            },
+          },
+          parentHost: { type: ['string', 'null'], description: 'serial of the host this DPU sits in (host first; the host is never powered off)' },
           hwModel: { type: ['string', 'null'] },
+          onboardingTimeouts: { type: ['object', 'null'], description: 'per-step timeouts in seconds over the configured defaults', additionalProperties: { type: 'number', exclusiveMinimum: 0 } },
         },
       },
       Device: { type: 'object', description: 'DeviceInput fields (no secrets) plus state, stateChangedAt, revision, createdAt, updatedAt, hasPassword' },
@@ -38,6 +53,20 @@ export const OPENAPI = {
     },
   },
   security: [{ bearer: [] }],
+  // Outgoing webhooks (config onboarding.webhooks): POSTed by the server, not served by it.
+  webhooks: {
+    'onboarding.transition': {
+      post: {
+        summary: 'Every onboarding transition, retried with back-off until a 2xx; headers X-Ztp-Event, X-Ztp-Delivery (stable across retries) and, with a secret, X-Ztp-Signature: sha256=<hex HMAC-SHA256 of the body>',
+        requestBody: json({
+          type: 'object',
+          required: ['id', 'at', 'serial', 'event', 'data'],
+          properties: { id: { type: 'integer' }, at: { type: 'string' }, serial: { type: 'string' }, event: { const: 'onboarding.transition' }, data: { type: 'object', description: 'attempt, step, status, and on failure failedStep, reason, messageId' } },
+        }),
+        responses: { 200: { description: 'accepted (any 2xx)' } },
+      },
+    },
+  },
   paths: {
     '/api/v1/devices': {
       get: { summary: 'List devices', parameters: [{ name: 'state', in: 'query', schema: { type: 'string' } }], responses: { 200: json({ type: 'object', properties: { devices: { type: 'array', items: { $ref: '#/components/schemas/Device' } } } }), 401: json(error) } },

@@ -138,7 +138,7 @@ export const registerBmcEmulatorCommand: CliRegistrar = (program, action, io) =>
     .option('--public-host <h>', 'host name printed in the URLs')
     .option('--tls', "HTTPS with the data dir's lab PKI")
     .option('--latency <ms>', 'delay every response (a fault applied to all BMCs)')
-    .option('--faults <spec>', 'fault injection, e.g. 5xx=2/10,bmc-0002@timeout=insert,drop-session=5,stale-etag,media-never-inserted,factory-password,async-actions')
+    .option('--faults <spec>', 'fault injection, e.g. 5xx=2/10,bmc-0002@timeout=insert,drop-session=5,stale-etag,media-never-inserted,factory-password,async-actions,drop-connection=reset,no-boot-next')
     .option('--power-on-ms <ms>', `Off → On time (default ${DEFAULT_TIMING.powerOnMs})`)
     .option('--power-off-ms <ms>', `On → Off time (default ${DEFAULT_TIMING.powerOffMs})`)
     .option('--task-ms <ms>', `task run time (default ${DEFAULT_TIMING.taskMs})`)

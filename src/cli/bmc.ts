@@ -295,6 +295,27 @@ export const registerBmcCommands: CliRegistrar = (program, action, io) => {
       );
   }
 
+  addBmcOptions(bmc.command('boot-oob <target>').description('boot once from the DPU\'s out-of-band network port (BootNext + UefiBootNext, else BootOrder: clear-boot restores it), power on or restart, wait'))
+    .option('--http', 'the OOB UEFI HTTP entry (e.g. NET-OOB-IPV4-HTTP; the URL comes from DHCP)')
+    .option('--pxe', 'the OOB PXE entry (e.g. NET-OOB-IPV4)')
+    .option('--no-restart', 'set the next boot only: no power on or restart')
+    .action(
+      action(async (cmd: Command, arg: string) => {
+        const g = globalOptions(cmd);
+        const flags = cmd.opts<BmcFlags & { http?: boolean; pxe?: boolean; restart?: boolean }>();
+        if (flags.http && flags.pxe) throw usageError('--http and --pxe exclude each other');
+        const target = resolveTarget(g, arg, flags, false);
+        const result = await withSession(io, g, target, flags, (s) => {
+          if (!s.bootFromOobNetwork) throw new ZtpError('REDFISH_UNSUPPORTED', 'this BMC client cannot boot from the OOB network');
+          return s.bootFromOobNetwork({ ...(flags.http ? { prefer: 'http' as const } : flags.pxe ? { prefer: 'pxe' as const } : {}), restart: flags.restart !== false });
+        });
+        printResult(io, g, { bmc: displayUrl(target.endpoint.url), device: target.device?.serial ?? null, ...result }, () =>
+          [`${result.path}`, stepsTable(result.steps), ...(result.previousBootOrder ? [`previous boot order: ${result.previousBootOrder.join(',')} (clear-boot restores it; from another shell: clear-boot --boot-order ${result.previousBootOrder.join(',')})`] : [])].join('\n'),
+        );
+        return EXIT.OK;
+      }),
+    );
+
   addBmcOptions(bmc.command('power <target> [action]').description('power status (default) | on | off | restart | cycle | graceful-off | graceful-restart'))
     .option('--wait', 'wait until the power state is reached')
     .action(
@@ -334,14 +355,19 @@ export const registerBmcCommands: CliRegistrar = (program, action, io) => {
       }),
     );
 
-  addBmcOptions(bmc.command('clear-boot <target>').description('after onboarding: eject media and disable the boot override'))
+  addBmcOptions(bmc.command('clear-boot <target>').description('after onboarding: eject media, disable the boot override, restore a boot order (--boot-order)'))
+    .option('--boot-order <refs>', 'restore this boot order (comma-separated BootOptionReferences, as boot-oob printed)')
     .action(
       action(async (cmd: Command, arg: string) => {
         const g = globalOptions(cmd);
-        const flags = cmd.opts<BmcFlags>();
+        const flags = cmd.opts<BmcFlags & { bootOrder?: string }>();
+        const bootOrder = flags.bootOrder?.split(',').map((r) => r.trim()).filter(Boolean);
+        if (flags.bootOrder !== undefined && (!bootOrder?.length || bootOrder.some((r) => !/^[A-Za-z0-9_.-]{1,64}$/.test(r)))) {
+          throw usageError('--boot-order takes comma-separated boot option references, e.g. Boot0000,Boot0001');
+        }
         const target = resolveTarget(g, arg, flags, false);
         const steps = await withSession(io, g, target, flags, async (s, st) => {
-          await s.clearBoot();
+          await s.clearBoot(bootOrder ? { bootOrder } : undefined);
           return [...st];
         });
         printResult(io, g, { bmc: displayUrl(target.endpoint.url), device: target.device?.serial ?? null, steps }, () => stepsTable(steps));

@@ -119,10 +119,13 @@ function optionalText(input: Record<string, unknown>, field: string, max = MAX_T
   return value;
 }
 
-const KNOWN_FIELDS = new Set([
+/** The fields a device input may carry (the OpenAPI DeviceInput schema lists the same). */
+export const KNOWN_FIELDS = new Set([
   'serial', 'profile', 'password', 'signing', 'macs', 'bootImage', 'bootImageSha256', 'osName', 'osVersion',
   'config', 'preScript', 'postScript', 'redirect', 'bmc', 'parentHost', 'hwModel', 'onboardingTimeouts',
 ]);
+
+export const BMC_STRING_FIELDS = ['username', 'password', 'factoryPassword', 'caBundle', 'systemId', 'fingerprint256'] as const;
 
 /** Validates untrusted input (API body, import row) into a DeviceInput; throws DEVICE_INVALID naming the field. */
 export function parseDeviceInput(raw: unknown): DeviceInput {
@@ -182,7 +185,7 @@ export function parseDeviceInput(raw: unknown): DeviceInput {
       const b = input.bmc as Record<string, unknown>;
       if (typeof b !== 'object' || typeof b.address !== 'string' || !b.address) fail('bmc', 'must be an object with an address');
       const bmc: BmcInfo = { address: b.address };
-      for (const k of ['username', 'password', 'factoryPassword', 'caBundle', 'systemId', 'fingerprint256'] as const) {
+      for (const k of BMC_STRING_FIELDS) {
         if (b[k] !== undefined) {
           if (typeof b[k] !== 'string') fail(`bmc.${k}`, 'must be a string');
           bmc[k] = b[k];

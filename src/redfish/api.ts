@@ -22,7 +22,7 @@ export interface BmcEndpoint {
   newPassword?: string;
 }
 
-export type BootTarget = 'Cd' | 'UsbCd' | 'UefiHttp' | 'Pxe' | 'Hdd' | 'UefiTarget' | 'BiosSetup' | 'None';
+export type BootTarget = 'Cd' | 'UsbCd' | 'UefiHttp' | 'Pxe' | 'Hdd' | 'UefiTarget' | 'BiosSetup' | 'UefiBootNext' | 'None';
 export type ResetKind =
   | 'On' | 'ForceOn' | 'ForceOff' | 'GracefulShutdown' | 'GracefulRestart' | 'ForceRestart' | 'PowerCycle' | 'Nmi' | 'PushPowerButton';
 export type PowerState = 'On' | 'Off' | 'PoweringOn' | 'PoweringOff' | 'Paused' | 'Unknown';
@@ -79,8 +79,25 @@ export interface Inventory {
 
 export interface BootResult {
   /** which path ran */
-  path: 'virtual-media' | 'uefi-http' | 'bfb';
+  path: 'virtual-media' | 'uefi-http' | 'bfb' | 'oob-network';
   steps: StepOutcome[];
+  /**
+   * oob-network through Boot.BootOrder (no UefiBootNext on this BMC): the order before it was
+   * changed. Keep it and hand it to clearBoot({ bootOrder }) from another session to restore it.
+   */
+  previousBootOrder?: string[];
+}
+
+export interface OobBootOptions extends OperationOptions {
+  /** which out-of-band entry: 'http' (NET-OOB-…-HTTP, UEFI HTTP boot) or 'pxe'; default: the first OOB entry in the boot order */
+  prefer?: 'http' | 'pxe';
+  /** false: set the next boot only, no power on or restart (default true) */
+  restart?: boolean;
+}
+
+export interface ClearBootOptions extends OperationOptions {
+  /** the boot order to restore (a BootResult's previousBootOrder); default: the one this session changed, if any */
+  bootOrder?: string[];
 }
 
 export interface InsertResult {
@@ -121,8 +138,16 @@ export interface BmcSession {
   bootFromIso(url: string, opts?: OperationOptions): Promise<BootResult>;
   /** override once to UefiHttp with HttpBootUri where supported (else DHCP gives the URL), power on or restart, wait */
   bootFromHttp(url: string, opts?: OperationOptions): Promise<BootResult>;
-  /** after onboarding: eject media, override Disabled */
-  clearBoot(opts?: OperationOptions): Promise<void>;
+  /** after onboarding: eject media, override Disabled, and restore a boot order bootFromOobNetwork changed */
+  clearBoot(opts?: ClearBootOptions): Promise<void>;
+  /**
+   * DPUs with an out-of-band management port (BlueField NET-OOB-…): the next boot uses the OOB
+   * network entry, through Boot.BootNext + UefiBootNext where the system offers it, else by moving
+   * the entry to the head of Boot.BootOrder (clearBoot restores the order); then power on or
+   * restart and wait. REDFISH_UNSUPPORTED where the BMC lists no boot order or no OOB entry.
+   * Optional on the port: only BMCs of DPUs with OOB boot entries need it.
+   */
+  bootFromOobNetwork?(opts?: OobBootOptions): Promise<BootResult>;
   /** NVIDIA BlueField: UpdateService.SimpleUpdate with ImageURI, task tracked to the end */
   installBfb(url: string, opts?: OperationOptions): Promise<BootResult>;
   /**

@@ -9,12 +9,12 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { ZtpError, isZtpError } from '../errors.js';
 import type {
-  BmcEndpoint, BmcSession, BootResult, BootTarget, InsertResult, Inventory, NetworkPort, OperationMode, OperationOptions, PowerState,
-  ResetKind, ResetResult, StepListener, StepOutcome,
+  BmcEndpoint, BmcSession, BootResult, BootTarget, ClearBootOptions, InsertResult, Inventory, NetworkPort, OobBootOptions, OperationMode, OperationOptions,
+  PowerState, ResetKind, ResetResult, StepListener, StepOutcome,
 } from './api.js';
 import { messageKey, type RedfishMessage } from './errors.js';
 import { mergeQuirks, quirksFor, type BmcIdentity, type Quirk, type QuirkSet } from './quirks.js';
-import { RedfishTransport, realClock, type RedfishClock, type RedfishResponse, type TransportTuning } from './transport.js';
+import { RedfishTransport, isAnswerLost, realClock, type RedfishClock, type RedfishResponse, type TransportTuning } from './transport.js';
 
 type Json = Record<string, unknown>;
 
@@ -93,7 +93,17 @@ interface Capabilities {
   offloadedFunctions: string[];
 }
 
-const BOOT_TARGETS = new Set<string>(['Cd', 'UsbCd', 'UefiHttp', 'Pxe', 'Hdd', 'UefiTarget', 'BiosSetup', 'None']);
+const BOOT_TARGETS = new Set<string>(['Cd', 'UsbCd', 'UefiHttp', 'Pxe', 'Hdd', 'UefiTarget', 'BiosSetup', 'UefiBootNext', 'None']);
+const RESTARTS = new Set<ResetKind>(['ForceRestart', 'GracefulRestart', 'PowerCycle']);
+const ACTIVE_TASK = new Set(['New', 'Starting', 'Running', 'Pending', 'Stopping', 'Suspended', 'Interrupted', 'Service']);
+
+/** One entry of Boot.BootOrder, resolved through BootOptions. */
+interface BootEntry {
+  reference: string;
+  name: string | null;
+  path: string | null;
+  oobNetwork: boolean;
+}
 const RESET_KINDS = new Set<string>(['On', 'ForceOn', 'ForceOff', 'GracefulShutdown', 'GracefulRestart', 'ForceRestart', 'PowerCycle', 'Nmi', 'PushPowerButton']);
 const POWER_STATES = new Set<string>(['On', 'Off', 'PoweringOn', 'PoweringOff', 'Paused']);
 
@@ -163,6 +173,8 @@ interface StepResult {
 export class RedfishBmcSession implements BmcSession {
   private caps!: Capabilities;
   private closed = false;
+  /** the boot order before bootFromOobNetwork moved an entry to its head (clearBoot restores it) */
+  private savedBootOrder: string[] | null = null;
   private readonly clock: RedfishClock;
   private readonly timeouts: OperationTimeouts;
   private readonly log: Logger;
@@ -428,8 +440,7 @@ export class RedfishBmcSession implements BmcSession {
 
   async powerState(opts?: OperationOptions): Promise<PowerState> {
     const { body } = await this.system(opts);
-    const p = str(body.PowerState);
-    return p && POWER_STATES.has(p) ? (p as PowerState) : 'Unknown';
+    return powerOf(body);
   }
 
   /** Virtual media slots that can take a CD image, in the order they will be tried. */
@@ -619,8 +630,13 @@ export class RedfishBmcSession implements BmcSession {
    * names them NET-OOB-IPV4, NET-OOB-IPV4-HTTP, …). Nothing when the system has no BootOrder.
    */
   private async bootOrder(system: Json, signal?: AbortSignal): Promise<Pick<Inventory, 'bootOrder'>> {
-    const order = obj(system.Boot)?.BootOrder;
-    if (!Array.isArray(order)) return {};
+    const entries = await this.bootEntries(system, signal);
+    return entries ? { bootOrder: entries.map(({ reference, name, oobNetwork }) => ({ reference, name, oobNetwork })) } : {};
+  }
+
+  /** Boot.BootOrder (of `order`, default the system's) resolved through BootOptions; null without a BootOrder. */
+  private async bootEntries(system: Json, signal?: AbortSignal, order: unknown = obj(system.Boot)?.BootOrder): Promise<BootEntry[] | null> {
+    if (!Array.isArray(order)) return null;
     const names = new Map<string, { name: string | null; path: string | null }>();
     const optionsUri = link(system.BootOptions);
     if (optionsUri) {
@@ -630,12 +646,11 @@ export class RedfishBmcSession implements BmcSession {
         if (ref) names.set(ref, { name: str(o?.DisplayName) ?? str(o?.Name), path: str(o?.UefiDevicePath) });
       }
     }
-    const bootOrder = order.slice(0, 64).map(String).map((reference) => {
+    return order.slice(0, 64).map(String).map((reference) => {
       const n = names.get(reference);
       const text = `${n?.name ?? ''} ${n?.path ?? ''}`;
-      return { reference, name: n?.name ?? null, oobNetwork: /(^|[^A-Za-z])OOB([^A-Za-z]|$)/i.test(text) };
+      return { reference, name: n?.name ?? null, path: n?.path ?? null, oobNetwork: /(^|[^A-Za-z])OOB([^A-Za-z]|$)/i.test(text) };
     });
-    return { bootOrder };
   }
 
   /** NVIDIA BlueField: Systems/<id>/Oem/Nvidia Mode ("DpuMode" | "NicMode"), else null. */
@@ -689,8 +704,8 @@ export class RedfishBmcSession implements BmcSession {
       }
       try {
         await this.step('insert', opts, async () => {
-          const v = slot.via === 'action' ? await this.insertByAction(slot, url, opts) : await this.insertByPatch(slot, url, opts);
-          return { value: undefined, via: v.via, detail: `slot ${slot.id}` };
+          const v: { via: string; note?: string } = slot.via === 'action' ? await this.insertByAction(slot, url, opts) : await this.insertByPatch(slot, url, opts);
+          return { value: undefined, via: v.via, detail: v.note ? `slot ${slot.id}: ${v.note}` : `slot ${slot.id}` };
         }, sink);
       } catch (err) {
         lastError = err;
@@ -720,16 +735,35 @@ export class RedfishBmcSession implements BmcSession {
    * quirk says), add TransferProtocolType / TransferMethod / dummy credentials only when the
    * BMC's error names them, drop what it refuses.
    */
-  private async insertByAction(slot: MediaSlot, url: string, opts?: OperationOptions): Promise<{ via: string }> {
+  private async insertByAction(slot: MediaSlot, url: string, opts?: OperationOptions): Promise<{ via: string; note?: string }> {
     const t = this.transport;
     const body: Json = { Image: url, ...this.caps.quirks.insertDefaults };
     const added: string[] = [];
     let serverErrors = 0;
+    let settled: string | null = null;
     for (let round = 0; round < 6; round++) {
-      const res = await t.send('POST', slot.insertTarget!, { body, step: 'insert', signal: this.signalOf(opts), idempotent: true });
+      let res: RedfishResponse;
+      try {
+        // Not idempotent: a second InsertMedia over an inserted image is a 409 on most BMCs.
+        res = await t.send('POST', slot.insertTarget!, { body, step: 'insert', signal: this.signalOf(opts), idempotent: false });
+      } catch (err) {
+        // The answer was lost with the connection: see whether the slot (or its task) took the image.
+        if (!isAnswerLost(err) || settled !== null) throw err;
+        const now = await this.readSlot(slot, opts);
+        const task = sameImage(now.image, url) ? null : await this.activeTaskFor(slot.insertTarget!, opts);
+        if (sameImage(now.image, url) || task) {
+          if (task) await this.followTask(task, 'insert', opts);
+          const why = task ? `insert task ${lastSegment(task)} was running` : `slot shows Image${now.inserted ? ' inserted' : ''}`;
+          return { via: ['action', ...added, 'settled-took'].join('+'), note: `answer lost (${lostCause(err)}); ${why}: not sent again` };
+        }
+        settled = `answer lost (${lostCause(err)}); slot shows ${now.image ? 'another image' : 'no image'}: sent again on a new connection`;
+        this.log.info({ slot: slot.id }, 'InsertMedia answer lost and not taken: sending it once more');
+        round--;
+        continue;
+      }
       if (res.status < 400) {
         await this.finishAsync(res, 'insert', opts);
-        return { via: ['action', ...added].join('+') };
+        return { via: ['action', ...added, ...(settled ? ['settled-resent'] : [])].join('+'), ...(settled ? { note: settled } : {}) };
       }
       if (res.status >= 500 && serverErrors++ === 0) {
         // iDRAC: an eject still running makes the next insert fail with a 5xx once.
@@ -857,7 +891,6 @@ export class RedfishBmcSession implements BmcSession {
 
   private async overrideInternal(target: BootTarget, opts?: OperationOptions & { httpBootUri?: string }, sink?: StepOutcome[], enabled: 'Once' | 'Disabled' = 'Once'): Promise<void> {
     await this.step(enabled === 'Once' ? 'boot-override' : 'clear-boot', opts, async () => {
-      const t = this.transport;
       const chosen = enabled === 'Once' ? this.chooseTarget(target) : target;
       const modes = this.caps.bootModes;
       const boot: Json = { BootSourceOverrideEnabled: enabled };
@@ -870,37 +903,67 @@ export class RedfishBmcSession implements BmcSession {
       const variants: { body: Json; tag: string }[] = [{ body: { Boot: boot }, tag: 'full' }];
       if (boot.HttpBootUri) variants.push({ body: { Boot: { ...minimal, HttpBootUri: boot.HttpBootUri } }, tag: 'minimal' });
       if (Object.keys(boot).length > Object.keys(minimal).length) variants.push({ body: { Boot: minimal }, tag: boot.HttpBootUri ? 'minimal-dhcp-uri' : 'minimal' });
-      const destinations: { uri: string; tag: string }[] = [];
-      const quirkPath = this.caps.quirks.bootSettingsPath?.(this.caps.systemUri);
-      if (quirkPath) destinations.push({ uri: t.resolve(quirkPath), tag: 'settings-object' });
-      destinations.push({ uri: this.caps.systemUri, tag: 'system' });
-      if (this.caps.settingsUri && !destinations.some((d) => stripSlash(d.uri) === stripSlash(t.resolve(this.caps.settingsUri!)))) {
-        destinations.push({ uri: t.resolve(this.caps.settingsUri), tag: 'settings-object' });
-      }
-      let lastErr: unknown;
-      for (const dest of destinations) {
-        for (const variant of variants) {
-          try {
-            const res = await t.patch(dest.uri, variant.body, {
-              signal: this.signalOf(opts),
-              step: 'boot-override',
-              useIfMatch: !this.caps.quirks.noIfMatch,
-              etag: undefined,
-            });
-            await this.finishAsync(res.response, 'boot-override', opts);
-            const via = [dest.tag, variant.tag === 'full' ? null : variant.tag].filter(Boolean).join('+');
-            const detail = variant.tag === 'minimal-dhcp-uri' ? 'HttpBootUri not accepted: the URL must come from DHCP' : `${chosen} ${enabled}`;
-            return { value: undefined, via, detail };
-          } catch (err) {
-            lastErr = err;
-            const status = isZtpError(err) ? Number(err.details?.httpStatus ?? 0) : 0;
-            // 4xx: try a smaller body, then the next object; anything else is final.
-            if (!(status >= 400 && status < 500) || isZtpError(err, 'REDFISH_AUTH_FAILED')) throw err;
-          }
+      const sent = await this.patchBoot('boot-override', variants, opts);
+      const detail = sent.tag === 'minimal-dhcp-uri'
+        ? 'HttpBootUri not accepted: the URL must come from DHCP'
+        : enabled === 'Disabled'
+          // only the switch is sent: the target the BMC shows (Cd, UefiHttp, …) stays, inert
+          ? `sent ${describeBoot(sent.body)}; BootSourceOverrideTarget left as the BMC has it`
+          : `${chosen} ${enabled}`;
+      return { value: undefined, via: sent.via, detail };
+    }, sink);
+  }
+
+  /**
+   * PATCHes a Boot body where this BMC takes it: the quirk's settings path, the System, then its
+   * @Redfish.Settings object; each with the ETag ladder and every variant (largest first) in turn.
+   * A 4xx moves to a smaller body, then to the next object; anything else is final.
+   */
+  private async patchBoot(step: string, variants: { body: Json; tag: string }[], opts?: OperationOptions): Promise<{ via: string; tag: string; body: Json; destination: string }> {
+    const t = this.transport;
+    const destinations: { uri: string; tag: string }[] = [];
+    const quirkPath = this.caps.quirks.bootSettingsPath?.(this.caps.systemUri);
+    if (quirkPath) destinations.push({ uri: t.resolve(quirkPath), tag: 'settings-object' });
+    destinations.push({ uri: this.caps.systemUri, tag: 'system' });
+    if (this.caps.settingsUri && !destinations.some((d) => stripSlash(d.uri) === stripSlash(t.resolve(this.caps.settingsUri!)))) {
+      destinations.push({ uri: t.resolve(this.caps.settingsUri), tag: 'settings-object' });
+    }
+    let lastErr: unknown;
+    for (const dest of destinations) {
+      for (const variant of variants) {
+        try {
+          const res = await t.patch(dest.uri, variant.body, {
+            signal: this.signalOf(opts),
+            step,
+            useIfMatch: !this.caps.quirks.noIfMatch,
+            etag: undefined,
+          });
+          await this.finishAsync(res.response, step, opts);
+          const via = [dest.tag, variant.tag === 'full' ? null : variant.tag].filter(Boolean).join('+');
+          return { via, tag: variant.tag, body: variant.body, destination: dest.uri };
+        } catch (err) {
+          lastErr = err;
+          const status = isZtpError(err) ? Number(err.details?.httpStatus ?? 0) : 0;
+          if (!(status >= 400 && status < 500) || isZtpError(err, 'REDFISH_AUTH_FAILED')) throw err;
         }
       }
-      throw lastErr;
-    }, sink);
+    }
+    throw lastErr;
+  }
+
+  /** Where pending boot settings can be read back: the quirk's settings path, else the advertised @Redfish.Settings object. */
+  private settingsObjectUri(): string | null {
+    const quirkPath = this.caps.quirks.bootSettingsPath?.(this.caps.systemUri);
+    return quirkPath ? this.transport.resolve(quirkPath) : this.caps.settingsUri ? this.transport.resolve(this.caps.settingsUri) : null;
+  }
+
+  /** The system's Boot with what is pending in its settings object on top (BlueField applies BootOrder at the next reset). */
+  private async effectiveBoot(system: Json, opts?: OperationOptions): Promise<Json> {
+    const boot = obj(system.Boot) ?? {};
+    const settings = this.settingsObjectUri();
+    if (!settings) return boot;
+    const pending = await this.transport.get(settings, { signal: this.signalOf(opts), step: 'boot-oob' }).then((r) => obj(r.body.Boot)).catch(() => null);
+    return { ...boot, ...(pending ?? {}) };
   }
 
   // ---- power ------------------------------------------------------------------------------------
@@ -920,18 +983,38 @@ export class RedfishBmcSession implements BmcSession {
   private async resetInternal(kind: ResetKind, opts?: OperationOptions, sink?: StepOutcome[]): Promise<ResetResult> {
     return this.step<ResetResult>('reset', opts, async () => {
       const t = this.transport;
-      const state = await this.powerState(opts);
+      const { body: before } = await this.system(opts);
+      const state = powerOf(before);
       const turningOn = kind === 'On' || kind === 'ForceOn';
       const turningOff = kind === 'ForceOff' || kind === 'GracefulShutdown';
       if (turningOn && (state === 'On' || state === 'PoweringOn')) return { value: { outcome: 'already-on' as const, resetType: kind }, outcome: 'skipped' as const, detail: 'already on' };
       if (turningOff && (state === 'Off' || state === 'PoweringOff')) return { value: { outcome: 'already-off' as const, resetType: kind }, outcome: 'skipped' as const, detail: 'already off' };
       if (!this.caps.resetTarget) throw new ZtpError('REDFISH_UNSUPPORTED', 'system has no #ComputerSystem.Reset action', { details: { bmc: this.bmc, step: 'reset' } });
       const type = this.pickReset(kind);
+      const substitute = type === kind ? null : `substitute-${type}`;
+      let settled: string | null = null;
       for (let attempt = 0; ; attempt++) {
-        const res = await t.send('POST', this.caps.resetTarget, { body: { ResetType: type }, step: 'reset', signal: this.signalOf(opts), idempotent: false });
+        let res: RedfishResponse;
+        try {
+          res = await t.send('POST', this.caps.resetTarget, { body: { ResetType: type }, step: 'reset', signal: this.signalOf(opts), idempotent: false });
+        } catch (err) {
+          // The connection died before any answer (a keep-alive the BMC had closed): the reset may
+          // or may not have run. Never blindly again: read what the BMC did, then decide.
+          if (!isAnswerLost(err) || settled !== null) throw err;
+          const s = await this.settleReset(type, state, before, opts);
+          if (s.took) {
+            if (s.taskUri) await this.followTask(s.taskUri, 'reset', opts);
+            return { value: { outcome: 'reset' as const, resetType: type }, via: [substitute, 'settled-took'].filter(Boolean).join('+'), detail: `${type}: answer lost (${lostCause(err)}); ${s.why}: not sent again` };
+          }
+          settled = `answer lost (${lostCause(err)}); ${s.why}: sent again on a new connection`;
+          this.log.info({ step: 'reset', why: s.why }, 'reset answer lost and not taken: sending it once more');
+          attempt--;
+          continue;
+        }
         if (res.status < 400) {
           await this.finishAsync(res, 'reset', opts);
-          return { value: { outcome: 'reset' as const, resetType: type }, via: type === kind ? undefined : `substitute-${type}`, detail: type };
+          if (settled) return { value: { outcome: 'reset' as const, resetType: type }, via: [substitute, 'settled-resent'].filter(Boolean).join('+'), detail: `${type}: ${settled}` };
+          return { value: { outcome: 'reset' as const, resetType: type }, via: substitute ?? undefined, detail: type };
         }
         if (res.status === 409) {
           // "Already in that state" is success once a re-read agrees (REDFISH.md step 10).
@@ -948,6 +1031,54 @@ export class RedfishBmcSession implements BmcSession {
         throw t.errorFor(res, 'POST', 'reset');
       }
     }, sink);
+  }
+
+  /**
+   * After a reset POST lost its answer: did the reset run? A reset task still active for this
+   * target says yes; LastResetTime (ComputerSystem v1_17) moving says yes, standing still says no;
+   * without it, the power state: on/off requests by whether power moved toward the goal, a restart
+   * by power having left On. A restart that already completed leaves no trace without
+   * LastResetTime: it is sent again (at worst a second restart, never a missed boot).
+   */
+  private async settleReset(type: ResetKind, stateBefore: PowerState, before: Json, opts?: OperationOptions): Promise<{ took: boolean; why: string; taskUri?: string }> {
+    const { body: after } = await this.system(opts);
+    const task = await this.activeTaskFor(this.caps.resetTarget!, opts);
+    if (task) return { took: true, why: `reset task ${lastSegment(task)} running`, taskUri: task };
+    const was = str(before.LastResetTime);
+    const now = str(after.LastResetTime);
+    if (was && now) return now !== was ? { took: true, why: `LastResetTime moved (${was} → ${now})` } : { took: false, why: `LastResetTime unchanged (${now})` };
+    const power = powerOf(after);
+    const moved = `PowerState ${stateBefore} → ${power}`;
+    const on = power === 'On' || power === 'PoweringOn';
+    const off = power === 'Off' || power === 'PoweringOff';
+    if (type === 'On' || type === 'ForceOn' || ((RESTARTS.has(type) || type === 'PushPowerButton') && !(stateBefore === 'On' || stateBefore === 'PoweringOn'))) return { took: on, why: moved };
+    if (type === 'ForceOff' || type === 'GracefulShutdown' || type === 'PushPowerButton') return { took: off, why: moved };
+    return { took: power !== 'On' && power !== 'Unknown', why: power === 'On' ? `${moved}, no LastResetTime to tell a finished restart` : moved };
+  }
+
+  /** A task of the TaskService still active whose Payload.TargetUri is `target` (the lost request's own task). */
+  private async activeTaskFor(target: string, opts?: OperationOptions): Promise<string | null> {
+    const t = this.transport;
+    // ServiceRoot names it Tasks; some services (and our emulator's tree) TaskService
+    const service = link(this.caps.root.Tasks) ?? link(this.caps.root.TaskService);
+    if (!service) return null;
+    const signal = this.signalOf(opts);
+    const collection = link((await t.get(service, { signal }).then((r) => r.body).catch(() => ({}) as Json)).Tasks) ?? `${stripSlash(service)}/Tasks`;
+    const want = stripSlash(t.resolve(target));
+    for (const uri of (await t.members(collection, { signal }).catch(() => [] as string[])).slice(-16).reverse()) {
+      const task = await t.get(uri, { signal }).then((r) => r.body).catch(() => null);
+      const targetUri = str(obj(task?.Payload)?.TargetUri);
+      if (targetUri && stripSlash(t.resolve(targetUri)) === want && ACTIVE_TASK.has(String(task?.TaskState))) return uri;
+    }
+    return null;
+  }
+
+  /** Waits for a task found by URI (not by a 202) to end. */
+  private async followTask(taskUri: string, step: string, opts?: OperationOptions): Promise<void> {
+    const t = this.transport;
+    const first = await t.request('GET', taskUri, { signal: this.signalOf(opts), step });
+    const monitor = str(obj(first.json)?.TaskMonitor) ?? taskUri;
+    await t.awaitTask({ ...first, status: 202, headers: { ...first.headers, location: monitor } }, { signal: this.signalOf(opts), step, timeoutMs: this.timeouts.taskMs });
   }
 
   async waitForPower(state: 'On' | 'Off', opts?: OperationOptions & { timeoutMs?: number }): Promise<void> {
@@ -1006,7 +1137,7 @@ export class RedfishBmcSession implements BmcSession {
     return { path: 'uefi-http', steps };
   }
 
-  async clearBoot(opts?: OperationOptions): Promise<void> {
+  async clearBoot(opts?: ClearBootOptions): Promise<void> {
     const steps: StepOutcome[] = [];
     const slots = await this.mediaSlots(opts).catch((err) => {
       if (isZtpError(err, 'REDFISH_NOT_FOUND')) return [] as MediaSlot[];
@@ -1014,6 +1145,77 @@ export class RedfishBmcSession implements BmcSession {
     });
     for (const s of slots.filter((x) => x.inserted)) await this.ejectSlot(s, opts, steps);
     await this.overrideInternal('None', opts, steps, 'Disabled');
+    const restore = opts?.bootOrder ?? this.savedBootOrder;
+    if (restore?.length) await this.restoreBootOrder(restore, opts, steps);
+  }
+
+  /** Puts back the boot order bootFromOobNetwork changed, unless someone changed the options since. */
+  private async restoreBootOrder(order: string[], opts: OperationOptions | undefined, sink: StepOutcome[]): Promise<void> {
+    await this.step('restore-boot-order', opts, async () => {
+      const { body: system } = await this.system(opts);
+      const current = (await this.effectiveBoot(system, opts)).BootOrder;
+      if (!Array.isArray(current)) return { value: undefined, outcome: 'skipped' as const, detail: 'BMC shows no BootOrder' };
+      const now = current.map(String);
+      if (now.join(',') === order.join(',')) {
+        this.savedBootOrder = null;
+        return { value: undefined, outcome: 'skipped' as const, detail: `BootOrder already ${order.join(',')}` };
+      }
+      if (now.length !== order.length || order.some((r) => !now.includes(r))) {
+        return { value: undefined, outcome: 'skipped' as const, detail: `boot options changed since (now ${now.join(',')}): order left as is` };
+      }
+      const sent = await this.patchBoot('restore-boot-order', [{ body: { Boot: { BootOrder: order } }, tag: 'full' }], opts);
+      this.savedBootOrder = null;
+      return { value: undefined, via: sent.via, detail: `BootOrder ${now.join(',')} → ${order.join(',')}` };
+    }, sink);
+  }
+
+  /**
+   * The next boot from the DPU's out-of-band network port: Boot.BootNext with
+   * BootSourceOverrideTarget UefiBootNext (once) where the system allows that target, else the
+   * OOB entry moved to the head of Boot.BootOrder (the previous order is kept for clearBoot and
+   * returned). Both PATCHes go where this BMC takes boot settings (System or @Redfish.Settings).
+   */
+  async bootFromOobNetwork(opts?: OobBootOptions): Promise<BootResult> {
+    const steps: StepOutcome[] = [];
+    let previous: string[] | undefined;
+    const chosen = await this.step('boot-oob', opts, async () => {
+      const { body: system } = await this.system(opts);
+      const boot = await this.effectiveBoot(system, opts);
+      const entries = await this.bootEntries(system, this.signalOf(opts), boot.BootOrder);
+      if (!entries?.length) throw new ZtpError('REDFISH_UNSUPPORTED', 'BMC shows no boot order (Boot.BootOrder) to boot the out-of-band network from', { details: { bmc: this.bmc, step: 'boot-oob' } });
+      const oob = entries.filter((e) => e.oobNetwork);
+      const isHttp = (e: BootEntry) => /HTTP|Uri\(/i.test(`${e.name ?? ''} ${e.path ?? ''}`);
+      const pick = opts?.prefer === 'http' ? oob.find(isHttp) : opts?.prefer === 'pxe' ? oob.find((e) => !isHttp(e)) : oob[0];
+      const label = (e: BootEntry) => (e.name ? `${e.reference} (${e.name})` : e.reference);
+      if (!pick) {
+        throw new ZtpError('REDFISH_UNSUPPORTED', `BMC lists no out-of-band network${opts?.prefer ? ` ${opts.prefer.toUpperCase()}` : ''} boot option (boot order: ${entries.map(label).join(', ')})`, {
+          details: { bmc: this.bmc, step: 'boot-oob' },
+        });
+      }
+      const systemBoot = obj(system.Boot) ?? {};
+      const allowed = Array.isArray(systemBoot['BootSourceOverrideTarget@Redfish.AllowableValues']) ? (systemBoot['BootSourceOverrideTarget@Redfish.AllowableValues'] as unknown[]).map(String) : [];
+      if (allowed.includes('UefiBootNext')) {
+        if (boot.BootNext === pick.reference && boot.BootSourceOverrideTarget === 'UefiBootNext' && boot.BootSourceOverrideEnabled === 'Once') {
+          return { value: pick, outcome: 'skipped' as const, via: 'boot-next', detail: `BootNext already ${label(pick)}` };
+        }
+        const minimal: Json = { BootNext: pick.reference, BootSourceOverrideTarget: 'UefiBootNext', BootSourceOverrideEnabled: 'Once' };
+        const modes = this.caps.bootModes;
+        const variants = [{ body: { Boot: minimal }, tag: 'minimal' }];
+        if (!modes || modes.includes('UEFI')) variants.unshift({ body: { Boot: { ...minimal, BootSourceOverrideMode: 'UEFI' } }, tag: 'full' });
+        const sent = await this.patchBoot('boot-oob', variants, opts);
+        return { value: pick, via: `boot-next+${sent.via}`, detail: `sent ${describeBoot(sent.body)}: next boot ${label(pick)}` };
+      }
+      const order = entries.map((e) => e.reference);
+      if (order[0] === pick.reference) return { value: pick, outcome: 'skipped' as const, via: 'boot-order', detail: `${label(pick)} already first in BootOrder` };
+      const next = [pick.reference, ...order.filter((r) => r !== pick.reference)];
+      const sent = await this.patchBoot('boot-oob', [{ body: { Boot: { BootOrder: next } }, tag: 'full' }], opts);
+      previous = order;
+      this.savedBootOrder = order;
+      return { value: pick, via: `boot-order+${sent.via}`, detail: `BootOrder ${order.join(',')} → ${next.join(',')}: ${label(pick)} first (clear-boot restores the order)` };
+    }, steps);
+    if (opts?.restart !== false) await this.powerCycleForBoot(opts, steps);
+    await this.bootRequested('oob-network', chosen.name ?? chosen.reference, opts, steps);
+    return { path: 'oob-network', steps, ...(previous ? { previousBootOrder: previous } : {}) };
   }
 
   // ---- NVIDIA BlueField --------------------------------------------------------------------------
@@ -1114,6 +1316,21 @@ export class RedfishBmcSession implements BmcSession {
  */
 export function generateBmcPassword(): string {
   return `${randomBytes(18).toString('base64url')}Aa1!`;
+}
+
+/** The socket-level cause of a lost answer (e.g. UND_ERR_SOCKET, ECONNRESET). */
+function lostCause(err: unknown): string {
+  return isZtpError(err) ? String(err.details?.cause ?? 'connection closed').slice(0, 60) : 'connection closed';
+}
+
+function powerOf(system: Json): PowerState {
+  const p = str(system.PowerState);
+  return p && POWER_STATES.has(p) ? (p as PowerState) : 'Unknown';
+}
+
+/** A Boot PATCH body as sent, e.g. `Boot {"BootSourceOverrideEnabled":"Disabled"}` (never carries a secret). */
+function describeBoot(body: Json): string {
+  return `Boot ${JSON.stringify(body.Boot ?? body)}`;
 }
 
 /** Lower-case colon MAC from whatever notation a BMC uses, or null. */

@@ -9,7 +9,7 @@ import { displayUrl } from './transport.js';
 /** The event types this listener may write (one per step name). */
 export const REDFISH_EVENT_TYPES = [
   'login', 'password-change', 'inventory', 'eject', 'insert', 'verify-inserted', 'boot-override', 'clear-boot',
-  'reset', 'wait-power', 'boot-requested', 'rshim', 'bfb-update', 'operation-mode',
+  'reset', 'wait-power', 'boot-requested', 'rshim', 'bfb-update', 'operation-mode', 'boot-oob', 'restore-boot-order',
 ] as const;
 
 export interface HistoryListenerOptions {

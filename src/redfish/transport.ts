@@ -248,6 +248,21 @@ function errorCode(err: unknown): string {
   return '';
 }
 
+/** Marks a connection that died after the request was written and before any answer. */
+function lost(error: ZtpError): ZtpError {
+  if (error.details) error.details.answerLost = true;
+  return error;
+}
+
+/**
+ * The connection closed (reset, "other side closed") after the request went out and before any
+ * answer: the BMC may or may not have acted on it. Non-idempotent callers settle such an error by
+ * reading the BMC's state before sending again (client.ts: reset, InsertMedia).
+ */
+export function isAnswerLost(err: unknown): boolean {
+  return err instanceof ZtpError && err.code === 'REDFISH_UNREACHABLE' && err.details?.answerLost === true;
+}
+
 function classify(err: unknown, ctx: { method: string; uri: string; bmc: string; step?: string }): Classified {
   if (err instanceof ZtpError) return { error: err, transient: false, notSent: false };
   const code = errorCode(err);
@@ -276,10 +291,13 @@ function classify(err: unknown, ctx: { method: string; uri: string; bmc: string;
     case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
     case 'ECONNABORTED':
-      return { error: make('REDFISH_UNREACHABLE', `connection reset (${code})`), transient: true, notSent: false };
-    default:
+      return { error: lost(make('REDFISH_UNREACHABLE', `connection reset (${code})`)), transient: true, notSent: false };
+    default: {
       if ((err as { name?: string })?.name === 'AbortError') return { error: make('REDFISH_ABORTED', 'aborted'), transient: false, notSent: false };
-      return { error: make('REDFISH_UNREACHABLE', message), transient: /socket|reset|closed/i.test(message), notSent: false };
+      const socket = /socket|reset|closed/i.test(message);
+      const error = make('REDFISH_UNREACHABLE', message);
+      return { error: socket ? lost(error) : error, transient: socket, notSent: false };
+    }
   }
 }
 

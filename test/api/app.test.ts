@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { buildApiApp } from '../../src/api/app.js';
 import { openDatabase } from '../../src/db/database.js';
 import { DeviceStore } from '../../src/devices/store.js';
+import { BMC_STRING_FIELDS, KNOWN_FIELDS } from '../../src/devices/model.js';
 import { silentLogger } from '../../src/log.js';
 import { Counters } from '../../src/metrics.js';
 
@@ -20,6 +21,11 @@ describe('admin API', () => {
     expect((await app.inject({ method: 'GET', url: '/api/v1/devices', headers: { authorization: 'Bearer nope' } })).statusCode).toBe(401);
     const openapi = await app.inject({ method: 'GET', url: '/api/v1/openapi.json' });
     expect(openapi.json().openapi).toBe('3.1.0');
+    // The document describes what the API accepts: DeviceInput lists exactly the parser's fields.
+    const input = openapi.json().components.schemas.DeviceInput;
+    expect(Object.keys(input.properties).sort()).toEqual([...KNOWN_FIELDS].sort());
+    expect(Object.keys(input.properties.bmc.properties).sort()).toEqual(['address', 'insecure', 'operationMode', ...BMC_STRING_FIELDS].sort());
+    expect(openapi.json().webhooks['onboarding.transition'].post.requestBody).toBeDefined();
     expect((await app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
   });
 

@@ -141,7 +141,40 @@ describe('fault injection', () => {
     expect((await new Rf(t.emu, 'bmc-0002').get('/redfish/v1')).status).toBe(503);
   });
 
+  it('drop-connection: the socket of the first matching POST closes unanswered, before or after the BMC acted', async () => {
+    const running = await startBmcEmulator({ timing: ZERO_TIMING, faults: parseFaults('drop-connection=reset').get('*')! });
+    try {
+      const base = running.endpoints[0]!.url;
+      const bmc = running.emulator.bmcs[0]!;
+      const auth = { authorization: 'Basic ' + Buffer.from('admin:password').toString('base64'), 'content-type': 'application/json' };
+      const reset = `${base}/redfish/v1/Systems/DPU/Actions/ComputerSystem.Reset`;
+      const post = () => request(reset, { method: 'POST', headers: auth, body: JSON.stringify({ ResetType: 'On' }), headersTimeout: 5000 });
+      // a GET is not a target: answered
+      const get = await request(`${base}/redfish/v1/Systems/DPU`, { headers: auth });
+      expect(get.statusCode).toBe(200);
+      await get.body.dump();
+      await expect(post()).rejects.toMatchObject({ code: 'UND_ERR_SOCKET' });
+      expect(bmc.stats).toMatchObject({ drops: 1, resets: 0 });
+      expect(bmc.dpu.power).toBe('Off');
+      const next = await post();
+      expect(next.statusCode).toBe(204);
+      await next.body.dump();
+      expect(bmc.stats).toMatchObject({ drops: 1, resets: 1 });
+      // after: the BMC acts, then the connection goes
+      bmc.setFaults(parseFaults('drop-connection=reset:after').get('*')!);
+      const off = request(reset, { method: 'POST', headers: auth, body: JSON.stringify({ ResetType: 'ForceOff' }), headersTimeout: 5000 });
+      await expect(off).rejects.toMatchObject({ code: 'UND_ERR_SOCKET' });
+      expect(bmc.stats).toMatchObject({ drops: 2, resets: 2 });
+      expect(bmc.dpu.power).toBe('Off');
+    } finally {
+      await running.close();
+    }
+  });
+
   it('parses the CLI syntax and names the bad entry', () => {
+    expect(parseFaults('drop-connection=reset, no-boot-next').get('*')).toEqual({ dropConnection: { on: 'reset', when: 'before', times: 1 }, noBootNext: true });
+    expect(parseFaults('drop-connection=insert:after:2').get('*')).toEqual({ dropConnection: { on: 'insert', when: 'after', times: 2 } });
+    for (const bad of ['drop-connection=sometimes', 'drop-connection=reset:later:1', 'drop-connection=reset:x']) expect(() => parseFaults(bad)).toThrow(/drop-connection/);
     const specs = parseFaults('latency=50, bmc-0002@timeout=insert:1, 5xx=2/10, drop-session=5, stale-etag, media-never-inserted, factory-password, async-actions, identity-406');
     expect(specs.get('*')).toEqual({ latencyMs: 50, burst5xx: { count: 2, every: 10, retryAfterS: 1 }, dropSessionAfter: 5, staleEtag: true, mediaNeverInserted: true, factoryPassword: true, asyncActions: true, refuseIdentityEncoding: true });
     expect(specs.get('bmc-0002')).toEqual({ timeout: { on: 'insert', times: 1 } });

@@ -188,6 +188,49 @@ describe('quirk modes', () => {
     expect(t.emu.bmcs[0]!.stats.mounted).toEqual([push.ImageURI]);
   });
 
+  it('bluefield boot options: BootOptions, BootOrder and BootNext on the Settings object, checked, applied at reset, BootNext consumed', async () => {
+    t.emu = buildBmcEmulatorApp({ quirks: 'bluefield', timing: ZERO_TIMING });
+    const rf = new Rf(t.emu);
+    await rf.login('root', '0penBmc');
+    expect((await rf.req('PATCH', '/redfish/v1/AccountService/Accounts/1', { Password: 'N3w-lab-secret' })).status).toBe(200);
+    const sys = '/redfish/v1/Systems/Bluefield';
+    const settings = `${sys}/Settings`;
+    const system = (await rf.get(sys)).body!;
+    const boot = system.Boot as Record<string, unknown>;
+    expect(boot.BootOrder).toEqual(['Boot0000', 'Boot0001', 'Boot0002', 'Boot0003']);
+    expect(boot.BootNext).toBeNull();
+    expect(boot['BootSourceOverrideTarget@Redfish.AllowableValues']).toContain('UefiBootNext');
+    expect(typeof system.LastResetTime).toBe('string');
+    const options = (await rf.get(`${sys}/BootOptions`)).body!;
+    expect((options.Members as { '@odata.id': string }[]).length).toBe(4);
+    expect((await rf.get(`${sys}/BootOptions/Boot0002`)).body).toMatchObject({ BootOptionReference: 'Boot0002', DisplayName: 'NET-OOB-IPV4' });
+    // BootOrder must be a permutation of the options; BootNext one of them; UefiBootNext needs a BootNext
+    expect(messageId((await rf.req('PATCH', settings, { Boot: { BootOrder: ['Boot0002', 'Boot0000'] } })).body)).toBe('Base.1.16.0.PropertyValueIncorrect');
+    expect(messageId((await rf.req('PATCH', settings, { Boot: { BootOrder: ['Boot0002', 'Boot0002', 'Boot0001', 'Boot0003'] } })).body)).toBe('Base.1.16.0.PropertyValueIncorrect');
+    expect(messageId((await rf.req('PATCH', settings, { Boot: { BootNext: 'Boot0009' } })).body)).toBe('Base.1.16.0.PropertyValueNotInList');
+    expect(messageId((await rf.req('PATCH', settings, { Boot: { BootSourceOverrideTarget: 'UefiBootNext', BootSourceOverrideEnabled: 'Once' } })).body)).toBe('Base.1.16.0.PropertyMissing');
+    expect((await rf.req('PATCH', settings, { Boot: { BootOrder: ['Boot0003', 'Boot0000', 'Boot0001', 'Boot0002'] } })).status).toBe(204);
+    // pending until the next reset
+    expect(((await rf.get(sys)).body!.Boot as Record<string, unknown>).BootOrder).toEqual(['Boot0000', 'Boot0001', 'Boot0002', 'Boot0003']);
+    expect(((await rf.get(settings)).body!.Boot as Record<string, unknown>).BootOrder).toEqual(['Boot0003', 'Boot0000', 'Boot0001', 'Boot0002']);
+    const booting: BootingEvent[] = [];
+    t.emu.events.on('booting', (e) => booting.push(e));
+    expect((await rf.req('POST', `${sys}/Actions/ComputerSystem.Reset`, { ResetType: 'On' })).status).toBe(204);
+    expect(booting.at(-1)).toMatchObject({ via: 'uefi-http', imageUrl: null, target: null, bootOption: { reference: 'Boot0003', name: 'NET-OOB-IPV4-HTTP' } });
+    const after = (await rf.get(sys)).body!;
+    expect((after.Boot as Record<string, unknown>).BootOrder).toEqual(['Boot0003', 'Boot0000', 'Boot0001', 'Boot0002']);
+    expect(Date.parse(String(after.LastResetTime))).toBeGreaterThan(Date.parse(String(system.LastResetTime)));
+    // BootNext once: booted, then gone
+    expect((await rf.req('PATCH', settings, { Boot: { BootNext: 'Boot0001', BootSourceOverrideTarget: 'UefiBootNext', BootSourceOverrideEnabled: 'Once' } })).status).toBe(204);
+    expect((await rf.req('POST', `${sys}/Actions/ComputerSystem.Reset`, { ResetType: 'ForceRestart' })).status).toBe(204);
+    expect(booting.at(-1)).toMatchObject({ via: 'pxe', target: 'UefiBootNext', bootOption: { reference: 'Boot0001', name: 'NET-NIC_P0-IPV4' } });
+    expect((await rf.get(sys)).body!.Boot).toMatchObject({ BootNext: null, BootSourceOverrideEnabled: 'Disabled' });
+    // no-boot-next: an older firmware without the target
+    t.emu.bmcs[0]!.setFaults({ noBootNext: true });
+    expect(((await rf.get(sys)).body!.Boot as Record<string, unknown>)['BootSourceOverrideTarget@Redfish.AllowableValues']).not.toContain('UefiBootNext');
+    expect(messageId((await rf.req('PATCH', settings, { Boot: { BootNext: 'Boot0001', BootSourceOverrideTarget: 'UefiBootNext', BootSourceOverrideEnabled: 'Once' } })).body)).toBe('Base.1.16.0.PropertyValueNotInList');
+  });
+
   it('ipu: TransferMethod Upload, no eject, Cd/None only, Graceful resets only', async () => {
     const rf = await open('ipu');
     const slot = '/redfish/v1/Systems/1/VirtualMedia/CD1';

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { EXIT } from '../../src/cli/common.js';
+import { parseFaults, startBmcEmulator, ZERO_TIMING } from '../../src/redfish/emulator/index.js';
 import { TestBmc } from './server.js';
 import { basicActions, miniTree, paths } from './tree.js';
 
@@ -123,5 +124,39 @@ describe('ztp bmc', () => {
     expect(refused.code).toBe(EXIT.ERROR);
     expect(JSON.parse(refused.err).error.code).toBe('REDFISH_AUTH_FAILED');
     expect((await ztp(dir, 'bmc', 'power', bmc.url, 'explode')).code).toBe(EXIT.USAGE);
+  });
+});
+
+describe('ztp bmc boot-oob (BlueField out-of-band network boot, against the emulator)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ztp-bmc-oob-'));
+
+  it('BootNext by default; --pxe on a BMC without UefiBootNext moves the entry first and clear-boot --boot-order puts the order back', async () => {
+    const emu = await startBmcEmulator({ count: 2, quirks: 'bluefield', timing: ZERO_TIMING, faults: parseFaults('bmc-0002@no-boot-next') });
+    try {
+      const [a, b] = emu.endpoints as [typeof emu.endpoints[0], typeof emu.endpoints[0]];
+      const login = (url: string) => [url, '--user', 'root', '--factory-password', '0penBmc', '--password', 'Lab-Pass-5521'];
+      const next = await ztp(dir, 'bmc', 'boot-oob', ...login(a.url), '--json');
+      expect(next.err).toBe('');
+      expect(next.code).toBe(EXIT.OK);
+      expect(next.json()).toMatchObject({ path: 'oob-network' });
+      expect(next.json().steps.find((s: { step: string }) => s.step === 'boot-oob')).toMatchObject({ outcome: 'ok', via: 'boot-next+settings-object' });
+      expect(next.json().previousBootOrder).toBeUndefined();
+
+      const creds = ['--user', 'root', '--password', 'Lab-Pass-5521'];
+      const order = await ztp(dir, 'bmc', 'boot-oob', ...login(b.url), '--pxe', '--no-restart');
+      expect(order.code).toBe(EXIT.OK);
+      expect(order.out).toContain('clear-boot --boot-order Boot0000,Boot0001,Boot0002,Boot0003');
+      const dpu = emu.emulator.bmcs[1]!.dpu;
+      expect(dpu.pendingBoot?.BootOrder).toEqual(['Boot0002', 'Boot0000', 'Boot0001', 'Boot0003']);
+      const clear = await ztp(dir, 'bmc', 'clear-boot', b.url, ...creds, '--boot-order', 'Boot0000,Boot0001,Boot0002,Boot0003', '--json');
+      expect(clear.code).toBe(EXIT.OK);
+      expect(clear.json().steps.map((s: { step: string; outcome: string }) => `${s.step}:${s.outcome}`)).toEqual(['login', 'clear-boot', 'restore-boot-order'].map((x) => `${x}:ok`));
+      expect(dpu.pendingBoot?.BootOrder).toEqual(['Boot0000', 'Boot0001', 'Boot0002', 'Boot0003']);
+      expect((await ztp(dir, 'bmc', 'boot-oob', b.url, ...creds, '--pxe', '--http')).code).toBe(EXIT.USAGE);
+      expect((await ztp(dir, 'bmc', 'clear-boot', b.url, ...creds, '--boot-order', ',')).code).toBe(EXIT.USAGE);
+      for (const bmc of emu.emulator.bmcs) expect(bmc.openSessions).toBe(0);
+    } finally {
+      await emu.close();
+    }
   });
 });

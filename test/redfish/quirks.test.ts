@@ -369,6 +369,34 @@ describe('probed, not tabled: the DPU boot order', () => {
     // Without Boot.BootOrder there is no order to report (not an empty one).
     expect((await drive('ilo', QUIRKS, (s) => s.inventory())).result!.bootOrder).toBeUndefined();
   });
+
+  it('boot from the OOB network: BootNext where UefiBootNext is allowed, else BootOrder; both PATCHed to Systems/Bluefield/Settings', async () => {
+    const sys = paths(TREES.bluefield).sys;
+    const settings = '/redfish/v1/Systems/Bluefield/Settings';
+    const prepare = (bootNext: boolean) => (bmc: TestBmc) => {
+      const system = bmc.resource(sys)!;
+      system.BootOptions = { '@odata.id': `${sys}/BootOptions` };
+      const boot = system.Boot as Record<string, unknown>;
+      boot.BootOrder = ['Boot0003', 'Boot0000', 'Boot0001', 'Boot0002'];
+      if (bootNext) boot['BootSourceOverrideTarget@Redfish.AllowableValues'] = [...(boot['BootSourceOverrideTarget@Redfish.AllowableValues'] as string[]), 'UefiBootNext'];
+    };
+    // the recorded BlueField answer to a Boot PATCH on the System itself
+    const handler: Handler = (r) => (r.method === 'PATCH' && r.path === sys ? reply('bluefield', 'error-boot-on-system.json', 400) : undefined);
+    const next = await drive('bluefield', QUIRKS, (s) => s.bootFromOobNetwork!({ restart: false }), { handler, prepare: prepare(true) });
+    expect(next.error).toBeUndefined();
+    expect(next.bmc.requestsOf('PATCH', settings).map((r) => r.body)).toEqual([
+      { Boot: { BootNext: 'Boot0001', BootSourceOverrideTarget: 'UefiBootNext', BootSourceOverrideEnabled: 'Once', BootSourceOverrideMode: 'UEFI' } },
+    ]);
+    expect(next.bmc.requestsOf('PATCH', sys).filter((r) => r.path === sys)).toEqual([]);
+
+    const order = await drive('bluefield', QUIRKS, (s) => s.bootFromOobNetwork!({ prefer: 'http', restart: false }), { handler, prepare: prepare(false) });
+    expect(order.error).toBeUndefined();
+    expect(order.bmc.requestsOf('PATCH', settings).map((r) => r.body)).toEqual([{ Boot: { BootOrder: ['Boot0002', 'Boot0003', 'Boot0000', 'Boot0001'] } }]);
+    expect(order.result!.previousBootOrder).toEqual(['Boot0003', 'Boot0000', 'Boot0001', 'Boot0002']);
+    // without the quirk's settings path the System is tried first: its recorded refusal, then nothing else to try
+    const broken = await drive('bluefield', tableWithout('bluefield', 'bootSettingsPath'), (s) => s.bootFromOobNetwork!({ restart: false }), { handler, prepare: prepare(true) });
+    expect(broken.error?.details?.messageId).toBe('Base.1.15.0.PropertyNotWritable');
+  });
 });
 
 describe('Intel IPU', () => {

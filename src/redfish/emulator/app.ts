@@ -171,6 +171,12 @@ export function buildBmcEmulatorApp(opts: BmcEmulatorOptions = {}): BmcEmulator 
       reply.raw.on('close', () => hung.delete(reply.raw));
       return;
     }
+    if (res.drop) {
+      // a drop-connection fault: the socket closes with no answer (the client sees a reset)
+      reply.hijack();
+      request.raw.socket.destroy();
+      return;
+    }
     return send(reply, res, prefix);
   };
 

@@ -11,7 +11,7 @@ import type { BootingEvent, PowerEvent } from './hooks.js';
 import type { FaultSpec, HangTarget } from './faults.js';
 import type { MediaFetcher } from './media-fetch.js';
 import { baseMessage, errorBody, httpError, RedfishHttpError, vendorMessage, type ExtendedInfo } from './messages.js';
-import type { MediaSlotSpec, QuirkProfile } from './quirks.js';
+import type { BootOptionSpec, MediaSlotSpec, QuirkProfile } from './quirks.js';
 import { personalizer, ROOT, type BmcIdentity, type Json, type Template } from './tree.js';
 
 /** How long things take. All zero: every transition completes before the response (benchmarks). */
@@ -59,6 +59,8 @@ export interface EmuResponse {
   headers: Record<string, string>;
   /** a timeout fault: never answer */
   hang?: boolean;
+  /** a drop-connection fault: close the socket instead of answering */
+  drop?: boolean;
 }
 
 type PowerState = 'On' | 'Off' | 'PoweringOn' | 'PoweringOff';
@@ -68,6 +70,10 @@ interface BootOverride {
   BootSourceOverrideEnabled: string;
   BootSourceOverrideMode: string;
   HttpBootUri: string | null;
+  /** BootOptionReferences, first boots first; null: the system has no boot order */
+  BootOrder: string[] | null;
+  /** the option a UefiBootNext override boots (UEFI BootNext, consumed by that boot) */
+  BootNext: string | null;
 }
 
 interface SystemState {
@@ -85,6 +91,8 @@ interface SystemState {
   bootProgress: string;
   /** a pushed BFB that the next power-on boots */
   bfbPending: string | null;
+  /** LastResetTime (epoch ms), strictly increasing: every reset the state machine ran moves it */
+  lastResetMs: number;
 }
 
 interface SlotState {
@@ -116,6 +124,8 @@ interface Task {
   startedAt: number;
   endedAt: number | null;
   doneAt: number;
+  /** the request that started it (Task Payload.TargetUri) */
+  targetUri: string | null;
 }
 
 export interface BmcStats {
@@ -128,6 +138,8 @@ export interface BmcStats {
   ejects: number;
   resets: number;
   bootPatches: number;
+  /** connections closed unanswered by a drop-connection fault */
+  drops: number;
   /** media URLs mounted, in order (fetched by HEAD + ranges) */
   mounted: string[];
   /** status codes answered, by code */
@@ -160,7 +172,7 @@ export class EmulatedBmc {
   readonly profile: QuirkProfile;
   readonly systems = new Map<string, SystemState>();
   readonly slots = new Map<string, SlotState>();
-  readonly stats: BmcStats = { requests: 0, logins: 0, logouts: 0, openSessions: 0, inserts: 0, ejects: 0, resets: 0, bootPatches: 0, mounted: [], statuses: {} };
+  readonly stats: BmcStats = { requests: 0, logins: 0, logouts: 0, openSessions: 0, inserts: 0, ejects: 0, resets: 0, bootPatches: 0, drops: 0, mounted: [], statuses: {} };
   faults: FaultSpec;
   /** the account's credentials; `password` changes through AccountService */
   readonly account: { id: string; username: string; password: string; passwordChangeRequired: boolean };
@@ -174,6 +186,7 @@ export class EmulatedBmc {
   private readonly personalize: (text: string) => string;
   private readonly aborts = new Set<AbortController>();
   private timeoutsLeft: number;
+  private dropsLeft: number;
   private notReadyServed = false;
   private taskSeq = 0;
   private closed = false;
@@ -193,6 +206,7 @@ export class EmulatedBmc {
     this.profile = template.profile;
     this.faults = opts.faults ?? {};
     this.timeoutsLeft = this.faults.timeout?.times ?? Infinity;
+    this.dropsLeft = this.faults.dropConnection?.times ?? 0;
     this.personalize = personalizer(template, id, identity);
     this.managerPath = `${ROOT}/Managers/${template.managerId}`;
     this.dpuPath = `${ROOT}/Systems/${template.dpuSystemId}`;
@@ -215,12 +229,21 @@ export class EmulatedBmc {
         power: opts.initialPower ?? 'Off',
         goal: opts.initialPower ?? 'Off',
         timer: undefined,
-        boot: { BootSourceOverrideTarget: target, BootSourceOverrideEnabled: 'Disabled', BootSourceOverrideMode: 'UEFI', HttpBootUri: null },
+        boot: {
+          BootSourceOverrideTarget: target,
+          BootSourceOverrideEnabled: 'Disabled',
+          BootSourceOverrideMode: 'UEFI',
+          HttpBootUri: null,
+          BootOrder: sysId === template.dpuSystemId && this.profile.boot.options ? this.profile.boot.options.map((o) => o.reference) : null,
+          BootNext: null,
+        },
         pendingBoot: undefined,
         postUntil: 0,
         offAt: -Infinity,
         bootProgress: 'None',
         bfbPending: null,
+        // booted a minute before the emulator started
+        lastResetMs: ctx.now() - 60_000,
       });
     }
     for (const spec of this.profile.media.slots) {
@@ -252,6 +275,7 @@ export class EmulatedBmc {
   setFaults(faults: FaultSpec): void {
     this.faults = faults;
     this.timeoutsLeft = faults.timeout?.times ?? Infinity;
+    this.dropsLeft = faults.dropConnection?.times ?? 0;
     if (faults.factoryPassword) this.account.passwordChangeRequired = true;
   }
 
@@ -267,7 +291,20 @@ export class EmulatedBmc {
 
   async handle(req: EmuRequest): Promise<EmuResponse> {
     this.stats.requests++;
+    const drop = this.faults.dropConnection;
+    const dropping = drop && this.dropsLeft > 0 && this.matchesHang(drop.on, req) ? drop.when : null;
+    if (dropping) this.dropsLeft--;
+    if (dropping === 'before') {
+      // the keep-alive race: the BMC closed the connection as the request arrived, never acting on it
+      this.stats.drops++;
+      return { status: 0, headers: {}, drop: true };
+    }
     const res = await this.dispatch(req).catch((err: unknown) => this.errorResponse(err));
+    if (dropping === 'after') {
+      // acted on, then the connection went away before the answer
+      this.stats.drops++;
+      return { status: 0, headers: {}, drop: true };
+    }
     this.stats.statuses[res.status] = (this.stats.statuses[res.status] ?? 0) + 1;
     return res;
   }
@@ -440,6 +477,12 @@ export class EmulatedBmc {
     if (path === `${ROOT}/TaskService/Tasks`) return { body: this.collectionBody(path, '#TaskCollection.TaskCollection', 'Task Collection', [...this.tasks.keys()].map((id) => `${path}/${id}`)) };
     const task = /^\/redfish\/v1\/TaskService\/Tasks\/([^/]+)$/.exec(path)?.[1];
     if (task && this.tasks.has(task)) return { body: this.renderTask(this.tasks.get(task)!) };
+    const options = this.profile.boot.options;
+    if (options && path === `${this.dpuPath}/BootOptions`) {
+      return { body: this.collectionBody(path, '#BootOptionCollection.BootOptionCollection', 'Boot Options', options.map((o) => `${path}/${o.reference}`)) };
+    }
+    const option = options && path.startsWith(`${this.dpuPath}/BootOptions/`) ? options.find((o) => path === `${this.dpuPath}/BootOptions/${o.reference}`) : undefined;
+    if (option) return { body: this.renderBootOption(option) };
     if (this.profile.nvidiaOem && path === `${this.managerPath}/Oem/Nvidia`) {
       return { body: { '@odata.id': path, '@odata.type': '#NvidiaManager.v1_2_0.NvidiaManager', BmcRShim: { BmcRShimEnabled: this.nvidia.rshimEnabled } }, allow: 'GET, PATCH' };
     }
@@ -454,6 +497,24 @@ export class EmulatedBmc {
     return { '@odata.type': type, '@odata.id': path, Name: name, Members: members.length === 0 && this.profile.nullMembers ? null : members.map(link), 'Members@odata.count': members.length };
   }
 
+  /** BootSourceOverrideTarget@Redfish.AllowableValues, as the firmware in force offers them */
+  private get bootTargets(): string[] {
+    return this.faults.noBootNext ? this.profile.boot.targets.filter((t) => t !== 'UefiBootNext') : this.profile.boot.targets;
+  }
+
+  private renderBootOption(o: BootOptionSpec): Json {
+    return {
+      '@odata.type': '#BootOption.v1_0_4.BootOption',
+      '@odata.id': `${this.dpuPath}/BootOptions/${o.reference}`,
+      Id: o.reference,
+      Name: o.reference,
+      BootOptionReference: o.reference,
+      DisplayName: o.displayName,
+      UefiDevicePath: o.uefiDevicePath,
+      BootOptionEnabled: true,
+    };
+  }
+
   private renderSystem(s: SystemState): Json {
     const base = this.template.objects.get(s.path) ?? {};
     const isDpu = s.id === this.template.dpuSystemId;
@@ -461,15 +522,21 @@ export class EmulatedBmc {
       ...((base.Boot as Json | undefined) ?? {}),
       BootSourceOverrideEnabled: s.boot.BootSourceOverrideEnabled,
       BootSourceOverrideTarget: s.boot.BootSourceOverrideTarget,
-      'BootSourceOverrideTarget@Redfish.AllowableValues': this.profile.boot.targets,
+      'BootSourceOverrideTarget@Redfish.AllowableValues': this.bootTargets,
       BootSourceOverrideMode: s.boot.BootSourceOverrideMode,
       'BootSourceOverrideMode@Redfish.AllowableValues': ['UEFI', 'Legacy'],
     };
     if (this.profile.boot.httpBootUri) boot.HttpBootUri = s.boot.HttpBootUri;
     else delete boot.HttpBootUri;
     delete boot.UefiTargetBootSourceOverride;
+    if (s.boot.BootOrder) {
+      boot.BootOrder = s.boot.BootOrder;
+      boot.BootNext = s.boot.BootNext;
+    }
     const body: Json = {
       ...base,
+      ...(s.boot.BootOrder ? { BootOptions: link(`${s.path}/BootOptions`) } : {}),
+      LastResetTime: new Date(s.lastResetMs).toISOString(),
       PowerState: s.power,
       Boot: boot,
       BootProgress: { LastState: s.bootProgress },
@@ -485,7 +552,12 @@ export class EmulatedBmc {
 
   private renderSettings(): Json {
     const s = this.dpu;
-    return { '@odata.type': '#ComputerSystem.v1_20_0.ComputerSystem', '@odata.id': this.settingsPath, Id: this.settingsPath!.split('/').pop(), Name: 'Pending settings', Boot: { ...s.boot, ...(s.pendingBoot ?? {}) } };
+    const boot: Json = { ...s.boot, ...(s.pendingBoot ?? {}) };
+    if (!s.boot.BootOrder) {
+      delete boot.BootOrder;
+      delete boot.BootNext;
+    }
+    return { '@odata.type': '#ComputerSystem.v1_20_0.ComputerSystem', '@odata.id': this.settingsPath, Id: this.settingsPath!.split('/').pop(), Name: 'Pending settings', Boot: boot };
   }
 
   private renderSlot(slot: SlotState): Json {
@@ -538,6 +610,7 @@ export class EmulatedBmc {
       StartTime: new Date(t.startedAt).toISOString(),
       ...(t.endedAt ? { EndTime: new Date(t.endedAt).toISOString() } : {}),
       TaskMonitor: `${ROOT}/TaskService/Tasks/${t.id}/Monitor`,
+      ...(t.targetUri ? { Payload: { TargetUri: t.targetUri, HttpOperation: 'POST' } } : {}),
       Messages: t.messages,
     };
   }
@@ -617,7 +690,7 @@ export class EmulatedBmc {
     for (const [key, value] of Object.entries(boot)) {
       switch (key) {
         case 'BootSourceOverrideTarget':
-          if (typeof value !== 'string' || !p.targets.includes(value)) throw httpError(400, 'PropertyValueNotInList', [String(value), key], [`#/Boot/${key}`]);
+          if (typeof value !== 'string' || !this.bootTargets.includes(value)) throw httpError(400, 'PropertyValueNotInList', [String(value), key], [`#/Boot/${key}`]);
           out.BootSourceOverrideTarget = value;
           break;
         case 'BootSourceOverrideEnabled':
@@ -633,9 +706,29 @@ export class EmulatedBmc {
           if (value !== null && (typeof value !== 'string' || !/^https?:\/\/\S+$/i.test(value))) throw httpError(400, 'PropertyValueFormatError', [String(value), key], [`#/Boot/${key}`]);
           out.HttpBootUri = value as string | null;
           break;
+        case 'BootOrder': {
+          // a permutation of the existing options (UEFI BootOrder): nothing added, nothing lost
+          const known = s.boot.BootOrder;
+          if (!known) throw httpError(400, 'PropertyUnknown', [`Boot/${key}`], [`#/Boot/${key}`]);
+          if (!Array.isArray(value) || value.some((v) => typeof v !== 'string')) throw httpError(400, 'PropertyValueTypeError', [JSON.stringify(value), key], [`#/Boot/${key}`]);
+          const order = value as string[];
+          if (new Set(order).size !== order.length || order.length !== known.length || order.some((r) => !known.includes(r))) {
+            throw httpError(400, 'PropertyValueIncorrect', [key, JSON.stringify(order)], [`#/Boot/${key}`]);
+          }
+          out.BootOrder = [...order];
+          break;
+        }
+        case 'BootNext':
+          if (!s.boot.BootOrder) throw httpError(400, 'PropertyUnknown', [`Boot/${key}`], [`#/Boot/${key}`]);
+          if (value !== null && (typeof value !== 'string' || !s.boot.BootOrder.includes(value))) throw httpError(400, 'PropertyValueNotInList', [String(value), key], [`#/Boot/${key}`]);
+          out.BootNext = value as string | null;
+          break;
         default:
           throw httpError(400, 'PropertyUnknown', [`Boot/${key}`], [`#/Boot/${key}`]);
       }
+    }
+    if (out.BootSourceOverrideTarget === 'UefiBootNext' && (out.BootNext ?? s.pendingBoot?.BootNext ?? s.boot.BootNext) == null) {
+      throw httpError(400, 'PropertyMissing', ['BootNext'], ['#/Boot/BootNext']);
     }
     if (p.requiresEnabled && out.BootSourceOverrideTarget !== undefined && out.BootSourceOverrideEnabled === undefined) {
       throw httpError(400, 'PropertyMissing', ['BootSourceOverrideEnabled'], ['#/Boot/BootSourceOverrideEnabled']);
@@ -802,7 +895,7 @@ export class EmulatedBmc {
       slot.lagUntil = 0;
       this.bump(slot.path);
     };
-    if (this.faults.asyncActions) return this.startTask('Insert virtual media', work);
+    if (this.faults.asyncActions) return this.startTask('Insert virtual media', work, via === 'action' ? `${slot.path}/Actions/VirtualMedia.InsertMedia` : null);
     await work();
     return this.noContent();
   }
@@ -857,6 +950,7 @@ export class EmulatedBmc {
     if ((type === 'On' || type === 'ForceOn') && this.profile.reset.conflictAfterOff && now - s.offAt < this.ctx.timing.offSettleMs) throw httpError(409, 'ResourceInUse');
     this.stats.resets++;
     const apply = () => {
+      s.lastResetMs = Math.max(this.ctx.now(), s.lastResetMs + 1);
       // a @Redfish.Settings object's pending boot override is applied at reset (future state)
       if (s.pendingBoot) {
         s.boot = { ...s.boot, ...s.pendingBoot };
@@ -886,7 +980,7 @@ export class EmulatedBmc {
           break;
       }
     };
-    if (this.faults.asyncActions) return this.startTask('System reset', async () => apply());
+    if (this.faults.asyncActions) return this.startTask('System reset', async () => apply(), `${s.path}/Actions/ComputerSystem.Reset`);
     apply();
     return this.noContent();
   }
@@ -955,7 +1049,13 @@ export class EmulatedBmc {
   /** What the firmware boots: a pushed BFB, else the override (consumed when Once), else media, else disk. */
   private bootDecision(s: SystemState): BootingEvent {
     const serial = s.id === this.template.dpuSystemId ? this.identity.serial : ((this.template.objects.get(s.path)?.SerialNumber as string | undefined) ?? null);
-    const event = (via: BootingEvent['via'], imageUrl: string | null, target: string | null): BootingEvent => ({ bmcId: this.id, systemId: s.id, serial, via, imageUrl, target, at: new Date(this.ctx.now()) });
+    const event = (via: BootingEvent['via'], imageUrl: string | null, target: string | null, option?: BootOptionSpec): BootingEvent => ({
+      bmcId: this.id, systemId: s.id, serial, via, imageUrl, target, at: new Date(this.ctx.now()),
+      ...(option ? { bootOption: { reference: option.reference, name: option.displayName } } : {}),
+    });
+    const optionOf = (ref: string | null | undefined) => (ref ? this.profile.boot.options?.find((o) => o.reference === ref) : undefined);
+    // a network option boots whatever DHCP names (no URL of its own)
+    const byOption = (o: BootOptionSpec, target: string | null) => event(o.boots, null, target, o);
     if (s.bfbPending) {
       const url = s.bfbPending;
       s.bfbPending = null;
@@ -969,10 +1069,15 @@ export class EmulatedBmc {
       if ((target === 'Cd' || target === 'UsbCd') && media) result = event('virtual-media', media.image, target);
       else if (target === 'UefiHttp') result = event('uefi-http', ov.HttpBootUri, target);
       else if (target === 'Pxe') result = event('pxe', null, target);
+      else if (target === 'UefiBootNext' && optionOf(ov.BootNext)) result = byOption(optionOf(ov.BootNext)!, target);
       else result = event('disk', null, target);
-      if (ov.BootSourceOverrideEnabled === 'Once') s.boot = { ...ov, BootSourceOverrideEnabled: 'Disabled' };
+      // UEFI deletes BootNext once it has booted it
+      if (target === 'UefiBootNext') s.boot = { ...s.boot, BootNext: null };
+      if (ov.BootSourceOverrideEnabled === 'Once') s.boot = { ...s.boot, BootSourceOverrideEnabled: 'Disabled' };
     } else if (media) {
       result = event('virtual-media', media.image, null);
+    } else if (optionOf(ov.BootOrder?.[0])) {
+      result = byOption(optionOf(ov.BootOrder![0])!, null);
     } else {
       result = event('disk', null, null);
     }
@@ -1016,10 +1121,10 @@ export class EmulatedBmc {
   }
 
   /** 202 Accepted + Location of a task monitor + Retry-After (DSP0266 §12.2 "Asynchronous operations"). */
-  private startTask(name: string, work: () => Promise<void>): EmuResponse {
+  private startTask(name: string, work: () => Promise<void>, targetUri: string | null = null): EmuResponse {
     const id = String(++this.taskSeq);
     const now = this.ctx.now();
-    const task: Task = { id, name, state: 'Running', percent: 0, messages: [baseMessage('TaskStarted', [id])], startedAt: now, endedAt: null, doneAt: now + this.ctx.timing.taskMs };
+    const task: Task = { id, name, state: 'Running', percent: 0, messages: [baseMessage('TaskStarted', [id])], startedAt: now, endedAt: null, doneAt: now + this.ctx.timing.taskMs, targetUri };
     this.tasks.set(id, task);
     const finish = (err?: unknown) => {
       task.endedAt = this.ctx.now();

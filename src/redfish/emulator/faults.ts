@@ -28,9 +28,17 @@ export interface FaultSpec {
   asyncActions?: boolean;
   /** Accept-Encoding: identity is refused with 406 (HPE iLO Gen10 Plus firmware) */
   refuseIdentityEncoding?: boolean;
+  /**
+   * The socket of a matching request is closed with no answer (`times` of them; default 1): the
+   * keep-alive race where the BMC shuts an idle connection as the request arrives ('before': the
+   * BMC never acts on it), or a BMC that acts and then drops the connection ('after').
+   */
+  dropConnection?: { on: HangTarget; when: 'before' | 'after'; times: number };
+  /** the system does not offer BootSourceOverrideTarget UefiBootNext (older firmware): BootOrder it is */
+  noBootNext?: boolean;
 }
 
-export const FAULT_NAMES = ['latency', '5xx', 'timeout', 'drop-session', 'stale-etag', 'media-never-inserted', 'factory-password', 'async-actions', 'identity-406'] as const;
+export const FAULT_NAMES = ['latency', '5xx', 'timeout', 'drop-session', 'stale-etag', 'media-never-inserted', 'factory-password', 'async-actions', 'identity-406', 'drop-connection', 'no-boot-next'] as const;
 
 function bad(entry: string, why: string): ZtpError {
   return new ZtpError('CONFIG_INVALID', `fault "${entry}": ${why} (faults: ${FAULT_NAMES.join(', ')})`, { details: { fault: entry } });
@@ -73,6 +81,23 @@ export function applyFault(spec: FaultSpec, entry: string): FaultSpec {
       return { ...spec, asyncActions: true };
     case 'identity-406':
       return { ...spec, refuseIdentityEncoding: true };
+    case 'drop-connection': {
+      // drop-connection=TARGET[:before|after][:TIMES], e.g. drop-connection=reset, drop-connection=insert:after:2
+      const parts = (value ?? 'any').split(':');
+      const on = parts[0]!;
+      if (!(HANG_TARGETS as readonly string[]).includes(on)) throw bad(entry, `drop-connection=${HANG_TARGETS.join('|')}[:before|after][:TIMES]`);
+      let when: 'before' | 'after' = 'before';
+      let rest = parts.slice(1);
+      if (rest[0] === 'before' || rest[0] === 'after') {
+        when = rest[0];
+        rest = rest.slice(1);
+      }
+      if (rest.length > 1) throw bad(entry, 'drop-connection=TARGET[:before|after][:TIMES]');
+      const times = rest[0] === undefined ? 1 : positiveInt(entry, rest[0], 'TIMES');
+      return { ...spec, dropConnection: { on: on as HangTarget, when, times } };
+    }
+    case 'no-boot-next':
+      return { ...spec, noBootNext: true };
     default:
       throw bad(entry, 'unknown fault');
   }

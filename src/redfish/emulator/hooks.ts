@@ -13,6 +13,8 @@ export interface BootingEvent {
   imageUrl: string | null;
   /** the override target that was consumed (Cd, UsbCd, UefiHttp, …) */
   target: string | null;
+  /** the UEFI boot option booted (BootNext, or the head of BootOrder), where the BMC models them */
+  bootOption?: { reference: string; name: string };
   at: Date;
 }
 

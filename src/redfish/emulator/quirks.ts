@@ -77,6 +77,11 @@ export interface QuirkProfile {
     httpBootUri: boolean;
     /** boot changes refused while the system is in POST (iLO UnableToModifyDuringSystemPOST) */
     refusesDuringPost: boolean;
+    /**
+     * UEFI boot options (Systems/<id>/BootOptions, Boot.BootOrder, Boot.BootNext), factory order
+     * first entry first; none: the system exposes no boot order.
+     */
+    options?: BootOptionSpec[];
   };
   reset: {
     types: ResetKind[];
@@ -102,6 +107,26 @@ export interface QuirkProfile {
   /** NVIDIA Oem: operation mode (DpuMode/NicMode) and BMC RShim switch */
   nvidiaOem: boolean;
 }
+
+export interface BootOptionSpec {
+  /** BootOptionReference, e.g. Boot0001 */
+  reference: string;
+  displayName: string;
+  uefiDevicePath: string;
+  /** what the firmware does when it boots this option */
+  boots: 'disk' | 'pxe' | 'uefi-http';
+}
+
+/**
+ * A BlueField DPU's UEFI boot options as its BMC lists them: eMMC first from the factory, then
+ * the host-facing NIC port and the out-of-band management port (NET-OOB-…), PXE and HTTP each.
+ */
+const BLUEFIELD_BOOT_OPTIONS: BootOptionSpec[] = [
+  { reference: 'Boot0000', displayName: 'UEFI eMMC Device', uefiDevicePath: 'VenHw(8E2A3E1C-0000-0000-0000-000000000000)/eMMC(0x0)', boots: 'disk' },
+  { reference: 'Boot0001', displayName: 'NET-NIC_P0-IPV4', uefiDevicePath: 'MAC(B83FD2A10001,0x1)/IPv4(0.0.0.0)', boots: 'pxe' },
+  { reference: 'Boot0002', displayName: 'NET-OOB-IPV4', uefiDevicePath: 'MAC(B83FD2A1000A,0x1)/IPv4(0.0.0.0)', boots: 'pxe' },
+  { reference: 'Boot0003', displayName: 'NET-OOB-IPV4-HTTP', uefiDevicePath: 'MAC(B83FD2A1000A,0x1)/IPv4(0.0.0.0)/Uri()', boots: 'uefi-http' },
+];
 
 const CD_SLOT: MediaSlotSpec = { id: 'CD1', name: 'Virtual CD', mediaTypes: ['CD', 'DVD'], acceptsUrl: true };
 const USB_SLOT: MediaSlotSpec = { id: 'USB1', name: 'Virtual Removable Media', mediaTypes: ['USBStick', 'Floppy'], acceptsUrl: true };
@@ -272,7 +297,8 @@ export const QUIRKS: Record<QuirkMode, QuirkProfile> = {
     password: '0penBmc',
     passwordChangeRequired: true,
     media: { slots: [], insertAction: false, ejectAction: false, patch: false },
-    boot: { targets: ['None', 'Pxe', 'UefiHttp', 'UefiShell', 'Hdd', 'UefiTarget'], via: { settings: 'Settings' }, httpBootUri: true },
+    // BootOrder and BootNext (UefiBootNext) are PATCHed to the Settings object too, applied at reset.
+    boot: { targets: ['None', 'Pxe', 'UefiHttp', 'UefiShell', 'Hdd', 'UefiTarget', 'UefiBootNext'], via: { settings: 'Settings' }, httpBootUri: true, options: BLUEFIELD_BOOT_OPTIONS },
     etag: { ifMatch: 'reject' },
     nullMembers: true,
     emptyUuid: true,
