@@ -107,7 +107,9 @@ export function createThreadedDhcpService(ctx: DhcpServiceContext, options: Thre
     new Promise<ListenInfo[]>((resolve, reject) => {
       const w = new Worker(url, { workerData: init, name: 'dhcp' });
       worker = w;
-      let started = false;
+      /** settled: 'started' or 'start-failed' came; running: 'started' came */
+      let settled = false;
+      let running = false;
       let lastError = '';
       exited = new Promise<void>((done) => w.once('exit', () => done()));
       w.on('message', (m: FromWorker) => {
@@ -126,13 +128,15 @@ export function createThreadedDhcpService(ctx: DhcpServiceContext, options: Thre
             stats = m.stats;
             break;
           case 'started':
-            started = true;
+            settled = true;
+            running = true;
             state = m.state;
             stats = m.stats;
             resolve(m.listen);
             break;
           case 'start-failed':
-            started = true;
+            // The caller (start() or a restart) handles it; the exit that follows is no crash.
+            settled = true;
             reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
             void w.terminate();
             break;
@@ -145,12 +149,12 @@ export function createThreadedDhcpService(ctx: DhcpServiceContext, options: Thre
       });
       w.on('exit', (code) => {
         if (worker === w) worker = undefined;
-        if (!started) {
-          started = true;
+        if (!settled) {
+          settled = true;
           reject(new Error(`DHCP worker exited (code ${code}) before it started${lastError ? `: ${lastError}` : ''}`));
           return;
         }
-        if (stopping) return;
+        if (!running || stopping) return;
         restarts++;
         const reason = `DHCP worker exited (code ${code}${lastError ? `: ${lastError}` : ''}); restarting`;
         log.error({ code, restarts, inMs: backoff }, reason);

@@ -117,6 +117,21 @@ describe('DHCP on a worker thread', () => {
     expect(await inform(port)).toBe('127.0.0.1');
   });
 
+  it('a start that fails in the worker fails start() with the cause, and is not retried as a crash', async () => {
+    // Held without SO_REUSEADDR: the worker's bind of the same port fails.
+    const holder = createSocket({ type: 'udp4' });
+    await new Promise<void>((r) => holder.bind(0, '0.0.0.0', () => r()));
+    cleanup.push(() => new Promise<void>((r) => holder.close(() => r())));
+    const { service } = setup({ port: holder.address().port });
+    await expect(service.start()).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await until(() => service.worker() === undefined, 'the failed worker gone');
+    await new Promise((r) => setTimeout(r, 400)); // 8× the restart back-off
+    expect(service.worker()).toBeUndefined();
+    // As on the main thread: a failed first start leaves the service stopped, not restarting.
+    expect(service.state()).toMatchObject({ state: 'stopped' });
+    expect(service.state().reason).toBeUndefined();
+  });
+
   it('stays on the main thread when asked to (dhcp.thread = main)', async () => {
     const { service } = setup({ thread: 'main' });
     await service.start();
