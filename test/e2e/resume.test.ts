@@ -94,10 +94,13 @@ afterAll(async () => {
 describe('kill -9 of ztp serve mid-fleet, then a restart', () => {
   it('every device finishes; no InsertMedia or power cycle repeated, no acknowledged report or transition lost', async () => {
     const { pki } = await ensureLabPki(join(dir, 'data'), validateConfig(config).pki, 'localhost');
-    const image = await ensureImage(api, 'resume-os.img', randomBytes(96 * 1024));
+    const image = await ensureImage(api, 'resume-os.img', randomBytes(2 * 1024 * 1024));
     lab = await VirtualLab.create({
       count: FLEET,
       profile: 'mixed',
+      // BMC latencies from 10 to 135 ms per request: devices started together drift apart, so a
+      // batch never moves in lockstep (on a quiet machine it did: all at power-on, then all done).
+      faults: Array.from({ length: 12 }, (_, i) => `bmc/latency=${(i % 6) * 25 + 10}:1`).join(','),
       serialPrefix: 'RES',
       bootImage: image.name,
       bootstrapUrl: `https://localhost:${(config.bootstrap as { port: number }).port}`,
@@ -107,6 +110,7 @@ describe('kill -9 of ztp serve mid-fleet, then a restart', () => {
       dhcp: directDhcp(silentLogger),
       // power-on takes a moment, so that the kill finds some jobs waiting for power
       bmcs: emulatedBmcs({ log: silentLogger, mediaCa: pki.rootCaPem, timing: { powerOnMs: 400 } }),
+      // 128 firmware range reads of the 2 MiB image: a device stays a moment at booting.
       rangeBytes: 16 * 1024,
       agent: { requestTimeoutMs: 5_000, maxAttempts: 80, retryDelayMs: 250, transportRetries: { attempts: 80, delayMs: 250 } },
     });
@@ -124,6 +128,7 @@ describe('kill -9 of ztp serve mid-fleet, then a restart', () => {
       const running = (steps: string[]) => atKill.filter((j) => j.status === 'running' && steps.includes(j.step)).length;
       // Caught with a power-on in flight and a device bootstrapping: the two that matter.
       if (complete >= 1 && running(['power-on']) >= 1 && running(['booting', 'bootstrapping', 'progress']) >= 1) break;
+      if (process.env.RESUME_DEBUG) console.log(atKill.map((j) => `${j.step}/${j.status}`).join(' '));
       if (complete === FLEET || Date.now() > until) throw new Error(`never caught the fleet mid-way: ${JSON.stringify(atKill.map((j) => `${j.step}/${j.status}`))}`);
       await new Promise((r) => setTimeout(r, 25));
     }
