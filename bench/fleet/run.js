@@ -17,38 +17,20 @@
 // Standalone: `node bench/fleet/run.js [--sizes 250,500,1000] [--concurrency 100]
 // [--image-kib 64] [--no-build]` (compiles src/ into bench/out/fleet-dist first).
 /* global fetch, TextDecoder, AbortSignal */
-import { execFileSync, spawn } from 'node:child_process';
+import { args, compiledSources, log, opt, root } from '../common.js';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
-const here = import.meta.dirname;
-const root = resolve(here, '../..');
-const dist = join(root, 'bench/out/fleet-dist');
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
+const dist = compiledSources('fleet', 'simulate/lab.js');
 const SIZES = String(opt('sizes', '250,500,1000')).split(',').map(Number);
 const CONCURRENCY = Number(opt('concurrency', 100));
 const IMAGE_BYTES = Number(opt('image-kib', 64)) * 1024;
 const TOKEN = 'bench-fleet-token';
 const TICK = 100; // USER_HZ on Linux
-
-const log = (...m) => console.error('[bench]', ...m);
-
-if (!args.includes('--no-build')) {
-  log('compiling src/ into bench/out/fleet-dist');
-  try {
-    execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.build.json'), '--outDir', dist, '--tsBuildInfoFile', join(dist, '.tsbuildinfo'), '--declaration', 'false', '--sourceMap', 'false'], { stdio: 'pipe' });
-  } catch (err) {
-    if (!existsSync(join(dist, 'simulate/lab.js'))) throw err;
-    log('tsc reported errors; continuing with the emitted JavaScript');
-  }
-}
 
 const { silentLogger } = await import(join(dist, 'log.js'));
 const { ensureLabPki, issueDeviceIdentity } = await import(join(dist, 'pki/lab.js'));

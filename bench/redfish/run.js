@@ -11,34 +11,18 @@
 //
 // Standalone: `node bench/redfish/run.js [--sizes 250,500,1000] [--concurrency 100]
 // [--sushy-bmcs 50] [--no-build]` (compiles src/ into bench/out/redfish-dist first).
-import { execFileSync, fork, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { compiledSources, log, opt, root } from '../common.js';
+import { fork, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 
 const here = import.meta.dirname;
-const root = resolve(here, '../..');
-const dist = join(root, 'bench/out/redfish-dist');
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
+
+const dist = compiledSources('redfish', 'redfish/index.js');
 const SIZES = String(opt('sizes', '250,500,1000')).split(',').map(Number);
 const CONCURRENCY = Number(opt('concurrency', 100));
 const SUSHY_BMCS = Number(opt('sushy-bmcs', 50));
-
-const log = (...m) => console.error('[bench]', ...m);
-
-if (!args.includes('--no-build')) {
-  log('compiling src/ into bench/out/redfish-dist');
-  try {
-    execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.build.json'), '--outDir', dist, '--tsBuildInfoFile', join(dist, '.tsbuildinfo'), '--declaration', 'false', '--sourceMap', 'false'], { stdio: 'pipe' });
-  } catch (err) {
-    if (!existsSync(join(dist, 'redfish/index.js'))) throw err;
-    log('tsc reported errors; continuing with the emitted JavaScript');
-  }
-}
 
 const { openBmcSession } = await import(join(dist, 'redfish/index.js'));
 const { silentLogger } = await import(join(dist, 'log.js'));
