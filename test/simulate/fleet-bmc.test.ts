@@ -132,6 +132,8 @@ describe('fifty simulated DPUs with and without emulated BMCs, mixed profiles, i
     expect(lab.devices.slice(0, 2).map((d) => d.faults.bmc)).toEqual([['media-never-inserted'], ['timeout=insert']]);
     expect(lab.devices.filter((d) => d.faults.dpu.length || d.faults.bmc.length)).toHaveLength(FAULTED);
     expect((await registerDevices(api, lab.deviceRecords())).created).toBe(FLEET);
+    // Registering twice changes nothing (idempotent import, BMC passwords included).
+    expect((await registerDevices(api, lab.deviceRecords())).unchanged).toBe(FLEET);
 
     const conductor = suite.conductor!;
     const queued = conductor.onboard(lab.devices.map((d) => d.serial));
