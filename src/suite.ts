@@ -4,21 +4,27 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { buildApiApp, type ApiPlugin } from './api/app.js';
+import type { FastifyPluginAsync } from 'fastify';
+import { buildApiApp, type ApiPlugin, type ServiceReadiness } from './api/app.js';
 import { imageResolver } from './bootstrap/images.js';
 import { createBootstrapService } from './bootstrap/service.js';
 import type { Config } from './config.js';
 import { openDatabase } from './db/database.js';
 import { DeviceStore, systemClock } from './devices/store.js';
+import { dhcpImageResolvers } from './dhcp/image-resolvers.js';
+import { createThreadedDhcpService } from './dhcp/threaded.js';
+import { imagesApiRoutes } from './images/api.js';
 import { ImageCatalogue, imagesDirOf } from './images/catalogue.js';
+import { catalogueImageUrls } from './images/device-urls.js';
 import { createImagesService } from './images/service.js';
-import { deviceImageUrl } from './images/urls.js';
-import type { BmcConnector, Conductor } from './onboarding/conductor.js';
 import type { Logger } from './log.js';
 import { Counters } from './metrics.js';
+import { onboardingApiRoutes } from './onboarding/api.js';
+import type { BmcConnector, Conductor } from './onboarding/conductor.js';
+import { createOnboardingService } from './onboarding/service.js';
 import { ensureLabPki, writeSecretFile } from './pki/lab.js';
 import type { ListenInfo, Service, SuiteContext } from './service.js';
-import { suiteExtensions } from './suite-extensions.js';
+import { createTftpService } from './tftp/service.js';
 
 export interface Suite {
   ctx: SuiteContext;
@@ -41,6 +47,8 @@ export function adminToken(config: Config): { token: string; file: string } {
   return { token, file };
 }
 
+const asPlugin = (plugin: unknown) => plugin as FastifyPluginAsync<Record<string, unknown>>;
+
 export async function startSuite(config: Config, log: Logger, options: { bmcConnector?: BmcConnector } = {}): Promise<Suite> {
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
@@ -52,23 +60,47 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
   const ctx: SuiteContext = { config, log, db, store, pki, clock: systemClock, publicHost };
   const counters = new Counters();
   const catalogue = new ImageCatalogue(db, imagesDirOf(config.dataDir), systemClock);
+  const imageUrls = catalogueImageUrls(config, publicHost, catalogue);
 
+  // Start order: bootstrap and images first, then DHCP and TFTP (which hand out their URLs), the
+  // onboarding conductor last (its resumed jobs find every service their devices talk to); stop
+  // runs in reverse, so the conductor stops first and jobs stay where they are for the next start.
   const services: Service[] = [];
   const images = imageResolver((name, device) => {
-    const entry = catalogue.get(name);
-    if (!entry) return undefined;
-    return { url: deviceImageUrl(config, publicHost, entry, 'device', device), sha256: entry.sha256, osName: entry.osName, osVersion: entry.osVersion };
+    const found = imageUrls(name, device);
+    if (!found) return undefined;
+    const { entry, url } = found;
+    return { url, sha256: entry.sha256, osName: entry.osName, osVersion: entry.osVersion };
   });
   if (config.bootstrap.enabled) services.push(createBootstrapService(ctx, { images, counters }));
   if (config.images.enabled) services.push(createImagesService(ctx, { catalogue }));
-  const extensions = suiteExtensions(ctx, { catalogue, counters, ...(options.bmcConnector ? { bmcConnector: options.bmcConnector } : {}) });
-  services.push(...extensions.services);
+  // DHCP decides in start() whether it can run (interface set, privileges) and says why not; it
+  // waits for a missing or down interface, which readiness reports. Packet handling runs on its
+  // own thread by default (dhcp.thread): see src/dhcp/threaded.ts.
+  const dhcp = createThreadedDhcpService(ctx, dhcpImageResolvers(config, publicHost, catalogue));
+  services.push(dhcp);
+  // TFTP (off unless tftp.enabled): catalogue images to PXE firmware.
+  services.push(createTftpService(ctx, { catalogue }));
+  const onboarding = createOnboardingService(ctx, { catalogue, ...(options.bmcConnector ? { connect: options.bmcConnector } : {}) });
+  services.push(onboarding);
+  const readiness = (): Record<string, ServiceReadiness> => {
+    const s = dhcp.state();
+    return { dhcp: { ready: s.state === 'running' || s.state === 'disabled', state: s.state, reason: s.reason } };
+  };
 
   const { token, file: tokenFile } = adminToken(config);
   if (config.api.enabled) {
-    const plugins: ApiPlugin[] = extensions.apiPlugins;
-    const api = buildApiApp({ store, log: log.child({ service: 'api' }), token, counters, plugins, readiness: extensions.readiness, imageKnown: (name) => catalogue.get(name) !== undefined });
-    services.push({
+    const plugins: ApiPlugin[] = [
+      {
+        prefix: '',
+        plugin: asPlugin(imagesApiRoutes),
+        options: { catalogue, store, log: log.child({ service: 'images-api' }), config, publicHost },
+      },
+      { prefix: '', plugin: asPlugin(onboardingApiRoutes), options: { conductor: onboarding.conductor, store } },
+    ];
+    const api = buildApiApp({ store, log: log.child({ service: 'api' }), token, counters, plugins, readiness, imageKnown: (name) => catalogue.get(name) !== undefined });
+    // The API listens before the conductor starts, so a resumed job's events reach open dashboards.
+    services.splice(services.indexOf(onboarding), 0, {
       name: 'api',
       async start() {
         await api.listen({ host: config.api.host, port: config.api.port });
@@ -102,5 +134,5 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
     await stop();
     throw err;
   }
-  return { ctx, listeners, adminToken: token, adminTokenFile: tokenFile, conductor: extensions.onboarding.conductor, stop };
+  return { ctx, listeners, adminToken: token, adminTokenFile: tokenFile, conductor: onboarding.conductor, stop };
 }

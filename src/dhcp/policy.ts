@@ -2,7 +2,7 @@
 // Scopes merge in order global → subnet → classes (config order) → reservation/device, later
 // wins; only options the client requested (PRL 55 / ORO) are returned, except those marked
 // `always`, the protocol-required echoes (60 for PXE/HTTP boot) and a forced sZTP redirect.
-import type { DhcpClassConfig, DhcpOptionSetConfig, DhcpReservationConfig } from '../config.js';
+import type { DhcpClassConfig, DhcpOptionSetConfig, DhcpReservationConfig } from './config-schema.js';
 import type { Profile } from '../devices/model.js';
 import { hexColon, isIpv4 } from './codec/bytes.js';
 import { archFamily, encodeIpv4List, encodeSztpRedirect, encodeU16, type SztpEncoding } from './codec/options.js';

@@ -2,7 +2,7 @@
 // the wire (issue 8: a README example made every DHCPv6 packet fail DHCP_ENCODE_FAILED, v6 dead
 // behind a rate-limited warning). Each option scope is encoded once, for every family it feeds,
 // as if a client had requested every option; the first failure names the scope's key.
-import type { Config, DhcpOptionSetConfig } from '../config.js';
+import type { DhcpOptionSetConfig, DhcpSection } from './config-schema.js';
 import { isZtpError, ZtpError } from '../errors.js';
 import { encodeV4, MessageType, Opt, type DhcpOption } from './codec/v4.js';
 import { encodeV6, MsgV6 } from './codec/v6.js';
@@ -12,7 +12,7 @@ import type { Scope } from './settings.js';
 const ALL_V4 = Array.from({ length: 254 }, (_, i) => i + 1);
 const ALL_V6 = Array.from({ length: 300 }, (_, i) => i + 1);
 
-function tryScope(set: DhcpOptionSetConfig | undefined, key: string, scope: Scope, d: Config['dhcp']): void {
+function tryScope(set: DhcpOptionSetConfig | undefined, key: string, scope: Scope, d: DhcpSection): void {
   if (!set) return;
   const input: PolicyInput = { global: set, classes: [], reservations: [], sztpUrls: ['https://preflight.invalid'], sztpForce: true, defaultLeaseTime: d.leaseTime };
   for (const [family, vendorClass, arch] of [
@@ -39,7 +39,7 @@ function tryScope(set: DhcpOptionSetConfig | undefined, key: string, scope: Scop
 }
 
 /** Throws CONFIG_INVALID naming the scope whose options cannot be encoded. */
-export function preflightDhcp(d: Config['dhcp']): void {
+export function preflightDhcp(d: DhcpSection): void {
   tryScope(d.options, 'dhcp.options', 'both', d);
   d.classes.forEach((c, i) => tryScope(c.options, `dhcp.classes[${i}].options`, 'both', d));
   d.reservations.forEach((r, i) => tryScope(r.options, `dhcp.reservations[${i}].options`, 4, d));

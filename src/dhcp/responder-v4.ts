@@ -1,7 +1,7 @@
 // DHCPv4 protocol handler (RFC 2131 §4.3): one decoded request in, at most one reply out, plus
 // the lease rows and history events the reply depends on. No sockets, no SQLite: the service
 // persists `writes`/`events` before sending a reply that acknowledges them.
-import type { DhcpReservationConfig, DhcpSubnetV4Config } from '../config.js';
+import type { DhcpReservationConfig, DhcpSubnetV4Config } from './config-schema.js';
 import type { NewEvent } from '../devices/store.js';
 import { ipv4ToNumber, macToString, numberToIpv4 } from './codec/bytes.js';
 import { decodeSubOptions, decodeU16, decodeU16List, decodeUserClassV4, decodeIpv4, encodeU32, RelaySub } from './codec/options.js';

@@ -1,6 +1,6 @@
 // DHCPv6 protocol handler (RFC 8415 §18.3): SOLICIT/ADVERTISE, REQUEST/RENEW/REBIND/REPLY,
 // INFORMATION-REQUEST, RELEASE, DECLINE, CONFIRM, and RELAY-FORW/RELAY-REPL (§19). No sockets.
-import type { DhcpSubnetV6Config } from '../config.js';
+import type { DhcpSubnetV6Config } from './config-schema.js';
 import type { NewEvent } from '../devices/store.js';
 import type { LogFields } from './responder-v4.js';
 import { macToString } from './codec/bytes.js';

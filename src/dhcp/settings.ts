@@ -1,10 +1,10 @@
 // Validation of the `dhcp` configuration section beyond its schema: addresses, CIDRs, pools
 // inside their subnet, hex values, URLs. Every failure names the dotted key (STYLE.md practice 3).
-import type { Config, DhcpOptionSetConfig } from '../config.js';
+import type { DhcpOptionSetConfig, DhcpSection } from './config-schema.js';
 import { ZtpError } from '../errors.js';
 import { ipv4ToNumber, ipv6ToBytes, isIpv4 } from './codec/bytes.js';
 
-export type DhcpSettings = Config['dhcp'];
+export type DhcpSettings = DhcpSection;
 
 function fail(key: string, message: string): never {
   throw new ZtpError('CONFIG_INVALID', `configuration key "${key}": ${message}`, { details: { key } });

@@ -4,7 +4,7 @@ import type { Device } from '../devices/model.js';
 import { ZtpError } from '../errors.js';
 import { openBmcSession } from '../redfish/index.js';
 import type { ImageCatalogue } from '../images/catalogue.js';
-import { deviceImageUrl } from '../images/urls.js';
+import { catalogueImageUrls } from '../images/device-urls.js';
 import type { Service, SuiteContext } from '../service.js';
 import { Conductor, type BmcConnector, type ConductorClock } from './conductor.js';
 import type { ImageIdentity } from './job.js';
@@ -19,12 +19,12 @@ const URL_RE = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /** Where the device's image is, for the BMC (virtual media) or the device (UEFI HTTP boot). */
 export function imageResolvers(ctx: Pick<SuiteContext, 'config' | 'publicHost'>, catalogue: ImageCatalogue) {
+  const urls = catalogueImageUrls(ctx.config, ctx.publicHost, catalogue);
   return {
     imageUrlFor(device: Device, view: 'bmc' | 'device'): string | undefined {
       if (!device.bootImage) return undefined;
       if (URL_RE.test(device.bootImage)) return device.bootImage;
-      const entry = catalogue.get(device.bootImage);
-      return entry ? deviceImageUrl(ctx.config, ctx.publicHost, entry, view, device) : undefined;
+      return urls(device.bootImage, device, view)?.url;
     },
     imageIdentity(device: Device): ImageIdentity {
       if (!device.bootImage) return { bootImage: null, sha256: null };
