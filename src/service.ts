@@ -4,7 +4,9 @@ import type { Config } from './config.js';
 import type { Db } from './db/database.js';
 import type { DeviceStore, Clock } from './devices/store.js';
 import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
 import type { SuitePki } from './pki/material.js';
+import type { Telemetry } from './telemetry.js';
 
 export interface ListenInfo {
   service: string;
@@ -30,4 +32,8 @@ export interface SuiteContext {
   clock: Clock;
   /** host name or address devices and BMCs use to reach this machine */
   publicHost: string;
+  /** Prometheus families of this suite (absent in tests that do not scrape) */
+  metrics?: Metrics;
+  /** OpenTelemetry export (absent or no-op unless OTEL_EXPORTER_OTLP_* is set) */
+  telemetry?: Telemetry;
 }

@@ -10,7 +10,7 @@ import { imageResolver } from './bootstrap/images.js';
 import { createBootstrapService } from './bootstrap/service.js';
 import type { Config } from './config.js';
 import { openDatabase } from './db/database.js';
-import { DeviceStore, systemClock } from './devices/store.js';
+import { DeviceStore, systemClock, type HistoryEvent } from './devices/store.js';
 import { dhcpImageResolvers } from './dhcp/image-resolvers.js';
 import { createThreadedDhcpService } from './dhcp/threaded.js';
 import { imagesApiRoutes } from './images/api.js';
@@ -18,7 +18,8 @@ import { ImageCatalogue, imagesDirOf } from './images/catalogue.js';
 import { catalogueImageUrls } from './images/device-urls.js';
 import { createImagesService } from './images/service.js';
 import type { Logger } from './log.js';
-import { Counters } from './metrics.js';
+import { Metrics, databaseMetricSources } from './metrics.js';
+import { startTelemetry } from './telemetry.js';
 import { onboardingApiRoutes } from './onboarding/api.js';
 import type { BmcConnector, Conductor } from './onboarding/conductor.js';
 import { createOnboardingService } from './onboarding/service.js';
@@ -47,9 +48,15 @@ export function adminToken(config: Config): { token: string; file: string } {
   return { token, file };
 }
 
+/** Calls fn for each committed history event until the returned function is called. */
+function watchEvents(store: DeviceStore, fn: (event: HistoryEvent) => void): () => void {
+  store.events.on('event', fn);
+  return () => store.events.off('event', fn);
+}
+
 const asPlugin = (plugin: unknown) => plugin as FastifyPluginAsync<Record<string, unknown>>;
 
-export async function startSuite(config: Config, log: Logger, options: { bmcConnector?: BmcConnector } = {}): Promise<Suite> {
+export async function startSuite(config: Config, log: Logger, options: { bmcConnector?: BmcConnector; env?: NodeJS.ProcessEnv } = {}): Promise<Suite> {
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase({ file: join(dataDir, 'ztp.db') });
@@ -57,8 +64,9 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
   const publicHost = config.publicHost || hostname();
   const { pki, generated } = await ensureLabPki(dataDir, config.pki, publicHost);
   if (generated.length) log.info({ dir: pki.dir, generated }, 'lab PKI generated');
-  const ctx: SuiteContext = { config, log, db, store, pki, clock: systemClock, publicHost };
-  const counters = new Counters();
+  const metrics = new Metrics();
+  const telemetry = await startTelemetry(options.env ?? process.env, log);
+  const ctx: SuiteContext = { config, log, db, store, pki, clock: systemClock, publicHost, metrics, telemetry };
   const catalogue = new ImageCatalogue(db, imagesDirOf(config.dataDir), systemClock);
   const imageUrls = catalogueImageUrls(config, publicHost, catalogue);
 
@@ -72,7 +80,7 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
     const { entry, url } = found;
     return { url, sha256: entry.sha256, osName: entry.osName, osVersion: entry.osVersion };
   });
-  if (config.bootstrap.enabled) services.push(createBootstrapService(ctx, { images, counters }));
+  if (config.bootstrap.enabled) services.push(createBootstrapService(ctx, { images }));
   if (config.images.enabled) services.push(createImagesService(ctx, { catalogue }));
   // DHCP decides in start() whether it can run (interface set, privileges) and says why not; it
   // waits for a missing or down interface, which readiness reports. Packet handling runs on its
@@ -83,6 +91,20 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
   services.push(createTftpService(ctx, { catalogue }));
   const onboarding = createOnboardingService(ctx, { catalogue, ...(options.bmcConnector ? { connect: options.bmcConnector } : {}) });
   services.push(onboarding);
+  metrics.readFrom({
+    deviceStates: () => store.stateCounts(),
+    historyEvents: () => store.eventCounts(),
+    dhcpStats: () => dhcp.stats(),
+    ...databaseMetricSources(db, systemClock),
+  });
+  metrics.watchRedfish();
+  // Progress reports reach the lab's collector as log records (committed events only).
+  const unwatchProgress = telemetry.enabled ? watchEvents(store, (event) => {
+    if (event.source !== 'bootstrap' || event.type !== 'progress') return;
+    const data = event.data as { progressType?: string; message?: string };
+    const failed = (data.progressType ?? '').endsWith('-error');
+    telemetry.emitLog(data.message ? `${data.progressType}: ${data.message}` : String(data.progressType), failed ? 'ERROR' : 'INFO', { 'ztp.serial': event.serial ?? '', 'ztp.progress_type': data.progressType ?? '' });
+  }) : () => undefined;
   const readiness = (): Record<string, ServiceReadiness> => {
     const s = dhcp.state();
     return { dhcp: { ready: s.state === 'running' || s.state === 'disabled', state: s.state, reason: s.reason } };
@@ -98,7 +120,7 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
       },
       { prefix: '', plugin: asPlugin(onboardingApiRoutes), options: { conductor: onboarding.conductor, store } },
     ];
-    const api = buildApiApp({ store, log: log.child({ service: 'api' }), token, counters, plugins, readiness, imageKnown: (name) => catalogue.get(name) !== undefined });
+    const api = buildApiApp({ store, log: log.child({ service: 'api' }), token, metrics, plugins, readiness, imageKnown: (name) => catalogue.get(name) !== undefined });
     // The API listens before the conductor starts, so a resumed job's events reach open dashboards.
     services.splice(services.indexOf(onboarding), 0, {
       name: 'api',
@@ -122,6 +144,9 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
         log.error({ err, service: service.name }, 'service did not stop cleanly');
       }
     }
+    unwatchProgress();
+    metrics.close();
+    await telemetry.shutdown();
     db.close();
   };
   try {

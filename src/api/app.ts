@@ -8,9 +8,8 @@ import { parseDeviceInput, publicDevice } from '../devices/model.js';
 import type { DeviceStore, HistoryEvent } from '../devices/store.js';
 import { isZtpError, ZtpError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Counters } from '../metrics.js';
-import { labelText } from '../metrics.js';
-import { ONBOARDING_STATES } from '../onboarding/state.js';
+import { Metrics } from '../metrics.js';
+import { observeHttp } from '../observability.js';
 import { DASHBOARD_CSP, DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from './dashboard.js';
 import { OPENAPI } from './openapi.js';
 
@@ -24,7 +23,8 @@ export interface ApiAppDeps {
   store: DeviceStore;
   log: Logger;
   token: string;
-  counters: Counters;
+  /** the suite's Prometheus families (default: this app's own, reading device states and history) */
+  metrics?: Metrics;
   /** extra authenticated routes from other services (e.g. images upload), mounted under /api/v1 */
   plugins?: ApiPlugin[];
   /** longest accepted JSON/CSV body for device operations */
@@ -50,6 +50,10 @@ function tokenMatches(expected: string, given: string | undefined): boolean {
 
 export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: deps.bodyLimit ?? 16 * 1024 * 1024, return503OnClosing: true });
+  // A suite passes its registry; alone (tests, tools) the API reads device states and history itself.
+  const metrics = deps.metrics ?? new Metrics({ defaultMetrics: false });
+  if (!deps.metrics) metrics.readFrom({ deviceStates: () => deps.store.stateCounts(), historyEvents: () => deps.store.eventCounts() });
+  observeHttp(app, 'api', { metrics });
   const log = deps.log;
   app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
@@ -83,18 +87,10 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
   app.get('/dashboard.css', dashboard('text/css; charset=utf-8', DASHBOARD_CSS));
   app.get('/api/v1/openapi.json', async () => OPENAPI);
 
+  // Prometheus exposition (unauthenticated, like most exporters; it carries counts, no secrets).
   app.get('/metrics', async (_req, reply) => {
-    const counts = deps.store.stateCounts();
-    let body = '# HELP ztp_devices Registered devices by onboarding state\n# TYPE ztp_devices gauge\n';
-    for (const state of ONBOARDING_STATES) body += `ztp_devices${labelText({ state })} ${counts[state] ?? 0}\n`;
-    body += '# HELP ztp_history_events_total Events in the device history by source and type\n# TYPE ztp_history_events_total counter\n';
-    for (const row of deps.store.eventCounts()) body += `ztp_history_events_total${labelText({ source: row.source, type: row.type })} ${row.n}\n`;
-    body += deps.counters.render({
-      ztp_bootstrap_requests_total: 'get-bootstrapping-data replies by response kind',
-      ztp_bootstrap_errors_total: 'bootstrap server error replies by RPC and status',
-      ztp_bootstrap_progress_total: 'progress reports stored by type',
-    });
-    return reply.type('text/plain; version=0.0.4').send(body);
+    const { contentType, body } = await metrics.render();
+    return reply.type(contentType).header('cache-control', 'no-store').send(body);
   });
 
   // Everything under /api/v1 except the OpenAPI document needs the bearer token.

@@ -8,7 +8,9 @@ import type { ServerOptions } from 'node:https';
 import type { DeviceStore } from '../devices/store.js';
 import { isZtpError, ZtpError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { Counters } from '../metrics.js';
+import type { Metrics } from '../metrics.js';
+import { observeHttp } from '../observability.js';
+import type { Telemetry } from '../telemetry.js';
 import type { DeviceAuthenticator} from './auth.js';
 import { parseBasic, peerCertificate, type Authenticated, type Credentials } from './auth.js';
 import type { BootstrapResponder } from './responder.js';
@@ -25,7 +27,8 @@ export interface BootstrapAppDeps {
   authenticator: DeviceAuthenticator;
   log: Logger;
   maxBodyBytes: number;
-  counters?: Counters;
+  metrics?: Metrics;
+  telemetry?: Telemetry;
   /** HTTPS options; absent in inject() tests */
   https?: ServerOptions;
   /** tests without TLS may supply a client certificate this way */
@@ -56,7 +59,7 @@ function safeRequestEncoding(req: FastifyRequest): Encoding | undefined {
 }
 
 export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
-  const counters = deps.counters ?? new Counters();
+  const metrics = deps.metrics;
   const credentialsOf = deps.credentialsOf ?? defaultCredentials;
   const log = deps.log;
   const app = (deps.https
@@ -67,10 +70,27 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: deps.maxBodyBytes }, (_req, body, done) => done(null, body));
 
+  // Who asked, for the per-RPC metric and span (set once the device is authenticated).
+  const serialOf = new WeakMap<FastifyRequest, string>();
+  const profileOf = (req: FastifyRequest) => {
+    const serial = serialOf.get(req);
+    return serial ? (deps.store.cached(serial)?.device.profile ?? 'unknown') : 'unauthenticated';
+  };
+  observeHttp(app, 'bootstrap', { metrics, telemetry: deps.telemetry }, {
+    spans: true,
+    spanName: (req) => `sztp ${routeRpc(req.url)}`,
+    describe: (req) => ({ 'ztp.rpc': routeRpc(req.url), 'ztp.serial': serialOf.get(req) ?? '', 'ztp.profile': profileOf(req) }),
+  });
+  if (metrics) {
+    app.addHook('onResponse', async (req, reply) => {
+      const status = reply.statusCode;
+      metrics.bootstrapRequests.inc({ rpc: routeRpc(req.url), outcome: status < 300 ? 'ok' : String(status), profile: profileOf(req) });
+    });
+  }
+
   function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown, rpc: string, serial?: string): FastifyReply {
     const enc = errorEncoding(req);
     const out = restconfError(err, enc);
-    counters.inc('ztp_bootstrap_errors_total', { rpc, status: String(out.status) });
     const fields = { rpc, serial, status: out.status, code: isZtpError(err) ? err.code : 'INTERNAL', ip: req.ip, ...(isZtpError(err) && err.details ? { details: err.details } : {}) };
     if (out.status >= 500) log.error({ ...fields, err }, 'bootstrap request failed');
     else log.warn(fields, isZtpError(err) ? err.message : 'bootstrap request refused');
@@ -96,7 +116,8 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
 
   function authenticate(req: FastifyRequest): Authenticated {
     const auth = deps.authenticator.authenticate(credentialsOf(req));
-    counters.inc('ztp_bootstrap_auth_total', { method: auth.method });
+    serialOf.set(req, auth.serial);
+    metrics?.bootstrapAuth.inc({ method: auth.method });
     return auth;
   }
 
@@ -122,7 +143,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
           auth: auth.method, encoding: resEnc, input: summarizeInput(input), ip: req.ip,
         },
       });
-      counters.inc('ztp_bootstrap_requests_total', { rpc: 'get-bootstrapping-data', response: kind, signed: String(built.decision.signed) });
+      metrics?.bootstrapResponses.inc({ response: kind, signed: String(built.decision.signed) });
       log.info({ serial: device.serial, rpc: 'get-bootstrapping-data', response: kind, signed: built.decision.signed, encrypted: built.decision.encrypted, cached: built.cached, ms: Math.round(performance.now() - started) }, 'bootstrapping data served');
       return reply.code(200).type(MEDIA_TYPE[resEnc]).send(encodeBootstrapOutput(built.output, resEnc));
     } catch (err) {
@@ -152,7 +173,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
           auth: auth.method,
         },
       });
-      counters.inc('ztp_bootstrap_progress_total', { type: report.progressType });
+      metrics?.progressReports.inc({ type: report.progressType });
       log.info({ serial: auth.serial, rpc: 'report-progress', progressType: report.progressType, state: event.stateChange?.to, warnings: report.warnings.length ? report.warnings : undefined }, 'progress reported');
       // RFC 8572 §7.2: 204 No Content. The OPI agent logs 204 as unexpected but carries on.
       return reply.code(204).send();

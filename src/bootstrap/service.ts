@@ -1,7 +1,6 @@
 // The bootstrap server as a suite service: HTTPS with optional client certificates validated
 // against the device trust bundle (the TLS layer checks chain and dates; auth.ts reads the result).
 import type { FastifyInstance } from 'fastify';
-import type { Counters } from '../metrics.js';
 import type { ListenInfo, Service, SuiteContext } from '../service.js';
 import { buildBootstrapApp } from './app.js';
 import { DeviceAuthenticator } from './auth.js';
@@ -9,7 +8,6 @@ import { BootstrapResponder, type ImageResolver } from './responder.js';
 
 export interface BootstrapServiceDeps {
   images: ImageResolver;
-  counters: Counters;
 }
 
 export function createBootstrapService(ctx: SuiteContext, deps: BootstrapServiceDeps): Service & { app: FastifyInstance; responder: BootstrapResponder } {
@@ -23,7 +21,8 @@ export function createBootstrapService(ctx: SuiteContext, deps: BootstrapService
     authenticator,
     log,
     maxBodyBytes: cfg.maxBodyBytes,
-    counters: deps.counters,
+    metrics: ctx.metrics,
+    telemetry: ctx.telemetry,
     https: {
       cert: ctx.pki.tls.certPem,
       key: ctx.pki.tls.keyPem,

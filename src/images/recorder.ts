@@ -42,6 +42,8 @@ export interface RecorderOptions {
   idleMs?: number;
   maxRequests?: number;
   now?: () => number;
+  /** sees every served response's fact as it happens (metrics), before any coalescing */
+  observe?: (fact: DownloadFact) => void;
 }
 
 export class DownloadRecorder {
@@ -49,6 +51,7 @@ export class DownloadRecorder {
   private readonly idleMs: number;
   private readonly maxRequests: number;
   private readonly now: () => number;
+  private readonly observe: ((fact: DownloadFact) => void) | undefined;
   private stopped = false;
 
   constructor(
@@ -59,9 +62,11 @@ export class DownloadRecorder {
     this.idleMs = options.idleMs ?? 10_000;
     this.maxRequests = options.maxRequests ?? 100_000;
     this.now = options.now ?? Date.now;
+    this.observe = options.observe;
   }
 
   record(fact: DownloadFact): void {
+    this.observe?.(fact);
     if (fact.range === undefined || this.stopped) {
       this.write(fact, 1);
       return;

@@ -4,6 +4,7 @@
 // (optional in the handshake) and verified against the device trust bundle; images that need
 // one (images.requireClientCert, or per image) are refused with 403 without it.
 import type { FastifyInstance } from 'fastify';
+import { observeHttp } from '../observability.js';
 import type { ListenInfo, Service, SuiteContext } from '../service.js';
 import { buildImagesApp } from './app.js';
 import { ImageCatalogue, imagesDirOf } from './catalogue.js';
@@ -19,7 +20,8 @@ export function createImagesService(ctx: SuiteContext, options: ImagesServiceOpt
   const cfg = ctx.config.images;
   const log = ctx.log.child({ service: 'images' });
   const catalogue = options.catalogue ?? new ImageCatalogue(ctx.db, imagesDirOf(ctx.config.dataDir), ctx.clock);
-  const recorder = new DownloadRecorder(ctx.store, log, { ...options.recorder });
+  const metrics = ctx.metrics;
+  const recorder = new DownloadRecorder(ctx.store, log, { ...(metrics ? { observe: (f) => metrics.imageBytes.inc({ protocol: f.protocol ?? 'http', view: f.view }, f.bytes) } : {}), ...options.recorder });
   const apps: FastifyInstance[] = [];
 
   return {
@@ -34,6 +36,7 @@ export function createImagesService(ctx: SuiteContext, options: ImagesServiceOpt
       try {
         if (cfg.port !== 0) {
           const app = await buildImagesApp({ ...deps, scheme: 'http' });
+          observeHttp(app, 'images', ctx);
           apps.push(app);
           await app.listen({ host: cfg.host, port: cfg.port });
           out.push(info(app, 'http', cfg.host, ctx.publicHost));
@@ -47,6 +50,7 @@ export function createImagesService(ctx: SuiteContext, options: ImagesServiceOpt
             rejectUnauthorized: false,
           };
           const app = await buildImagesApp({ ...deps, scheme: 'https', https });
+          observeHttp(app, 'images', ctx);
           apps.push(app);
           await app.listen({ host: cfg.host, port: cfg.tlsPort });
           out.push(info(app, 'https', cfg.host, ctx.publicHost));

@@ -40,6 +40,8 @@ import {
   type TimeoutKey,
 } from './job.js';
 import { JobStore, type TransitionNote } from './jobs.js';
+import { OnboardingObserver } from './observer.js';
+import type { Observability } from '../observability.js';
 
 export type OnboardingSettings = Config['onboarding'];
 
@@ -84,6 +86,8 @@ export interface ConductorDeps {
   imageUrlFor(device: Device, view: 'bmc' | 'device'): string | undefined;
   /** what the device's image is (to attribute downloads to it) */
   imageIdentity(device: Device): ImageIdentity;
+  /** step-duration metrics and job/step spans (absent: none) */
+  observability?: Observability;
 }
 
 export interface OnboardOptions {
@@ -126,11 +130,13 @@ export class Conductor {
   private started = false;
   private stopping = false;
   private readonly onEvent = (e: HistoryEvent) => this.noticeEvent(e);
+  private readonly observer: OnboardingObserver;
 
   constructor(private readonly deps: ConductorDeps) {
     this.jobs = new JobStore(deps.db, deps.store);
     this.clock = deps.clock ?? systemConductorClock;
     this.log = deps.log.child({ service: 'onboarding' });
+    this.observer = new OnboardingObserver(deps.observability);
   }
 
   // ---- lifecycle ---------------------------------------------------------------------------
@@ -146,6 +152,7 @@ export class Conductor {
     for (const job of this.cache.values()) {
       if (job.status !== 'running') continue;
       resumed++;
+      this.observer.changed(undefined, job, this.clock.now());
       this.log.info({ serial: job.serial, step: job.step, phase: job.phase, attempt: job.attempt }, 'onboarding: resuming job');
       this.advance(job.serial);
     }
@@ -169,6 +176,7 @@ export class Conductor {
     await Promise.allSettled([...this.runtime.values()].map((rt) => this.closeSession(rt)));
     this.runtime.clear();
     this.cache.clear();
+    this.observer.close();
     this.started = false;
   }
 
@@ -371,8 +379,10 @@ export class Conductor {
   }
 
   private transition(job: Job, patch: JobPatch, note: TransitionNote = {}): Job {
-    const { job: next } = this.jobs.update(job, patch, this.clock.now(), note);
+    const now = this.clock.now();
+    const { job: next } = this.jobs.update(job, patch, now, note);
     this.cache.set(job.serial, next);
+    this.observer.changed(job, next, now);
     if (next.status !== job.status || next.step !== job.step) {
       this.log.info({ serial: job.serial, step: next.step, status: next.status, reason: next.reason ?? undefined, from: `${job.step}/${job.status}` }, 'onboarding transition');
       if (TERMINAL.has(next.status)) this.finishRuntime(job.serial);
@@ -572,7 +582,8 @@ export class Conductor {
       rt.controller = controller;
       let result: { patch: JobPatch; note?: string };
       try {
-        result = await this.performStep(job, device, rt, resumed, controller.signal);
+        const started = job;
+        result = await this.observer.inStep(serial, () => this.performStep(started, device, rt, resumed, controller.signal));
       } catch (err) {
         const now = this.cache.get(serial);
         if (this.stopping || !now || now.status !== 'running' || now.step !== step || now.attempt !== job.attempt) return;

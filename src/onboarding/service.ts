@@ -53,6 +53,7 @@ export function createOnboardingService(
         settings,
         connect: deps.connect ?? openBmcSession,
         ...(deps.clock ? { clock: deps.clock } : {}),
+        observability: ctx,
         ...imageResolvers(ctx, deps.catalogue),
       })
     : undefined;

@@ -18,9 +18,10 @@ import type { TLSSocket } from 'node:tls';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { Pool, buildConnector } from 'undici';
 import type { Logger } from '../log.js';
-import { ZtpError } from '../errors.js';
+import { ZtpError, isZtpError } from '../errors.js';
 import type { BmcEndpoint } from './api.js';
 import { extendedInfo, hasMessage, httpError, messageKey, type RedfishMessage } from './errors.js';
+import { redfishExchanges, type RedfishExchangeMessage } from './diagnostics.js';
 
 export interface RedfishClock {
   now(): number;
@@ -438,8 +439,25 @@ export class RedfishTransport {
     return {};
   }
 
-  /** One HTTP exchange, no policy. */
+  /** One HTTP exchange, no policy; announced on the Redfish diagnostics channel (metrics, traces). */
   private async exchange(method: string, path: string, opts: RequestOptions, signal: AbortSignal | undefined, timeouts?: { headers: number; body: number }): Promise<RedfishResponse> {
+    if (!redfishExchanges.hasSubscribers) return this.exchangeOnce(method, path, opts, signal, timeouts);
+    const id = {};
+    const started = performance.now();
+    const base = { id, bmc: this.bmc, method, path, ...(opts.step ? { step: opts.step } : {}) };
+    redfishExchanges.publish({ ...base, phase: 'start', durationMs: 0 } satisfies RedfishExchangeMessage);
+    try {
+      const res = await this.exchangeOnce(method, path, opts, signal, timeouts);
+      redfishExchanges.publish({ ...base, phase: 'end', status: res.status, durationMs: performance.now() - started } satisfies RedfishExchangeMessage);
+      return res;
+    } catch (err) {
+      const errorCode = isZtpError(err) ? err.code : ((err as { code?: string }).code ?? 'error');
+      redfishExchanges.publish({ ...base, phase: 'end', errorCode, durationMs: performance.now() - started } satisfies RedfishExchangeMessage);
+      throw err;
+    }
+  }
+
+  private async exchangeOnce(method: string, path: string, opts: RequestOptions, signal: AbortSignal | undefined, timeouts?: { headers: number; body: number }): Promise<RedfishResponse> {
     const headers: Record<string, string> = {
       accept: 'application/json',
       'odata-version': '4.0',

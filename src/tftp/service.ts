@@ -9,7 +9,7 @@ import { TftpServer } from './server.js';
 
 export type TftpService = Service & { stats(): Record<string, number> };
 
-export function createTftpService(ctx: Pick<SuiteContext, 'config' | 'log' | 'store'>, deps: { catalogue: ImageCatalogue }): TftpService {
+export function createTftpService(ctx: Pick<SuiteContext, 'config' | 'log' | 'store' | 'metrics'>, deps: { catalogue: ImageCatalogue }): TftpService {
   const cfg = ctx.config.tftp;
   const log = ctx.log.child({ service: 'tftp' });
   let server: TftpServer | undefined;
@@ -19,7 +19,8 @@ export function createTftpService(ctx: Pick<SuiteContext, 'config' | 'log' | 'st
     stats: () => server?.stats() ?? {},
     async start(): Promise<ListenInfo[]> {
       if (!cfg.enabled) return [];
-      recorder = new DownloadRecorder(ctx.store, log);
+      const metrics = ctx.metrics;
+      recorder = new DownloadRecorder(ctx.store, log, metrics ? { observe: (f) => metrics.imageBytes.inc({ protocol: 'tftp', view: f.view }, f.bytes) } : {});
       const s = new TftpServer({ settings: cfg, catalogue: deps.catalogue, store: ctx.store, recorder, log, requireClientCert: ctx.config.images.requireClientCert });
       try {
         const bound = await s.listen();

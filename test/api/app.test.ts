@@ -5,11 +5,10 @@ import { openDatabase } from '../../src/db/database.js';
 import { DeviceStore } from '../../src/devices/store.js';
 import { BMC_STRING_FIELDS, KNOWN_FIELDS } from '../../src/devices/model.js';
 import { silentLogger } from '../../src/log.js';
-import { Counters } from '../../src/metrics.js';
 
 function setup() {
   const store = new DeviceStore(openDatabase({ file: ':memory:' }));
-  const app = buildApiApp({ store, log: silentLogger, token: 'tok', counters: new Counters() });
+  const app = buildApiApp({ store, log: silentLogger, token: 'tok' });
   const auth = { authorization: 'Bearer tok' };
   return { store, app, auth };
 }

@@ -13,7 +13,6 @@ import { DeviceStore, systemClock } from '../../src/devices/store.js';
 import { decodeV4, encodeV4, getOption } from '../../src/dhcp/codec/v4.js';
 import { createDhcpService, type DhcpService, type InterfaceProbe } from '../../src/dhcp/service.js';
 import { createLogger } from '../../src/log.js';
-import { Counters } from '../../src/metrics.js';
 import { isRoot } from '../helpers/shared.js';
 
 const lines: { msg: string; level: number }[] = [];
@@ -113,7 +112,6 @@ describe('DHCP service lifecycle', () => {
       store,
       log: createLogger('silent'),
       token: 't',
-      counters: new Counters(),
       readiness: () => ({ dhcp: { ready: ['running', 'disabled'].includes(svc.state().state), state: svc.state().state, reason: svc.state().reason } }),
     });
     const waiting = await app.inject({ url: '/readyz' });

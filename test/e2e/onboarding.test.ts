@@ -99,10 +99,9 @@ describe('device emulators complete onboarding over HTTPS with mTLS', () => {
     // A second bootstrap app with encryption on shares the suite's store and PKI.
     const { createBootstrapService } = await import('../../src/bootstrap/service.js');
     const { imageResolver } = await import('../../src/bootstrap/images.js');
-    const { Counters } = await import('../../src/metrics.js');
     const port = await freePort();
     const ctx = { ...suite.ctx, config: validateConfig({ ...suite.ctx.config, bootstrap: { ...suite.ctx.config.bootstrap, port, encrypt: true } }) };
-    const service = createBootstrapService(ctx, { images: imageResolver(undefined), counters: new Counters() });
+    const service = createBootstrapService(ctx, { images: imageResolver(undefined) });
     await service.start();
     try {
       register('RFC-ENC', { profile: 'rfc8572', config: 'secret config' });

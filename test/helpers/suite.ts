@@ -29,6 +29,8 @@ export interface TestSuiteOptions {
   image?: { name: string; bytes: number; osName?: string; osVersion?: string };
   /** Extra top-level configuration sections, merged over the loopback defaults. */
   config?: Record<string, unknown>;
+  /** The environment the suite reads OTEL_* from (default: the test process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function startTestSuite(scratchPrefix: string, opts: TestSuiteOptions = {}): Promise<TestSuite> {
@@ -45,7 +47,7 @@ export async function startTestSuite(scratchPrefix: string, opts: TestSuiteOptio
     api: section('api', { host: '127.0.0.1', port: apiPort, token: TEST_TOKEN }),
     images: section('images', { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort }),
   });
-  const suite = await startSuite(config, silentLogger);
+  const suite = await startSuite(config, silentLogger, opts.env ? { env: opts.env } : {});
   if (opts.image) {
     const file = join(dataDir, opts.image.name);
     writeFileSync(file, randomBytes(opts.image.bytes));

@@ -14,7 +14,6 @@ import { SECRET_KEY_FILE, SecretBox } from '../../src/devices/secrets.js';
 import { DeviceStore } from '../../src/devices/store.js';
 import { isZtpError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
-import { Counters } from '../../src/metrics.js';
 
 const SECRET = 'calvin-Zq8-unique-bmc-secret';
 
@@ -167,7 +166,7 @@ describe('BMC passwords at rest', () => {
     expect(databaseBytes(dir)).not.toContain(SECRET);
 
     const store = new DeviceStore(openDatabase({ file: join(dir, 'ztp.db') }));
-    const app = buildApiApp({ store, log: silentLogger, token: 'tok', counters: new Counters() });
+    const app = buildApiApp({ store, log: silentLogger, token: 'tok' });
     for (const url of ['/api/v1/devices', '/api/v1/devices/SN-C']) {
       const res = await app.inject({ method: 'GET', url, headers: { authorization: 'Bearer tok' } });
       expect(res.statusCode).toBe(200);
