@@ -1,0 +1,29 @@
+// The OTEL environment as the OpenTelemetry spec defines it, read from the env the suite is given.
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log.js';
+import { noTelemetry, otlpRequested, parseOtlpHeaders, signalUrl, startTelemetry } from '../../src/telemetry.js';
+
+describe('OpenTelemetry environment', () => {
+  it('exports only when an OTLP endpoint is set, and OTEL_SDK_DISABLED=true wins', async () => {
+    expect(otlpRequested({})).toBe(false);
+    expect(otlpRequested({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' })).toBe(true);
+    expect(otlpRequested({ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://c:4318/v1/logs' })).toBe(true);
+    expect(otlpRequested({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_SDK_DISABLED: 'TRUE' })).toBe(false);
+    expect(await startTelemetry({}, silentLogger)).toBe(noTelemetry);
+    // The no-op path runs what it is given and starts nothing.
+    expect(noTelemetry.startSpan('x')).toBeUndefined();
+    expect(noTelemetry.withSpan(undefined, () => 42)).toBe(42);
+  });
+
+  it('signal URLs: the per-signal variable as is, else the base with /v1/<signal>', () => {
+    expect(signalUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318' }, 'traces')).toBe('http://c:4318/v1/traces');
+    expect(signalUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/otlp/' }, 'logs')).toBe('http://c:4318/otlp/v1/logs');
+    expect(signalUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:1/x' }, 'traces')).toBe('http://t:1/x');
+    expect(signalUrl({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:1/x' }, 'logs')).toBe('http://localhost:4318/v1/logs');
+  });
+
+  it('OTEL_EXPORTER_OTLP_HEADERS: comma-separated k=v, URL-decoded, malformed pairs skipped', () => {
+    expect(parseOtlpHeaders(undefined)).toEqual({});
+    expect(parseOtlpHeaders('api-key=s%3Dcret, x-tenant = lab1,broken,=nokey,bad=%E0%A4%A')).toEqual({ 'api-key': 's=cret', 'x-tenant': 'lab1' });
+  });
+});
