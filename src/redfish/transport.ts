@@ -666,7 +666,10 @@ export class RedfishTransport {
     let res = first;
     for (let polls = 0; ; polls++) {
       const retryAfter = parseRetryAfter(res.headers['retry-after'], this.clock.now());
-      const wait = Math.min(retryAfter ?? opts.pollMs ?? Math.min(1000 * 2 ** Math.min(polls, 3), 5000), this.tuning.retryAfterCapMs);
+      // Retry-After: 0 on a task still running (an estimate that has run out) must not make us
+      // spin: a busy poll loop starved the BMC's own transfer under load (CI, issue 11).
+      const floor = opts.pollMs ?? this.tuning.backoffBaseMs;
+      const wait = Math.min(Math.max(retryAfter ?? opts.pollMs ?? Math.min(1000 * 2 ** Math.min(polls, 3), 5000), floor), this.tuning.retryAfterCapMs);
       if (this.clock.now() + wait > deadline) {
         throw new ZtpError('REDFISH_TIMEOUT', `task ${monitor} did not finish within ${opts.timeoutMs} ms`, { details: { uri: monitor, bmc: this.bmc, step: opts.step ?? null } });
       }

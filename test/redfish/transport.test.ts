@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import * as x509 from '@peculiar/x509';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openBmcSession } from '../../src/redfish/index.js';
-import { RedfishTransport } from '../../src/redfish/transport.js';
+import { RedfishTransport, realClock, type RedfishResponse } from '../../src/redfish/transport.js';
 import { isZtpError, type ZtpError } from '../../src/errors.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { issueUnder, selfSignedCa } from '../../src/pki/lab.js';
@@ -338,6 +338,33 @@ describe('protocol details', () => {
       expect(err.details).toMatchObject({ taskState: 'Exception', messageId: 'Base.1.8.InternalError', step: 'reset' });
     } finally {
       await session.close();
+    }
+  });
+
+  it('Retry-After: 0 on a task still running is not a licence to spin: every poll waits at least the backoff base (CI flake of client-emulator, issue 11)', async () => {
+    // A BMC whose estimate has run out keeps answering 202 + Retry-After: 0. Polling at once
+    // turned the BFB install into a busy loop that starved the BMC's own download under load.
+    let polls = 0;
+    bmc = await TestBmc.start({
+      tree: miniTree(),
+      handler: (r): Reply | undefined => {
+        if (r.path !== '/redfish/v1/TaskService/TaskMonitors/9') return undefined;
+        if (++polls < 6) return { status: 202, headers: { 'retry-after': '0' }, body: { TaskState: 'Running' } };
+        return { status: 200, body: { '@odata.id': '/redfish/v1/TaskService/Tasks/9', TaskState: 'Completed' } };
+      },
+    });
+    const sleeps: number[] = [];
+    const clock = { now: () => Date.now(), sleep: (ms: number, signal?: AbortSignal) => (sleeps.push(ms), realClock.sleep(ms, signal)) };
+    const transport = new RedfishTransport({ url: bmc.url }, { log: silentLogger, clock, tuning: { ...fast.tuning, backoffBaseMs: 40, retryAfterCapMs: 1_000 } });
+    try {
+      const first: RedfishResponse = { status: 202, headers: { location: '/redfish/v1/TaskService/TaskMonitors/9', 'retry-after': '0' }, text: '', json: {}, uri: '/redfish/v1/Systems/1', messages: [] };
+      const end = await transport.awaitTask(first, { timeoutMs: 5_000 });
+      expect(end.taskState).toBe('Completed');
+      expect(polls).toBe(6);
+      expect(sleeps).toHaveLength(6);
+      expect(Math.min(...sleeps)).toBe(40);
+    } finally {
+      await transport.close();
     }
   });
 
