@@ -55,6 +55,8 @@ export class BlobReaders {
   /** sha256 → identity of the file that failed verification (refused until it changes) */
   private readonly damaged = new Map<string, string>();
   private readonly verifying = new Map<string, Promise<Cached>>();
+  /** sha256 → identity of the file an ingest of this process hashed while writing it */
+  private readonly hashed = new Map<string, string>();
   private anchor: Promise<string> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly idleMs: number;
@@ -113,11 +115,25 @@ export class BlobReaders {
     return this.lease(await pending);
   }
 
+  /**
+   * Records that the file now at `path` was hashed to `sha256` by this process (an ingest hashed
+   * every byte it wrote), so its first serve needs no second pass over it. Only this file
+   * identity is trusted: any later change to it is hashed again.
+   */
+  async noteHashed(sha256: string, path: string): Promise<void> {
+    try {
+      this.hashed.set(sha256, identityOf(await lstat(path, { bigint: true })));
+    } catch {
+      // gone already: nothing to trust
+    }
+  }
+
   /** Drops a blob from the cache (removed or replaced); open leases keep reading until released. */
   forget(sha256: string): void {
     const c = this.open.get(sha256);
     if (c) this.retire(sha256, c);
     this.damaged.delete(sha256);
+    this.hashed.delete(sha256);
   }
 
   /** Closes every cached descriptor not in use; the rest close at their last release. */
@@ -176,10 +192,12 @@ export class BlobReaders {
       const real = await realPathOfOpen(handle, path, st);
       if (real !== join(anchor, sha256)) throw damage('outside-store', 'the blob resolves outside the image store', { sha256, resolved: real }, this.firstSeen(sha256, identity));
       if (this.damaged.get(sha256) === identity) throw damage('digest-mismatch', 'stored content does not hash to its sha256', { sha256 }, false);
-      this.verifications++;
-      const actual = await hashOpen(handle, Number(st.size), this.hashChunk);
+      const ingested = this.hashed.get(sha256) === identity;
+      this.hashed.delete(sha256);
+      if (!ingested) this.verifications++;
+      const actual = ingested ? sha256 : await hashOpen(handle, Number(st.size), this.hashChunk);
       // The file may have changed while we read it: hash what is there now, next time.
-      const after = identityOf(await handle.stat({ bigint: true }));
+      const after = ingested ? identity : identityOf(await handle.stat({ bigint: true }));
       if (actual !== sha256 || after !== identity) {
         if (after !== identity) throw damage('digest-mismatch', 'the blob changed while it was being verified', { sha256 }, false);
         throw damage('digest-mismatch', `stored content hashes to ${actual}, not its name`, { sha256, actual }, this.firstSeen(sha256, identity));

@@ -116,6 +116,7 @@ export class BlobStore {
       await rename(tmp, target);
       await syncDir(this.blobDir);
       this.readers.forget(sha256);
+      await this.readers.noteHashed(sha256, target);
       return { sha256, size, stored: !existed };
     } catch (err) {
       await unlink(tmp).catch(() => undefined);

@@ -136,8 +136,23 @@ describe('image store integrity (issue 11)', () => {
     expect(fixed.body.equals(DATA)).toBe(true);
   });
 
-  it('a blob is hashed once, not per request, and its descriptor is reused', async () => {
+  it('an image just added is served without hashing it again; a change after the add is still caught', async () => {
     const readers = env.catalogue.blobs.readers;
+    const before = readers.verifications;
+    expect((await get('/images/os.iso')).body.equals(DATA)).toBe(true);
+    expect(readers.verifications - before).toBe(0);
+    readers.closeAll();
+    const path = env.catalogue.pathOf({ sha256: sha256(DATA) });
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.from('X'), 0, 1, 0);
+    closeSync(fd);
+    expect((await get('/images/os.iso')).status).toBe(500);
+    expect(readers.verifications - before).toBe(1);
+  });
+
+  it('a blob this process did not write (as after a restart) is hashed once, not per request, and its descriptor is reused', async () => {
+    const readers = env.catalogue.blobs.readers;
+    readers.forget(sha256(DATA));
     const before = readers.verifications;
     const results = await Promise.all(Array.from({ length: 20 }, (_, i) => get('/images/os.iso', { range: `bytes=${i * 100}-${i * 100 + 99}` })));
     for (const [i, r] of results.entries()) expect(r.body.equals(DATA.subarray(i * 100, i * 100 + 100))).toBe(true);
