@@ -64,6 +64,7 @@ export const ERROR_CATALOGUE = {
   IMAGES_CLIENT_CERT_REQUIRED: { status: 403, message: 'a trusted client certificate is required for this image' },
   IMAGES_TOO_LARGE: { status: 413, message: 'image is larger than allowed' },
   IMAGES_FETCH_FAILED: { status: 502, message: 'image could not be fetched from its URL' },
+  IMAGES_CONTENT_DAMAGED: { status: 500, message: 'stored image content failed its integrity check (outside the store, or not its digest)' },
   // TFTP server (PXE)
   TFTP_MALFORMED: { status: 400, message: 'malformed TFTP packet' },
   TFTP_NOT_FOUND: { status: 404, message: 'no such file on the TFTP server' },

@@ -1,120 +1,194 @@
 #!/usr/bin/env node
-// Image server benchmark against nginx (Debian package), same files, same loopback, same client,
-// in one run. Standalone: `node bench/images/run.js` (compiles src/ into bench/out/images-dist
-// first; pass --no-build to reuse it). Options: --big-gib N (default 2), --full-mib N (default 64),
-// --seconds N (default 10).
+// Image server benchmark: `ztp serve` (the product as users run it: every default service on,
+// SQLite, log level info to a file) against nginx (Debian package, one worker, sendfile on plain
+// HTTP, TLS 1.3 with a certificate made at run time by openssl) serving the SAME blob files on
+// loopback, in one run, rounds alternating which server goes first.
 //
-// Figures: single-stream throughput of the big file (curl -o /dev/null), 64 concurrent clients
-// reading random 1 MiB ranges of it (BMC-like), 100 concurrent whole downloads of a smaller file;
-// throughput, requests/s, p99 latency, and peak RSS (VmHWM) of each server process.
-import { execFileSync, fork, spawn, execFile } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+//   node bench/images/run.js [--rounds 3] [--seconds 8] [--big-gib 2] [--only id,id]
+//                            [--no-build] [--server-cpu-prof DIR]
+//
+// Load generators: wrk (C, epoll, 2 threads; a Lua script picks random ranges) for the concurrent
+// cases, curl for single streams. They share the 2 cores with the server, so the CPU they burn is
+// printed too: a server's "CPU s per GiB" (utime+stime of its processes, /proc/<pid>/stat) is
+// the figure that does not depend on who else was running. Peak RSS is VmHWM, reset before each
+// case (/proc/<pid>/clear_refs 5), nginx master+worker summed.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync, existsSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { args, compiledSources, log, opt, root } from '../common.js';
 
-const run = promisify(execFile);
+const ROUNDS = Number(opt('rounds', 3));
+const SECONDS = Number(opt('seconds', 8));
+const BIG_GIB = Number(opt('big-gib', 2));
+const TLS_GIB = 1;
+const FULL_MIB = 64;
+const MIB = 1024 ** 2;
+const GIB = 1024 ** 3;
+const ONLY = (opt('only', '') ?? '').split(',').filter(Boolean);
+const PROFILE = opt('server-cpu-prof', null);
 const here = import.meta.dirname;
-const root = resolve(here, '../..');
-const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const BIG_GIB = opt('big-gib', 2);
-const FULL_MIB = opt('full-mib', 64);
-const SECONDS = opt('seconds', 10);
-const BIG = BIG_GIB * 1024 ** 3;
+const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
-function log(...m) {
-  console.error('[bench]', ...m);
-}
+const FILES = { big: BIG_GIB * GIB, mid: TLS_GIB * GIB, full: FULL_MIB * MIB };
+const CASES = [
+  { id: 'single', label: `single stream ${BIG_GIB} GiB (curl)`, scheme: 'http', file: 'big' },
+  { id: 'ranges64', label: '64 clients × random 1 MiB ranges', scheme: 'http', file: 'big', conns: 64, range: MIB },
+  { id: 'full100', label: `100 concurrent full downloads, ${FULL_MIB} MiB`, scheme: 'http', file: 'full', conns: 100 },
+  { id: 'ranges256', label: '256 clients × random 1 MiB ranges', scheme: 'http', file: 'big', conns: 256, range: MIB },
+  { id: 'tls-ranges64', label: 'HTTPS: 64 clients × random 1 MiB ranges', scheme: 'https', file: 'big', conns: 64, range: MIB },
+  { id: 'tls-single', label: `HTTPS: single stream ${TLS_GIB} GiB (curl)`, scheme: 'https', file: 'mid' },
+].filter((c) => ONLY.length === 0 || ONLY.includes(c.id));
 
-async function freePort() {
-  return new Promise((res) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
+/** A port the kernel picked (closed again: nginx and `ztp serve` take ports from their config). */
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
       const p = s.address().port;
       s.close(() => res(p));
     });
   });
 }
 
-function procStatus(pid) {
+function cpuSeconds(pids) {
+  let t = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      t += (Number(f[11]) + Number(f[12])) / TICK;
+    } catch {
+      // gone
+    }
+  }
+  return t;
+}
+
+function kib(pid, key) {
   try {
-    const s = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)?.[1] ?? 0);
-    return { rss: kb('VmRSS') * 1024, hwm: kb('VmHWM') * 1024 };
+    return Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
   } catch {
-    return { rss: 0, hwm: 0 };
+    return 0;
   }
 }
 
-/** Samples RSS of pids every 100 ms; returns max observed and VmHWM at the end. */
-function rssMonitor(pids) {
+/** Peak RSS over one case: VmHWM reset at the start, plus sampling (for the sum over processes). */
+function rssWatch(pids) {
+  for (const p of pids) {
+    try {
+      writeFileSync(`/proc/${p}/clear_refs`, '5');
+    } catch {
+      // not permitted: VmHWM then covers the whole run
+    }
+  }
   let max = 0;
-  const t = setInterval(() => {
-    const total = pids().reduce((n, p) => n + procStatus(p).rss, 0);
-    max = Math.max(max, total);
-  }, 100);
-  return { stop: () => (clearInterval(t), { maxSampled: max, hwm: pids().reduce((n, p) => n + procStatus(p).hwm, 0) }) };
+  const t = setInterval(() => (max = Math.max(max, pids.reduce((n, p) => n + kib(p, 'VmRSS'), 0))), 100);
+  return () => {
+    clearInterval(t);
+    return Math.max(max, pids.reduce((n, p) => n + kib(p, 'VmHWM'), 0));
+  };
 }
 
-async function load(argv) {
-  const { stdout } = await run(process.execPath, [join(here, 'load.js'), ...argv.map(String)], { maxBuffer: 1 << 20 });
-  return JSON.parse(stdout.trim().split('\n').pop());
+/**
+ * Runs a load generator under sh so its CPU (children's utime+stime, read from the shell's own
+ * /proc/<pid>/stat after wait) is known. Resolves with its stdout and CPU seconds.
+ */
+function measured(cmd, argv, env = {}) {
+  return new Promise((resolve, reject) => {
+    const script = '"$@" > "$BENCH_OUT" 2>&1; rc=$?; cat /proc/$$/stat; exit $rc';
+    const out = join(tmpdir(), `ztp-bench-images-${process.pid}-${randomBytes(4).toString('hex')}.out`);
+    const child = spawn('sh', ['-c', script, 'sh', cmd, ...argv], { env: { ...process.env, ...env, BENCH_OUT: out }, stdio: ['ignore', 'pipe', 'inherit'] });
+    let stat = '';
+    child.stdout.on('data', (c) => (stat += c));
+    const killer = setTimeout(() => child.kill('SIGKILL'), (SECONDS + 120) * 1000);
+    child.once('exit', (code) => {
+      clearTimeout(killer);
+      const text = existsSync(out) ? readFileSync(out, 'utf8') : '';
+      rmSync(out, { force: true });
+      if (code !== 0) return reject(new Error(`${cmd} exited ${code}: ${text.slice(-1000)}`));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      resolve({ text, cpu: (Number(f[13]) + Number(f[14])) / TICK });
+    });
+  });
 }
 
-async function singleStream(url) {
-  const t = performance.now();
-  const { stdout } = await run('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download} %{http_code}', url]);
-  const seconds = (performance.now() - t) / 1000;
-  const [bytes, code] = stdout.trim().split(' ').map(Number);
-  if (code !== 200 || bytes !== BIG) throw new Error(`single stream: ${code} ${bytes}`);
-  return { bytes, seconds, requests: 1, p99: seconds * 1000, errors: 0 };
+async function runCase(c, base, caFile, serverPids) {
+  const url = `${base[c.scheme]}/images/${c.file}`;
+  const pids = serverPids();
+  const peak = rssWatch(pids);
+  const cpu0 = cpuSeconds(pids);
+  const t0 = performance.now();
+  let r;
+  if (!c.conns) {
+    const { text, cpu } = await measured('curl', ['-sS', '-o', '/dev/null', '--cacert', caFile, '-w', '%{size_download} %{http_code}', url]);
+    const seconds = (performance.now() - t0) / 1000;
+    const [bytes, status] = text.trim().split(' ').map(Number);
+    if (status !== 200 || bytes !== FILES[c.file]) throw new Error(`${url}: HTTP ${status}, ${bytes} bytes`);
+    r = { bytes, seconds, requests: 1, p50: seconds * 1000, p99: seconds * 1000, errors: 0, genCpu: cpu };
+  } else {
+    const env = { BENCH_SIZE: String(FILES[c.file]), BENCH_RANGE: String(c.range ?? 0) };
+    const { text, cpu } = await measured('wrk', ['-t2', `-c${c.conns}`, `-d${SECONDS}s`, '--timeout', '60s', '-s', join(here, 'wrk.lua'), url], env);
+    const line = text.split('\n').find((l) => l.startsWith('WRKJSON '));
+    if (!line) throw new Error(`wrk printed no summary: ${text.slice(-500)}`);
+    const w = JSON.parse(line.slice(8));
+    r = { bytes: w.bytes, seconds: w.us / 1e6, requests: w.requests, p50: w.p50, p99: w.p99, errors: w.errors, genCpu: cpu };
+  }
+  r.serverCpu = cpuSeconds(pids) - cpu0;
+  r.rss = peak();
+  return r;
 }
 
-async function suite(name, base, pids) {
-  log(`${name}: warm-up`);
-  await singleStream(`${base}/images/big.bin`); // page cache warm for both servers
-  const mon = rssMonitor(pids);
-  log(`${name}: single stream ${BIG_GIB} GiB`);
-  const single = await singleStream(`${base}/images/big.bin`);
-  log(`${name}: 64 clients × random 1 MiB ranges for ${SECONDS}s`);
-  const ranges = await load(['ranges', `${base}/images/big.bin`, BIG, 64, SECONDS, 1024 * 1024]);
-  log(`${name}: 100 concurrent full downloads of ${FULL_MIB} MiB`);
-  const full = await load(['full', `${base}/images/full.bin`, 100, 1]);
-  const rss = mon.stop();
-  return { single, ranges, full, rss };
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
+const fmt = (xs, d) => (xs.length === 1 ? xs[0].toFixed(d) : `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`);
 
-const mib = (b) => b / 1024 ** 2;
-function row(label, r) {
-  return { label, 'MiB/s': (mib(r.bytes) / r.seconds).toFixed(0), 'req/s': (r.requests / r.seconds).toFixed(1), 'p99 ms': r.p99.toFixed(1), errors: r.errors };
+/** nginx and `ztp serve` as the TLS client sees them: protocol and cipher. */
+function tlsOf(port, caFile) {
+  const r = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', caFile, '-brief'], { input: '', encoding: 'utf8', timeout: 10_000 });
+  const text = `${r.stdout}${r.stderr}`;
+  return `${/Protocol version: (\S+)/.exec(text)?.[1] ?? '?'} ${/Ciphersuite: (\S+)/.exec(text)?.[1] ?? '?'}`;
 }
 
 async function main() {
-  execFileSync('sh', ['-c', 'command -v nginx && command -v curl'], { stdio: 'ignore' });
+  execFileSync('sh', ['-c', 'command -v nginx && command -v curl && command -v wrk && command -v openssl'], { stdio: 'ignore' });
+  const dist = compiledSources('images', 'cli/main.js');
   const work = mkdtempSync(join(tmpdir(), 'ztp-bench-images-'));
   const cleanup = [];
+  const load0 = loadavg();
+  const t0 = Date.now();
   try {
-    if (!args.includes('--no-build')) {
-      log('compiling src/ into bench/out/images-dist');
-      try {
-        execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', join(root, 'tsconfig.build.json'), '--outDir', join(root, 'bench/out/images-dist'), '--tsBuildInfoFile', join(root, 'bench/out/images-dist/.tsbuildinfo'), '--declaration', 'false', '--sourceMap', 'false'], { stdio: 'pipe' });
-      } catch (err) {
-        // type errors elsewhere in the tree still emit JavaScript; only a missing output is fatal
-        if (!existsSync(join(root, 'bench/out/images-dist/images/app.js'))) throw err;
-        log('tsc reported errors outside the image server; continuing with the emitted JavaScript');
-      }
+    const dataDir = join(work, 'data');
+    mkdirSync(dataDir);
+    // Random content, added the way an operator does (`ztp image add`: hashed, stored once).
+    const names = {};
+    for (const [name, size] of Object.entries(FILES)) {
+      log(`writing ${(size / MIB).toFixed(0)} MiB of random data and adding it with ztp image add`);
+      const path = join(work, `${name}.bin`);
+      const fd = openSync(path, 'w');
+      const chunk = randomBytes(16 * MIB);
+      for (let at = 0; at < size; at += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, size - at));
+      closeSync(fd);
+      const added = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', `import { main } from ${JSON.stringify(join(dist, 'cli/main.js'))}; process.exitCode = await main(process.argv.slice(1));`, '--', '--json', '--data-dir', dataDir, 'image', 'add', path, '--name', name], { encoding: 'utf8' }));
+      names[name] = added.sha256 ?? added.entry?.sha256 ?? added.image?.sha256;
+      rmSync(path);
+      if (!names[name]) throw new Error(`ztp image add printed no sha256: ${JSON.stringify(added).slice(0, 300)}`);
     }
-    const files = join(work, 'files');
-    mkdirSync(files, { recursive: true });
-    log(`writing ${BIG_GIB} GiB + ${FULL_MIB} MiB of random data`);
-    execFileSync('sh', ['-c', `head -c ${BIG} /dev/urandom > ${files}/big.bin && head -c ${FULL_MIB * 1024 * 1024} /dev/urandom > ${files}/full.bin`]);
+    const blobs = join(dataDir, 'images', 'sha256');
 
-    // --- nginx: loopback, temp prefix, own pid/log files, one worker (like our one Node process)
-    const nginxPort = await freePort();
+    // --- certificates for nginx, made here with openssl (ztp serve uses its own lab PKI)
+    const crt = join(work, 'nginx-tls');
+    mkdirSync(crt);
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(crt, 'key.pem'), '-out', join(crt, 'cert.pem')], { stdio: 'ignore' });
+
+    // --- nginx: one worker (ours is one process), sendfile on, TLS 1.3 only
+    const [nPort, nTlsPort] = [await freePort(), await freePort()];
     const prefix = join(work, 'nginx');
     mkdirSync(join(prefix, 'logs'), { recursive: true });
     const conf = join(prefix, 'nginx.conf');
@@ -124,11 +198,15 @@ async function main() {
         `events { worker_connections 4096; }\n` +
         `http {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n  default_type application/octet-stream;\n` +
         `  client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy; fastcgi_temp_path ${prefix}/fcgi; uwsgi_temp_path ${prefix}/uwsgi; scgi_temp_path ${prefix}/scgi;\n` +
-        `  server { listen 127.0.0.1:${nginxPort}; location /images/ { alias ${files}/; } }\n}\n`,
+        `  ssl_protocols TLSv1.3; ssl_certificate ${crt}/cert.pem; ssl_certificate_key ${crt}/key.pem;\n` +
+        `  server { listen 127.0.0.1:${nPort}; listen 127.0.0.1:${nTlsPort} ssl;\n` +
+        Object.entries(names).map(([n, sha]) => `    location = /images/${n} { alias ${blobs}/${sha}; }\n`).join('') +
+        `  }\n}\n`,
     );
     const nginx = spawn('nginx', ['-p', prefix, '-c', conf], { stdio: 'ignore' });
     cleanup.push(() => nginx.kill('SIGQUIT'));
     await new Promise((r) => setTimeout(r, 500));
+    if (nginx.exitCode !== null) throw new Error(`nginx exited: ${readFileSync(join(prefix, 'logs/error.log'), 'utf8').slice(-1000)}`);
     const nginxPids = () => {
       try {
         return [nginx.pid, ...execFileSync('pgrep', ['-P', String(nginx.pid)]).toString().trim().split('\n').map(Number)].filter(Boolean);
@@ -137,39 +215,99 @@ async function main() {
       }
     };
 
-    // --- ours: a separate Node process
-    const ourPort = await freePort();
-    const ours = fork(join(here, 'server.js'), [String(ourPort), files, join(work, 'data')], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-    cleanup.push(() => ours.kill('SIGTERM'));
-    await new Promise((res, rej) => {
-      ours.once('message', res);
-      ours.once('exit', (c) => rej(new Error(`our server exited ${c}`)));
+    // --- ztp serve with every default service; images on kernel-picked ports
+    const [bPort, aPort, iPort, iTlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const configFile = join(work, 'ztp.json');
+    writeFileSync(configFile, JSON.stringify({ dataDir, publicHost: '127.0.0.1', bootstrap: { host: '127.0.0.1', port: bPort }, api: { host: '127.0.0.1', port: aPort }, images: { host: '127.0.0.1', port: iPort, tlsPort: iTlsPort } }));
+    const entry = `import { main } from ${JSON.stringify(join(dist, 'cli/main.js'))}; process.exitCode = await main(['serve']);`;
+    const logFile = openSync(join(work, 'ztp.log'), 'w');
+    const ours = spawn(process.execPath, [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : []), '--input-type=module', '-e', entry], { env: { ...process.env, ZTP_CONFIG: configFile }, stdio: ['ignore', logFile, 'pipe'] });
+    let stderr = '';
+    ours.stderr.on('data', (c) => (stderr = (stderr + c).slice(-20_000)));
+    cleanup.push(async () => {
+      if (ours.exitCode !== null) return;
+      const exited = new Promise((r) => ours.once('exit', r));
+      ours.kill('SIGTERM');
+      await exited;
     });
+    await new Promise((res, rej) => {
+      ours.stderr.on('data', () => stderr.includes('admin token:') && res());
+      ours.once('exit', (code) => rej(new Error(`ztp serve exited ${code}: ${stderr.slice(-2000)}`)));
+      setTimeout(() => rej(new Error(`ztp serve not up after 60 s: ${stderr.slice(-2000)}`)), 60_000).unref();
+    });
+    const caFile = join(work, 'ca.pem');
+    writeFileSync(caFile, readFileSync(join(crt, 'cert.pem'), 'utf8') + readFileSync(join(dataDir, 'pki', 'root-ca.crt'), 'utf8'));
 
-    const n = await suite('nginx', `http://127.0.0.1:${nginxPort}`, nginxPids);
-    const o = await suite('dpu-ztp', `http://127.0.0.1:${ourPort}`, () => [ours.pid]);
-
-    const table = [];
-    for (const [k, label] of [['single', `single stream ${BIG_GIB} GiB`], ['ranges', '64 clients random 1 MiB ranges'], ['full', `100 concurrent full ${FULL_MIB} MiB`]]) {
-      table.push(row(`nginx    ${label}`, n[k]), row(`dpu-ztp  ${label}`, o[k]));
-      table.push({ label: `  ratio dpu-ztp/nginx`, 'MiB/s': ((o[k].bytes / o[k].seconds) / (n[k].bytes / n[k].seconds)).toFixed(2), 'req/s': '', 'p99 ms': '', errors: '' });
+    const servers = {
+      nginx: { base: { http: `http://127.0.0.1:${nPort}`, https: `https://127.0.0.1:${nTlsPort}` }, pids: nginxPids, tls: tlsOf(nTlsPort, caFile) },
+      ours: { base: { http: `http://127.0.0.1:${iPort}`, https: `https://127.0.0.1:${iTlsPort}` }, pids: () => [ours.pid], tls: tlsOf(iTlsPort, caFile) },
+    };
+    // Warm-up: page cache, and our first-serve digest verification of each blob (issue 11).
+    for (const [name, s] of Object.entries(servers)) {
+      log(`${name}: warm-up (whole files once)`);
+      for (const f of Object.keys(FILES)) execFileSync('curl', ['-sS', '-o', '/dev/null', '--cacert', caFile, `${s.base.https}/images/${f}`, '-o', '/dev/null', `${s.base.http}/images/${f}`]);
     }
-    console.table(table);
-    console.log(`peak RSS: dpu-ztp ${mib(o.rss.hwm).toFixed(1)} MiB (VmHWM; max sampled ${mib(o.rss.maxSampled).toFixed(1)} MiB), nginx master+worker ${mib(n.rss.hwm).toFixed(1)} MiB`);
-    console.log(`node ${process.version}, nginx worker_processes 1, ${execFileSync('nproc').toString().trim()} CPUs, loopback HTTP/1.1, random data in page cache`);
+    const idle0 = { nginx: cpuSeconds(nginxPids()), ours: cpuSeconds([ours.pid]) };
+    const idleRss = { nginx: nginxPids().reduce((n, pid) => n + kib(pid, 'VmRSS'), 0), ours: kib(ours.pid, 'VmRSS') };
+
+    /** results[caseId][server] = [run, …] */
+    const results = {};
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? ['nginx', 'ours'] : ['ours', 'nginx'];
+      for (const c of CASES) {
+        for (const name of order) {
+          log(`round ${round + 1}/${ROUNDS} ${c.id} ${name}`);
+          const r = await runCase(c, servers[name].base, caFile, servers[name].pids);
+          ((results[c.id] ??= {})[name] ??= []).push(r);
+          await new Promise((res) => setTimeout(res, 300));
+        }
+      }
+    }
+    const load1 = loadavg();
+
+    const lines = [];
+    const p = (s = '') => lines.push(s);
+    p(`image server: \`ztp serve\` vs nginx ${execFileSync('nginx', ['-v'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim() || ''}`.trim());
+    p(`${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model.trim()}, Linux ${release()}, node ${process.version}; ${ROUNDS} rounds alternating which server goes first, ${SECONDS} s per concurrent case; loopback`);
+    p(`load generators (wrk -t2, curl) and servers share the ${cpus().length} cores; other engineers were using the machine: load average ${load0.map((x) => x.toFixed(1)).join(' ')} before, ${load1.map((x) => x.toFixed(1)).join(' ')} after (${((Date.now() - t0) / 1000) | 0} s)`);
+    p(`RSS after start and warm-up, before the cases: nginx ${(idleRss.nginx / MIB).toFixed(0)} MiB, ztp serve ${(idleRss.ours / MIB).toFixed(0)} MiB (every service, not only images)`);
+    p(`TLS as negotiated: nginx ${servers.nginx.tls}; ztp serve ${servers.ours.tls}`);
+    p();
+    p('| case | server | MiB/s | req/s | p99 ms | server CPU s/GiB | load-gen CPU s/GiB | peak RSS MiB | ztp / nginx (MiB/s, per round) |');
+    p('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    const summary = {};
+    for (const c of CASES) {
+      const rs = results[c.id];
+      const ratios = rs.ours.map((o, i) => o.bytes / o.seconds / (rs.nginx[i].bytes / rs.nginx[i].seconds));
+      summary[c.id] = { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+      for (const name of ['nginx', 'ours']) {
+        const runs = rs[name];
+        const label = name === 'ours' ? '`ztp serve`' : 'nginx';
+        const errors = runs.reduce((n, r) => n + r.errors, 0);
+        p(
+          `| ${c.label} | ${label} | ${fmt(runs.map((r) => r.bytes / r.seconds / MIB), 0)} | ${fmt(runs.map((r) => r.requests / r.seconds), 1)} | ${fmt(runs.map((r) => r.p99), 0)} | ` +
+            `${fmt(runs.map((r) => r.serverCpu / (r.bytes / GIB)), 2)} | ${fmt(runs.map((r) => r.genCpu / (r.bytes / GIB)), 2)} | ${fmt(runs.map((r) => r.rss / MIB), 0)} | ` +
+            `${name === 'ours' ? fmt(ratios, 2) : ''}${errors ? ` (${errors} errors)` : ''} |`,
+        );
+      }
+    }
+    p();
+    p(`idle-to-end CPU: nginx ${(cpuSeconds(nginxPids()) - idle0.nginx).toFixed(1)} s, ztp serve ${(cpuSeconds([ours.pid]) - idle0.ours).toFixed(1)} s; ztp serve log: ${readFileSync(join(work, 'ztp.log'), 'utf8').split('\n').length - 1} lines`);
+    console.log(lines.join('\n'));
     const out = join(root, 'bench/out');
     mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'images.json'), JSON.stringify({ at: new Date().toISOString(), bigGiB: BIG_GIB, fullMiB: FULL_MIB, seconds: SECONDS, nginx: n, ours: o }, null, 2));
+    writeFileSync(join(out, 'images.json'), JSON.stringify({ at: new Date().toISOString(), rounds: ROUNDS, seconds: SECONDS, load: { before: load0, after: load1 }, summary, results }, null, 2));
+    writeFileSync(join(out, 'images.md'), lines.join('\n') + '\n');
   } finally {
     for (const f of cleanup.reverse()) {
       try {
-        f();
+        await f();
       } catch {
         // already gone
       }
     }
     await new Promise((r) => setTimeout(r, 300));
-    rmSync(work, { recursive: true, force: true });
+    if (!args.includes('--keep')) rmSync(work, { recursive: true, force: true });
   }
 }
 

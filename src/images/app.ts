@@ -6,19 +6,19 @@
 // (single range, multipart/byteranges, 304/412/416) are computed by the pure modules range.ts and
 // conditional.ts; this file only does I/O.
 import { randomBytes } from 'node:crypto';
-import { constants, read as fsRead } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import type { TlsOptions, TLSSocket } from 'node:tls';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../config.js';
 import type { DeviceStore } from '../devices/store.js';
-import type { ErrorCode } from '../errors.js';
+import { isZtpError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { BlobLease } from './blob-reader.js';
 import type { ImageCatalogue, ImageEntry } from './catalogue.js';
 import { evaluateConditionals, httpDate } from './conditional.js';
 import { parseTarget, type ImageTarget } from './paths.js';
-import { contentRange, parseRange, planMultipart, rangeLength, unsatisfiedRange, type ByteRange, type RangePolicy } from './range.js';
+import { sendSpan, sharedBudget, type BufferBudget } from './pump.js';
+import { contentRange, parseRange, planMultipart, rangeLength, unsatisfiedRange, type RangePolicy } from './range.js';
 import type { DownloadRecorder } from './recorder.js';
 import type { ImageView } from './urls.js';
 
@@ -46,8 +46,10 @@ export interface ImagesAppDeps {
   rangePolicy?: RangePolicy;
   /** epoch ms; tests pin it */
   now?: () => number;
-  /** read size of the file streams, bytes */
+  /** read size of the file streams, bytes (ignored when `buffers` is given) */
   chunkSize?: number;
+  /** read buffers (default: the process-wide 16 MiB budget for chunkSize) */
+  buffers?: BufferBudget;
   /** test seam: the identity of the peer (default: read the TLS socket) */
   peerIdentity?: (req: FastifyRequest) => PeerIdentity;
 }
@@ -100,7 +102,7 @@ export function classifyView(config: Config, hostHeader: string | undefined, sch
 export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstance> {
   const { catalogue, config, log } = deps;
   const now = deps.now ?? Date.now;
-  const chunkSize = deps.chunkSize ?? 256 * 1024;
+  const buffers = deps.buffers ?? sharedBudget(deps.chunkSize ?? 256 * 1024);
   const peerIdentity = deps.peerIdentity ?? tlsPeerIdentity;
   const options: FastifyServerOptions = {
     loggerInstance: log,
@@ -178,24 +180,42 @@ export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstan
 
     const who = attribute(target, peer);
 
-    let handle: FileHandle;
+    let blob: BlobLease;
     try {
-      // O_NOFOLLOW: a symlink planted in the store is never followed out of it.
-      handle = await open(catalogue.pathOf(entry), constants.O_RDONLY | constants.O_NOFOLLOW);
+      blob = await catalogue.blobs.openForRead(entry.sha256);
     } catch (err) {
-      log.error({ err, image: entry.name, sha256: entry.sha256 }, 'image server: catalogue entry has no readable content');
-      return fail(res, 500, 'IMAGES_NOT_FOUND', 'image content is missing');
+      return refuseContent(res, err, entry, who, client);
     }
     try {
-      const st = await handle.stat();
-      if (!st.isFile() || st.size !== entry.size) {
-        log.error({ image: entry.name, sha256: entry.sha256, size: st.size, expected: entry.size }, 'image server: stored content does not match the catalogue');
-        return fail(res, 500, 'IMAGES_INVALID', 'image content is damaged');
+      if (blob.size !== entry.size) {
+        log.error({ image: entry.name, sha256: entry.sha256, size: blob.size, expected: entry.size }, 'image server: stored content does not match the catalogue');
+        return fail(res, 500, 'IMAGES_CONTENT_DAMAGED', 'image content is damaged');
       }
-      await respond(req, res, handle, entry, target, who, client);
+      await respond(req, res, blob.fd, entry, target, who, client);
     } finally {
-      await handle.close().catch(() => undefined);
+      blob.release();
     }
+  }
+
+  /** Content that is missing or failed its integrity check: 500, a log line, and (once) history. */
+  function refuseContent(res: ServerResponse, err: unknown, entry: ImageEntry, who: { serial: string | null; mac?: string }, client: string): void {
+    if (isZtpError(err, 'IMAGES_CONTENT_DAMAGED')) {
+      const details = err.details ?? {};
+      const fields = { image: entry.name, sha256: entry.sha256, reason: details.reason, resolved: details.resolved, actual: details.actual, remote: client, serial: who.serial };
+      if (details.firstSeen === true) {
+        log.error(fields, `image server: refused to serve a damaged blob: ${err.message}`);
+        try {
+          deps.store?.record({ serial: who.serial, source: 'images', type: 'integrity-error', data: { image: entry.name, sha256: entry.sha256, reason: details.reason, message: err.message, client, ...(who.mac ? { mac: who.mac } : {}) } });
+        } catch (recordErr) {
+          log.error({ err: recordErr, image: entry.name }, 'could not record an image integrity error');
+        }
+      } else {
+        log.warn(fields, 'image server: damaged blob still refused');
+      }
+      return fail(res, 500, 'IMAGES_CONTENT_DAMAGED', 'stored image content failed its integrity check');
+    }
+    log.error({ err, image: entry.name, sha256: entry.sha256 }, 'image server: catalogue entry has no readable content');
+    fail(res, 500, 'IMAGES_NOT_FOUND', 'image content is missing');
   }
 
   function attribute(target: Extract<ImageTarget, { kind: 'image' }>, peer: PeerIdentity): { serial: string | null; mac?: string; certSerial?: string } {
@@ -214,7 +234,7 @@ export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstan
   async function respond(
     req: FastifyRequest,
     res: ServerResponse,
-    handle: FileHandle,
+    fd: number,
     entry: ImageEntry,
     target: Extract<ImageTarget, { kind: 'image' }>,
     who: { serial: string | null; mac?: string; certSerial?: string },
@@ -289,18 +309,18 @@ export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstan
     try {
       if (rr.kind !== 'ranges') {
         res.writeHead(200, { ...base, 'content-type': contentType, 'content-length': size });
-        if (size > 0) await sendSpan(handle, res, { start: 0, end: size - 1 }, track, chunkSize, true);
+        if (size > 0) await sendSpan(fd, res, { start: 0, end: size - 1 }, buffers, track, true);
         else res.end();
       } else if (rr.ranges.length === 1) {
         const r = rr.ranges[0]!;
         res.writeHead(206, { ...base, 'content-type': contentType, 'content-length': rangeLength(r), 'content-range': contentRange(r, size) });
-        await sendSpan(handle, res, r, track, chunkSize, true);
+        await sendSpan(fd, res, r, buffers, track, true);
       } else {
         const plan = planMultipart(rr.ranges, size, contentType, randomBytes(12).toString('hex'));
         res.writeHead(206, { ...base, 'content-type': plan.contentType, 'content-length': plan.contentLength });
         for (let i = 0; i < rr.ranges.length; i++) {
           if (!res.write(plan.heads[i]!)) await drained(res);
-          await sendSpan(handle, res, rr.ranges[i]!, track, chunkSize, false);
+          await sendSpan(fd, res, rr.ranges[i]!, buffers, track, false);
         }
         res.end(plan.tail);
       }
@@ -318,82 +338,6 @@ export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstan
   }
 
   return app;
-}
-
-/**
- * Reusable read buffers. Each response keeps at most two in flight (one being read, one being
- * written), so memory is bounded by concurrency × 2 × chunk size however slow the clients are,
- * and steady-state transfers allocate nothing (no GC churn: nginx-like RSS).
- */
-class BufferPool {
-  private readonly free: Buffer[] = [];
-  constructor(
-    readonly size: number,
-    private readonly keep: number,
-  ) {}
-  acquire(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
-  }
-  release(b: Buffer): void {
-    if (this.free.length < this.keep) this.free.push(b);
-  }
-}
-
-const pools = new Map<number, BufferPool>();
-function poolFor(chunkSize: number): BufferPool {
-  let p = pools.get(chunkSize);
-  if (!p) pools.set(chunkSize, (p = new BufferPool(chunkSize, 128)));
-  return p;
-}
-
-function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fsRead(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(n))));
-}
-
-/** res.write resolving when the chunk has been handed to the kernel (so its buffer may be reused). */
-function writeChunk(res: ServerResponse, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (res.destroyed) return reject(Object.assign(new Error('client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
-    const onClose = () => reject(Object.assign(new Error('client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
-    res.once('close', onClose);
-    res.write(chunk, (err) => {
-      res.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    });
-  });
-}
-
-/**
- * Streams one span of the file into the response with backpressure: read the next chunk while the
- * previous one is being written, never more than two chunks per response.
- */
-async function sendSpan(handle: FileHandle, res: ServerResponse, r: ByteRange, track: (n: number) => void, chunkSize: number, end: boolean): Promise<void> {
-  const pool = poolFor(chunkSize);
-  const bufs = [pool.acquire(), pool.acquire()];
-  let writing: Promise<void> | undefined;
-  let pos = r.start;
-  let which = 0;
-  try {
-    while (pos <= r.end) {
-      const buf = bufs[which]!;
-      which ^= 1;
-      const n = await readAt(handle.fd, buf, Math.min(chunkSize, r.end - pos + 1), pos);
-      if (n === 0) throw new Error(`image file shorter than its catalogue size (EOF at ${pos})`);
-      if (writing) await writing;
-      writing = writeChunk(res, buf.subarray(0, n));
-      // a rejected write is observed by the next await; keep it from being reported unhandled meanwhile
-      writing.catch(() => undefined);
-      pos += n;
-      track(n);
-    }
-    if (writing) await writing;
-  } finally {
-    // Only buffers no write still holds go back to the pool.
-    if (writing) await writing.catch(() => undefined);
-    for (const b of bufs) pool.release(b);
-  }
-  if (end) res.end();
 }
 
 function drained(res: ServerResponse): Promise<void> {

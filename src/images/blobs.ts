@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ZtpError } from '../errors.js';
+import { BlobReaders, type BlobLease, type BlobReadersOptions } from './blob-reader.js';
 import { SHA256_HEX } from './paths.js';
 
 export interface IngestResult {
@@ -37,15 +38,29 @@ const DISK_FULL = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
 export class BlobStore {
   readonly blobDir: string;
   readonly tmpDir: string;
+  /** verified, cached read descriptors (blob-reader.ts) */
+  readonly readers: BlobReaders;
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    readerOptions: BlobReadersOptions = {},
+  ) {
     this.blobDir = join(root, 'sha256');
     this.tmpDir = join(root, 'tmp');
+    this.readers = new BlobReaders(root, readerOptions);
   }
 
   ensureDirs(): void {
     mkdirSync(this.blobDir, { recursive: true, mode: 0o755 });
     mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 });
+  }
+
+  /**
+   * Opens a blob for serving: inside the store and hashing to its name (verified once per file
+   * identity), else IMAGES_CONTENT_DAMAGED; IMAGES_NOT_FOUND when absent. Release the lease.
+   */
+  openForRead(sha256: string): Promise<BlobLease> {
+    return this.readers.acquire(sha256, this.pathOf(sha256));
   }
 
   /** Path of a blob; the digest is validated, so no caller can steer this out of blobDir. */
@@ -95,13 +110,14 @@ export class BlobStore {
         throw new ZtpError('IMAGES_DIGEST_MISMATCH', `content hashes to ${sha256}, not the declared ${expected}`, { details: { declared: expected, actual: sha256, size } });
       }
       const target = this.pathOf(sha256);
-      if (await this.has(sha256)) {
-        await unlink(tmp);
-        return { sha256, size, stored: false };
-      }
+      const existed = await this.has(sha256);
+      // Even when the blob exists, the fresh bytes (just hashed) replace it: re-adding an image
+      // repairs a blob damaged on disk. The rename is atomic; readers holding the old file finish.
       await rename(tmp, target);
       await syncDir(this.blobDir);
-      return { sha256, size, stored: true };
+      this.readers.forget(sha256);
+      await this.readers.noteHashed(sha256, target);
+      return { sha256, size, stored: !existed };
     } catch (err) {
       await unlink(tmp).catch(() => undefined);
       throw mapFsError(err, 'storing an image');
@@ -109,6 +125,7 @@ export class BlobStore {
   }
 
   async remove(sha256: string): Promise<void> {
+    this.readers.forget(sha256);
     await unlink(this.pathOf(sha256)).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'ENOENT') throw err;
     });

@@ -31,6 +31,8 @@ export function createImagesService(ctx: SuiteContext, options: ImagesServiceOpt
       catalogue.blobs.ensureDirs();
       const swept = catalogue.sweep();
       if (swept > 0) log.warn({ swept }, 'removed temp files left by interrupted image uploads');
+      // Fix where blobs must really live now; a store whose sha256/ is a symlink serves nothing.
+      await catalogue.blobs.readers.blobDirReal().catch((err: unknown) => log.error({ err }, 'image store: blob directory is not trusted; images will be refused'));
       const out: ListenInfo[] = [];
       const deps = { catalogue, store: ctx.store, recorder, log, config: ctx.config };
       try {
@@ -66,6 +68,7 @@ export function createImagesService(ctx: SuiteContext, options: ImagesServiceOpt
       const closing = apps.splice(0).map((a) => a.close());
       await Promise.allSettled(closing);
       recorder.stop();
+      catalogue.blobs.readers.closeAll();
     },
   };
 }

@@ -20,8 +20,10 @@ const run = promisify(execFile);
 const skip = missingTool('curl') || missingTool('openssl');
 
 const DATA = pattern(1024 * 1024 + 123);
-const BIG = 6 * 1024 ** 3 + 4099; // sparse: a 6 GiB "ISO" with a marker in its last 4 KiB
-const BIG_SHA = 'b'.repeat(64); // not hashed: the sparse file is placed directly (ingest is tested elsewhere)
+const BIG = 4 * 1024 ** 3 + 4099; // sparse: a 4 GiB "ISO" (offsets past 2^32) with a marker in its last 4 KiB
+// Its real digest (zeros, then MARKER), computed once: the server verifies a blob on first serve
+// (issue 11), which costs a few seconds of CPU here; placed directly, so ingest is not paid too.
+const BIG_SHA = '19a95286fb9706bb2156b4de508d500e13206a072f831baa7ee4a10ec5029d2f';
 const MARKER = Buffer.from('ISO-TAIL-MARKER-0123456789abcdef'.repeat(128));
 
 async function freePort(): Promise<number> {
@@ -183,7 +185,7 @@ describe.skipIf(skip)('image server with curl', () => {
     expect(untrusted.code).toBe(60);
   });
 
-  it('a sparse 6 GiB ISO: ranges at the very end are exact (BMC-style reads)', async () => {
+  it('a sparse 4 GiB ISO: ranges at the very end are exact (BMC-style reads)', { timeout: 180_000 }, async () => {
     const suffix = await curl(['--range', `-${MARKER.length}`, `${http}/images/big.iso`]);
     expect(suffix.status).toBe(206);
     expect(suffix.headers['content-range']).toBe(`bytes ${BIG - MARKER.length}-${BIG - 1}/${BIG}`);
