@@ -1,20 +1,15 @@
-// Server side of the bootstrap benchmark, run as its own process so its RSS is its own.
-//   node bench/bootstrap/server.js suite <dataDir> <port>     the real bootstrap app (dist/)
-//   node bench/bootstrap/server.js bare <dataDir> <port> <n>  a bare fastify HTTPS route, n-byte body
-// Prints "ready <port>" when listening; on "stats" over IPC replies with peak RSS.
+// Server side of the bootstrap benchmark, run as its own process so its RSS and CPU are its own.
+//   node bench/bootstrap/server.js suite <dist> <dataDir>      the real bootstrap app (compiled src/)
+//   node bench/bootstrap/server.js bare <dist> <dataDir> <n>   a bare fastify HTTPS route, n-byte body
+// Listens on a port the kernel picks and sends {ready, port} over IPC; on "reset" starts counting
+// CPU, on "stats" replies with peak RSS and the CPU (user + system, ms) since the reset.
 import Fastify from 'fastify';
 import { join } from 'node:path';
-import { buildBootstrapApp } from '../../dist/bootstrap/app.js';
-import { DeviceAuthenticator } from '../../dist/bootstrap/auth.js';
-import { imageResolver } from '../../dist/bootstrap/images.js';
-import { BootstrapResponder } from '../../dist/bootstrap/responder.js';
-import { validateConfig } from '../../dist/config.js';
-import { openDatabase } from '../../dist/db/database.js';
-import { DeviceStore } from '../../dist/devices/store.js';
-import { createLogger } from '../../dist/log.js';
-import { ensureLabPki } from '../../dist/pki/lab.js';
 
-const [mode, dataDir, portArg, sizeArg] = process.argv.slice(2);
+const [mode, dist, dataDir, sizeArg] = process.argv.slice(2);
+const load = (m) => import(join(dist, m));
+const { validateConfig } = await load('config.js');
+const { ensureLabPki } = await load('pki/lab.js');
 const config = validateConfig({ dataDir });
 const { pki } = await ensureLabPki(dataDir, config.pki, 'localhost');
 const https = { cert: pki.tls.certPem, key: pki.tls.keyPem, requestCert: true, rejectUnauthorized: false, ca: pki.deviceTrustPem };
@@ -26,6 +21,13 @@ if (mode === 'bare') {
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.post('/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data', async (_req, reply) => reply.type('application/yang-data+json').send(body));
 } else {
+  const { buildBootstrapApp } = await load('bootstrap/app.js');
+  const { DeviceAuthenticator } = await load('bootstrap/auth.js');
+  const { imageResolver } = await load('bootstrap/images.js');
+  const { BootstrapResponder } = await load('bootstrap/responder.js');
+  const { openDatabase } = await load('db/database.js');
+  const { DeviceStore } = await load('devices/store.js');
+  const { createLogger } = await load('log.js');
   const db = openDatabase({ file: join(dataDir, 'ztp.db') });
   const store = new DeviceStore(db);
   const responder = new BootstrapResponder({ pki, images: imageResolver(() => ({ url: 'https://images.lab/dpu-os.img', sha256: 'ab'.repeat(32), osName: 'DPU-OS', osVersion: '1' })), encrypt: false });
@@ -41,14 +43,18 @@ if (mode === 'bare') {
 }
 
 let peakRss = 0;
+let cpu0 = process.cpuUsage();
 const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
 setInterval(sample, 100).unref();
 process.on('message', (msg) => {
   sample();
-  if (msg === 'stats') process.send?.({ peakRss });
-  if (msg === 'reset') peakRss = 0;
+  if (msg === 'stats') {
+    const cpu = process.cpuUsage(cpu0);
+    process.send?.({ peakRss, cpuMs: (cpu.user + cpu.system) / 1000 });
+  }
+  if (msg === 'reset') cpu0 = process.cpuUsage();
 });
 process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
-await app.listen({ host: '127.0.0.1', port: Number(portArg) });
+await app.listen({ host: '127.0.0.1', port: 0 });
 sample();
-process.send?.({ ready: true });
+process.send?.({ ready: true, port: app.server.address().port });

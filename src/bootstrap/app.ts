@@ -15,7 +15,7 @@ import type { DeviceAuthenticator} from './auth.js';
 import { parseBasic, peerCertificate, type Authenticated, type Credentials } from './auth.js';
 import type { BootstrapResponder } from './responder.js';
 import {
-  decodeBootstrapRequest, decodeProgressReport, encodeBootstrapOutput, MEDIA_TYPE, requestEncoding, responseEncoding,
+  decodeBootstrapRequest, decodeProgressReport, MEDIA_TYPE, requestEncoding, responseEncoding,
   restconfError, type Encoding,
 } from './restconf.js';
 
@@ -145,7 +145,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
       });
       metrics?.bootstrapResponses.inc({ response: kind, signed: String(built.decision.signed) });
       log.info({ serial: device.serial, rpc: 'get-bootstrapping-data', response: kind, signed: built.decision.signed, encrypted: built.decision.encrypted, cached: built.cached, ms: Math.round(performance.now() - started) }, 'bootstrapping data served');
-      return reply.code(200).type(MEDIA_TYPE[resEnc]).send(encodeBootstrapOutput(built.output, resEnc));
+      return reply.code(200).type(MEDIA_TYPE[resEnc]).send(built.body);
     } catch (err) {
       recordFailure(auth?.serial ?? deniedSerial(err), 'get-bootstrapping-data', err, req);
       return sendError(req, reply, err, 'get-bootstrapping-data', auth?.serial);

@@ -1,14 +1,37 @@
 // Policy of the bootstrap server: what a given device gets for get-bootstrapping-data
 // (RFC 8572 §7.1), and the CMS artefacts around it. Depends on small ports (image resolver,
-// PKI material); artefacts that do not change per request are cached by device revision.
+// PKI material); replies that do not change per request are cached by device revision, encoded
+// (the base64 of a signed reply is most of its per-request cost when not cached).
+// The CMS code (pkijs) loads on the first reply, not at start: `ztp serve` starts faster and
+// smaller when no device calls in (issue 12).
 import { ZtpError } from '../errors.js';
 import type { Device } from '../devices/model.js';
-import { certsOnlySignedData, contentInfo, envelope, OID, parseContentInfo, signedData } from '../pki/cms.js';
 import { splitPem } from '../pki/lab.js';
 import type { SuitePki } from '../pki/material.js';
-import { issueVoucher, vendorVoucher } from '../pki/voucher.js';
+import type * as Cms from '../pki/cms.js';
+import type * as Voucher from '../pki/voucher.js';
 import { encodeConveyedInformation, type BootImage, type ConveyedInformation } from './conveyed-info.js';
-import type { BootstrapOutput, BootstrapRequest, Encoding } from './restconf.js';
+import { encodeBootstrapOutput, type BootstrapOutput, type BootstrapRequest, type Encoding } from './restconf.js';
+
+/**
+ * The eContentTypes decide() chooses between, here so that deciding needs no CMS code
+ * (test/unit/responder.test.ts checks them against pki/cms.ts OID).
+ *   RFC 8572 §10.3: id-ct-sztpConveyedInfoXML ::= { id-ct 42 }, id-ct-sztpConveyedInfoJSON ::= { id-ct 43 }
+ *   RFC 5652 §5.1:  id-signedData ::= { iso(1) member-body(2) us(840) rsadsi(113549) pkcs(1) pkcs7(7) 2 }
+ */
+export const CONTENT_TYPE = {
+  conveyedInfoXml: '1.2.840.113549.1.9.16.1.42',
+  conveyedInfoJson: '1.2.840.113549.1.9.16.1.43',
+  signedData: '1.2.840.113549.1.7.2',
+} as const;
+
+type CmsModules = [typeof Cms, typeof Voucher];
+let cmsModules: Promise<CmsModules> | undefined;
+/** pki/cms.js and pki/voucher.js, imported once, on first use. */
+function cms(): Promise<CmsModules> {
+  cmsModules ??= Promise.all([import('../pki/cms.js'), import('../pki/voucher.js')]);
+  return cmsModules;
+}
 
 /** Port: turns a device's boot-image reference into a download URI and digest. */
 export interface ImageResolver {
@@ -32,7 +55,7 @@ export function decide(device: Device, request: BootstrapRequest, enc: Encoding,
   const info = plan(device, images);
   const signed = device.signing === 'always' || (device.signing === 'auto' && request.signedDataPreferred && device.profile === 'rfc8572');
   const encrypted = options.encrypt && options.clientCertPem !== undefined && device.profile === 'rfc8572';
-  const contentType = device.profile === 'opi' || enc === 'json' ? OID.conveyedInfoJson : OID.conveyedInfoXml;
+  const contentType = device.profile === 'opi' || enc === 'json' ? CONTENT_TYPE.conveyedInfoJson : CONTENT_TYPE.conveyedInfoXml;
   return { info, signed, encrypted, contentType };
 }
 
@@ -73,13 +96,15 @@ export interface ResponderDeps {
 
 export interface BuiltReply {
   output: BootstrapOutput;
+  /** output encoded for the wire in the requested encoding (RFC 8572 §7.1 output) */
+  body: string;
   decision: Decision;
   /** true when a cached artefact was reused */
   cached: boolean;
 }
 
 export class BootstrapResponder {
-  private readonly cache = new Map<string, Promise<BootstrapOutput>>();
+  private readonly cache = new Map<string, Promise<{ output: BootstrapOutput; body: string }>>();
   private ownerCertificate: Buffer | undefined;
   private readonly cacheSize: number;
 
@@ -88,7 +113,8 @@ export class BootstrapResponder {
   }
 
   /** The owner certificate CMS: owner cert and chain up to the pinned-domain-cert. */
-  ownerCertificateCms(): Buffer {
+  async ownerCertificateCms(): Promise<Buffer> {
+    const [{ certsOnlySignedData }] = await cms();
     this.ownerCertificate ??= certsOnlySignedData([this.deps.pki.owner.certPem]);
     return this.ownerCertificate;
   }
@@ -108,18 +134,20 @@ export class BootstrapResponder {
     // The certificate matters only when encrypting to it; otherwise one entry serves every connection.
     if (cacheable) {
       const hit = this.cache.get(key);
-      if (hit) return { output: await hit, decision, cached: true };
+      if (hit) return { ...(await hit), decision, cached: true };
     }
-    const built = this.assemble(device, decision, enc, request.nonce, clientCertPem);
+    // The key holds the encoding, so the encoded body is cached with the output.
+    const built = this.assemble(device, decision, enc, request.nonce, clientCertPem).then((output) => ({ output, body: encodeBootstrapOutput(output, enc) }));
     if (cacheable) {
       if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(key, built);
       built.catch(() => this.cache.delete(key));
     }
-    return { output: await built, decision, cached: false };
+    return { ...(await built), decision, cached: false };
   }
 
   private async assemble(device: Device, decision: Decision, enc: Encoding, nonce: Buffer | undefined, clientCertPem: string | undefined): Promise<BootstrapOutput> {
+    const [{ contentInfo, envelope, OID, signedData }, { issueVoucher, vendorVoucher }] = await cms();
     const payload = encodeConveyedInformation(decision.info, enc, device.profile);
     let conveyed: Buffer;
     let innerType = decision.contentType;
@@ -131,12 +159,12 @@ export class BootstrapResponder {
     }
     if (decision.encrypted && clientCertPem) {
       // Sign-then-encrypt (RFC 8572 §3.1): the EnvelopedData's inner type names what it wraps.
-      conveyed = await envelope(innerType, decision.signed ? innerContent(conveyed) : payload, clientCertPem);
+      conveyed = await envelope(innerType, decision.signed ? await innerContent(conveyed) : payload, clientCertPem);
     }
     const output: BootstrapOutput = { conveyedInformation: conveyed };
     if (device.profile === 'rfc8572') output.reportingLevel = 'verbose';
     if (decision.signed) {
-      output.ownerCertificate = this.ownerCertificateCms();
+      output.ownerCertificate = await this.ownerCertificateCms();
       output.ownershipVoucher = vendorVoucher(this.deps.pki.vouchersDir, device.serial) ??
         (await issueVoucher({ serial: device.serial, pinnedDomainCertPem: this.pinnedDomainCertPem(), masa: this.deps.pki.masa, ...(nonce ? { nonce } : {}) }));
     }
@@ -154,6 +182,7 @@ export class BootstrapResponder {
  * RFC 5652 §6.1: with nesting, the encrypted content is the inner content itself (here the
  * SignedData SEQUENCE) and encryptedContentInfo.contentType names it (id-signedData).
  */
-function innerContent(contentInfoDer: Buffer): Buffer {
+async function innerContent(contentInfoDer: Buffer): Promise<Buffer> {
+  const [{ parseContentInfo }] = await cms();
   return Buffer.from(parseContentInfo(contentInfoDer).content.toBER(false));
 }

@@ -2,16 +2,6 @@
 // idempotent: fleet scripts can run any command twice.
 import { Command, CommanderError } from 'commander';
 import { EXIT, exitCodeFor, globalOptions, printError, processIo, type Io } from './common.js';
-import { registerDeviceCommands } from './device.js';
-import { registerPkiCommands } from './pki.js';
-import { registerServeCommand } from './serve.js';
-import { registerConfigCommands } from './config.js';
-import { registerDhcpCommands } from './dhcp.js';
-import { registerImageCommands } from './image.js';
-import { registerOnboardCommands } from './onboard.js';
-import { registerBmcCommands } from './bmc.js';
-import { registerBmcEmulatorCommand } from './bmc-emulator.js';
-import { registerSimulateCommand } from './simulate.js';
 
 /** Each command module adds its subcommands; `action` wraps handlers with error → exit code. */
 export interface CliRegistrar {
@@ -21,9 +11,27 @@ export interface CliRegistrar {
 export type ActionHandler = (cmd: Command, ...args: never[]) => Promise<number | void> | number | void;
 export type ActionWrapper = (handler: ActionHandler) => (...args: unknown[]) => Promise<void>;
 
-const REGISTRARS: CliRegistrar[] = [registerServeCommand, registerPkiCommands, registerDeviceCommands, registerConfigCommands, registerDhcpCommands, registerImageCommands, registerBmcCommands, registerBmcEmulatorCommand, registerOnboardCommands, registerSimulateCommand];
+/** The command `argv` runs: its first word that is neither a global option nor an option's value. */
+export function commandOf(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--config-file' || arg === '-d' || arg === '--data-dir') i++;
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
+}
 
-export function buildProgram(io: Io, setExit: (code: number) => void): Command {
+/**
+ * The command modules `argv` needs. `ztp serve` loads only its own: the simulator, the BMC
+ * emulator and the other commands cost a long-running server ~170 ms of CPU and ~5 MB at start
+ * for nothing (issue 12, bench/startup). Anything else (help, unknown words) loads them all.
+ */
+export async function registrarsFor(argv: string[]): Promise<CliRegistrar[]> {
+  if (commandOf(argv) === 'serve') return [(await import('./serve.js')).registerServeCommand];
+  return (await import('./commands.js')).REGISTRARS;
+}
+
+export function buildProgram(io: Io, setExit: (code: number) => void, registrars: CliRegistrar[]): Command {
   const program = new Command('ztp')
     .description('dpu-ztp: secure zero-touch provisioning for DPUs and IPUs')
     .option('--json', 'machine-readable output')
@@ -43,13 +51,13 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       setExit(exitCodeFor(err));
     }
   };
-  for (const register of REGISTRARS) register(program, action, io);
+  for (const register of registrars) register(program, action, io);
   return program;
 }
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   let exitCode: number = EXIT.OK;
-  const program = buildProgram(io, (code) => (exitCode = code));
+  const program = buildProgram(io, (code) => (exitCode = code), await registrarsFor(argv));
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {

@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { REGISTRARS } from '../../src/cli/commands.js';
 import { buildProgram } from '../../src/cli/main.js';
 import { missingTool } from '../helpers/shared.js';
 
@@ -39,7 +40,7 @@ describe('compose.yaml lab bring-up (--profile sim)', () => {
   it('its command line is one the ztp command accepts', () => {
     const command = JSON.parse(/command: (\[.*\])/.exec(block)![1]!.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')) as string[];
     expect(command.slice(0, 3)).toEqual(['node', 'bin/ztp.js', 'simulate']);
-    const simulate = buildProgram({ out: () => undefined, err: () => undefined }, () => undefined).commands.find((c) => c.name() === 'simulate')!;
+    const simulate = buildProgram({ out: () => undefined, err: () => undefined }, () => undefined, REGISTRARS).commands.find((c) => c.name() === 'simulate')!;
     const flags = new Set(simulate.options.map((o) => o.long));
     for (const arg of command.slice(3).filter((a) => a.startsWith('--'))) expect(flags.has(arg), arg).toBe(true);
     expect(command).toContain('--onboard');
