@@ -1,6 +1,6 @@
 // Issue 8, "The interface comes and goes": the DHCP service waits for a missing interface with
 // back-off, logs once while waiting, starts when it is usable, rebinds on an address change and
-// pauses when it goes away; readiness (/readyz) reports it. Real UDP sockets on loopback, the
+// pauses when it goes away; readiness (/readyz) reports it. Real UDP sockets bound to lo, the
 // interface's state injected (the namespace test does it with a real veth).
 import { createSocket } from 'node:dgram';
 import type { NetworkInterfaceInfo } from 'node:os';
@@ -34,7 +34,7 @@ afterEach(async () => {
 });
 
 function setup(probe: InterfaceProbe) {
-  const config = validateConfig({ dhcp: { interface: 'eth-test', port: 0, summaryInterval: 0, subnets: [{ subnet: '127.0.0.0/8', pools: [{ start: '127.0.5.1', end: '127.0.5.200' }] }] } });
+  const config = validateConfig({ dhcp: { interface: 'lo', port: 0, summaryInterval: 0, subnets: [{ subnet: '127.0.0.0/8', pools: [{ start: '127.0.5.1', end: '127.0.5.200' }] }] } });
   const db = openDatabase({ file: ':memory:' });
   const store = new DeviceStore(db);
   const log = createLogger('info', sink);
@@ -72,10 +72,10 @@ async function inform(port: number, to: string): Promise<string> {
 describe('DHCP service lifecycle', () => {
   it('waits for a missing interface (one log line), starts when it appears, rebinds on an address change, pauses when it goes', async () => {
     let iface: NetworkInterfaceInfo[] | undefined;
-    const probe: InterfaceProbe = () => (iface ? { usable: true, addrs: iface } : { usable: false, reason: 'interface eth-test does not exist' });
+    const probe: InterfaceProbe = () => (iface ? { usable: true, addrs: iface } : { usable: false, reason: 'interface lo does not exist' });
     const { service: svc } = setup(probe);
     expect(await svc.start()).toEqual([]);
-    expect(svc.state()).toMatchObject({ state: 'waiting', reason: 'interface eth-test does not exist' });
+    expect(svc.state()).toMatchObject({ state: 'waiting', reason: 'interface lo does not exist' });
     await new Promise((r) => setTimeout(r, 300)); // several retries
     expect(lines.filter((l) => l.msg.includes('waiting for interface'))).toHaveLength(1);
 
@@ -107,7 +107,7 @@ describe('DHCP service lifecycle', () => {
 
   it('/readyz is 503 with the reason while DHCP waits, 200 once it runs', async () => {
     const link: { addrs?: NetworkInterfaceInfo[] } = {};
-    const { service: svc, store } = setup(() => (link.addrs ? { usable: true, addrs: link.addrs } : { usable: false, reason: 'interface eth-test has no carrier' }));
+    const { service: svc, store } = setup(() => (link.addrs ? { usable: true, addrs: link.addrs } : { usable: false, reason: 'interface lo has no carrier' }));
     await svc.start();
     const app = buildApiApp({
       store,
@@ -118,7 +118,7 @@ describe('DHCP service lifecycle', () => {
     });
     const waiting = await app.inject({ url: '/readyz' });
     expect(waiting.statusCode).toBe(503);
-    expect(waiting.json()).toEqual({ status: 'not-ready', services: { dhcp: { ready: false, state: 'waiting', reason: 'interface eth-test has no carrier' } } });
+    expect(waiting.json()).toEqual({ status: 'not-ready', services: { dhcp: { ready: false, state: 'waiting', reason: 'interface lo has no carrier' } } });
     link.addrs = lo('127.0.0.1');
     await until(() => svc.state().state === 'running', 'running');
     const ready = await app.inject({ url: '/readyz' });
