@@ -33,11 +33,11 @@ afterEach(async () => {
   lines.length = 0;
 });
 
-function setup(probe: InterfaceProbe) {
-  const config = validateConfig({ dhcp: { interface: 'lo', port: 0, summaryInterval: 0, subnets: [{ subnet: '127.0.0.0/8', pools: [{ start: '127.0.5.1', end: '127.0.5.200' }] }] } });
+function setup(probe: InterfaceProbe, opts: { summaryInterval?: number; level?: string } = {}) {
+  const config = validateConfig({ dhcp: { interface: 'lo', port: 0, summaryInterval: opts.summaryInterval ?? 0, subnets: [{ subnet: '127.0.0.0/8', pools: [{ start: '127.0.5.1', end: '127.0.5.200' }] }] } });
   const db = openDatabase({ file: ':memory:' });
   const store = new DeviceStore(db);
-  const log = createLogger('info', sink);
+  const log = createLogger(opts.level ?? 'info', sink);
   service = createDhcpService({ config, log, db, store, clock: systemClock, publicHost: 'ztp.test' }, { probe, retry: { initialMs: 20, maxMs: 80, watchMs: 30 } });
   return { service, store };
 }
@@ -125,5 +125,39 @@ describe('DHCP service lifecycle', () => {
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toMatchObject({ status: 'ready', services: { dhcp: { state: 'running' } } });
     await app.close();
+  });
+
+  // Issue 8: per-packet info lines flooded the log (10 MB in one run).
+  it('per-packet lines are debug; at info one "DHCP summary" line per interval carries the counters that moved', async () => {
+    const discover = async (port: number, n: number) => {
+      const s = createSocket('udp4');
+      try {
+        for (let i = 0; i < n; i++) {
+          const chaddr = Buffer.alloc(16);
+          Buffer.from([2, 0, 0, 0, 1, i]).copy(chaddr);
+          const bytes = encodeV4({ op: 1, htype: 1, hlen: 6, hops: 0, xid: 100 + i, secs: 0, flags: 0x8000, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0', chaddr, sname: '', file: '', options: [{ code: 53, data: Buffer.from([1]) }] });
+          await new Promise<void>((r) => s.send(bytes, port, '127.0.0.1', () => r()));
+        }
+      } finally {
+        s.close();
+      }
+    };
+    const { service: info } = setup(() => ({ usable: true, addrs: lo('127.0.0.1') }), { summaryInterval: 1 });
+    const [listen] = await info.start();
+    await discover(listen!.port, 5);
+    await until(() => (info.stats().received ?? 0) >= 5, '5 DISCOVERs handled');
+    await until(() => lines.some((l) => l.msg === 'DHCP summary'), 'a summary line');
+    const summary = lines.find((l) => l.msg === 'DHCP summary') as unknown as { level: number; delta: Record<string, number> };
+    expect(summary.level).toBe(30);
+    expect(summary.delta.received).toBe(5);
+    expect(lines.filter((l) => l.msg.includes('OFFER'))).toEqual([]);
+    await info.stop();
+
+    lines.length = 0;
+    const { service: debug } = setup(() => ({ usable: true, addrs: lo('127.0.0.1') }), { level: 'debug' });
+    const [listen2] = await debug.start();
+    await discover(listen2!.port, 3);
+    await until(() => lines.filter((l) => l.msg === 'DHCP: OFFER').length === 3, 'three debug OFFER lines');
+    expect(lines.filter((l) => l.msg === 'DHCP: OFFER').every((l) => l.level === 20)).toBe(true);
   });
 });
