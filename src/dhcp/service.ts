@@ -23,7 +23,7 @@ import { ipv4ToNumber } from './codec/bytes.js';
 import { decodeV4, encodeV4 } from './codec/v4.js';
 import { LeaseTable, SqliteLeasePersistence, type Lease } from './leases.js';
 import type { Inventory, PolicyInput } from './policy.js';
-import { buildSubnets, CLIENT_PORT, LIMITED_BROADCAST, ResponderV4, type V4Outcome } from './responder-v4.js';
+import { buildSubnets, CLIENT_PORT, LIMITED_BROADCAST, ResponderV4, SERVER_PORT, type V4Outcome } from './responder-v4.js';
 import { ALL_DHCP_RELAY_AGENTS_AND_SERVERS, buildSubnetsV6, ResponderV6, type V6Outcome } from './responder-v6.js';
 import { dhcpInterfaces, inCidr, parseCidrV4 } from './settings.js';
 import { ClientRateLimiter } from './limits.js';
@@ -129,8 +129,10 @@ export function storeInventory(ctx: Pick<SuiteContext, 'store'>, imageUrlFor?: I
 /** How long lease rows and events may wait to share a transaction, and how many may (then at once). */
 const GROUP_COMMIT_MS = 4;
 const GROUP_COMMIT_MAX = 2048;
-/** one broadcast reply in this many is sent with a completion callback (error detection) */
-const BCAST_SAMPLE = 32;
+/** one reply in this many on a connected socket is sent with a completion callback (error detection) */
+const SEND_SAMPLE = 32;
+/** relays (giaddr) that get a connected reply socket of their own, per interface */
+const MAX_RELAY_SOCKETS = 64;
 
 interface Pending {
   writes: Lease[];
@@ -319,7 +321,47 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
       const reply4 = createSocket({ type: 'udp4', reuseAddr: true });
       const bcast4 = createSocket({ type: 'udp4', reuseAddr: true });
       let bcastConnected = false;
-      let bcastSends = 0;
+      let sends = 0;
+      /**
+       * A send on a connected socket. Without a callback it completes synchronously in Node (no
+       * request object, no completion callback: half the user CPU of a send). Failures are then
+       * only seen on the sampled sends that carry one (1 in SEND_SAMPLE), which is enough to
+       * count and log a persistent failure (ENOBUFS, a firewall's EPERM).
+       */
+      const sendConnected = (s: Socket, bytes: Buffer, to: { address: string; port: number }) => {
+        count('sent');
+        if (++sends % SEND_SAMPLE === 0) {
+          s.send(bytes, (err) => {
+            if (err) sendFailed(to, err, name);
+          });
+        } else s.send(bytes);
+      };
+      // Relayed replies (giaddr:67) go through a socket connected to the relay, made on its first
+      // reply: a relay is one peer that gets many replies, and a connected socket sends them
+      // without Node's per-send address lookup (a tick and a callback) and the kernel's per-send
+      // route lookup. Bound like reply4, it also receives that relay's requests (a connected
+      // socket is the best match for them), which go to the same handler. Relays are few: at
+      // most MAX_RELAY_SOCKETS, the others through reply4. null: still connecting.
+      const relaySockets = new Map<string, Socket | null>();
+      const relaySocket = (address: string): Socket | undefined => {
+        const known = relaySockets.get(address);
+        if (known !== undefined) return known ?? undefined;
+        if (relaySockets.size >= MAX_RELAY_SOCKETS || sockets !== opened) return undefined;
+        relaySockets.set(address, null);
+        const s = createSocket({ type: 'udp4', reuseAddr: true });
+        s.on('error', (err) => log.error({ interface: name, relay: address, err: errorMessage(err) }, 'DHCP: relay socket error'));
+        s.on('message', onMessage4);
+        opened.push(s);
+        bind(s, listen4.address().port, addr4.address).then(
+          () =>
+            s.connect(SERVER_PORT, address, (err?: Error) => {
+              if (err) log.warn({ interface: name, relay: address, err: errorMessage(err) }, 'DHCP: could not connect a relay socket; replies to it go through the unconnected one');
+              else if (sockets === opened) relaySockets.set(address, s);
+            }),
+          (err: unknown) => log.warn({ interface: name, relay: address, err: errorMessage(err) }, 'DHCP: could not bind a relay socket; replies to it go through the unconnected one'),
+        );
+        return undefined;
+      };
       const onMessage4 = (msg: Buffer, rinfo: RemoteInfo) => {
         try {
           count('received');
@@ -330,26 +372,15 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
           if (reply) {
             const bytes = encodeV4(reply.packet, { maxSize: reply.maxSize, allowOverload: true });
             const to = reply.to;
-            send =
-              to.address === LIMITED_BROADCAST && to.port === CLIENT_PORT && bcastConnected
-                ? () => {
-                    count('sent');
-                    // A send without a callback completes synchronously in Node (no request object,
-                    // no completion callback: half the user CPU of a send). Failures are then only
-                    // seen on the sampled sends that carry one (1 in BCAST_SAMPLE), which is
-                    // enough to count and log a persistent failure (ENOBUFS, a firewall's EPERM).
-                    if (++bcastSends % BCAST_SAMPLE === 0) {
-                      bcast4.send(bytes, (err) => {
-                        if (err) sendFailed(to, err, name);
-                      });
-                    } else bcast4.send(bytes);
-                  }
-                : () => {
-                    count('sent');
-                    reply4.send(bytes, to.port, to.address, (err) => {
-                      if (err) sendFailed(to, err, name);
-                    });
-                  };
+            const connected = to.port === CLIENT_PORT ? (to.address === LIMITED_BROADCAST && bcastConnected ? bcast4 : undefined) : to.port === SERVER_PORT ? relaySocket(to.address) : undefined;
+            send = connected
+              ? () => sendConnected(connected, bytes, to)
+              : () => {
+                  count('sent');
+                  reply4.send(bytes, to.port, to.address, (err) => {
+                    if (err) sendFailed(to, err, name);
+                  });
+                };
           }
           deliver(outcome, send);
         } catch (err) {
@@ -361,7 +392,8 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
         s.on('message', onMessage4);
       }
       bcast4.on('error', (err) => log.error({ interface: name, err: errorMessage(err) }, 'DHCP: socket error'));
-      sockets.push(listen4, reply4, bcast4);
+      const opened = sockets;
+      opened.push(listen4, reply4, bcast4);
       await bind(listen4, d.port, '0.0.0.0');
       // Between bind and here (the same tick) a broadcast from another interface could be queued.
       tie(listen4);
