@@ -107,7 +107,10 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
   }) : () => undefined;
   const readiness = (): Record<string, ServiceReadiness> => {
     const s = dhcp.state();
-    return { dhcp: { ready: s.state === 'running' || s.state === 'disabled', state: s.state, reason: s.reason } };
+    // With several DHCP interfaces, each one's state too (ready only when every one runs).
+    const interfaces = s.interfaces?.map((i) => ({ interface: i.interface, state: i.state, ...(i.reason ? { reason: i.reason } : {}), ...(i.address ? { address: i.address } : {}) }));
+    const dhcpReadiness: ServiceReadiness & { interfaces?: typeof interfaces } = { ready: s.state === 'running' || s.state === 'disabled', state: s.state, reason: s.reason, ...(interfaces ? { interfaces } : {}) };
+    return { dhcp: dhcpReadiness };
   };
 
   const { token, file: tokenFile } = adminToken(config);

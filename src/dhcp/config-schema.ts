@@ -113,7 +113,7 @@ export type DhcpMatchConfig = Static<typeof DhcpMatch>;
 
 export const DhcpSectionSchema = Type.Object(
   {
-    interface: Type.String({ default: '', description: 'network interface the DHCP responder listens on (empty disables it)', ...env('ZTP_DHCP_INTERFACE') }),
+    interface: Type.String({ default: '', description: 'network interface(s) the DHCP responder serves, comma-separated for several (br0,br1): each gets sockets bound to it and replies leave the interface the request came in on (empty disables it)', ...env('ZTP_DHCP_INTERFACE') }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 67, description: 'DHCPv4 server port', ...env('ZTP_DHCP_PORT') }),
     mode: Type.Union([Type.Literal('server'), Type.Literal('proxy')], {
       default: 'server',

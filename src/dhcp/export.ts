@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import type { Device } from '../devices/model.js';
 import { hexColon } from './codec/bytes.js';
 import { encodeSztpRedirect } from './codec/options.js';
-import { parseCidrV4 } from './settings.js';
+import { dhcpInterfaces, parseCidrV4 } from './settings.js';
 import { numberToIpv4 } from './codec/bytes.js';
 
 export type ExportFormat = 'kea' | 'dnsmasq' | 'isc-dhcpd';
@@ -44,7 +44,7 @@ export function exportKea(input: ExportInput): Record<string, unknown> {
   const hosts = input.devices.filter((d) => d.profile === 'opi' && opi);
   return {
     Dhcp4: {
-      'interfaces-config': { interfaces: input.dhcp.interface ? [input.dhcp.interface] : ['*'] },
+      'interfaces-config': { interfaces: dhcpInterfaces(input.dhcp.interface).length > 0 ? dhcpInterfaces(input.dhcp.interface) : ['*'] },
       'lease-database': { type: 'memfile', persist: true },
       'valid-lifetime': input.dhcp.leaseTime,
       // Kea 2.2 has no name for 143: define it as binary (2.3.6+ knows v4-sztp-redirect).

@@ -4,10 +4,13 @@
 // committed: everything produced within GROUP_COMMIT_MS (or GROUP_COMMIT_MAX rows) goes in one
 // SQLite transaction, and the replies that acknowledge them (ACKs) are sent only after it commits.
 //
-// The interface may come and go (a bridge whose tap appears later, a link without carrier, an
-// address added after start): the service waits for it with back-off, logs once while waiting,
-// starts when it is usable, and watches it afterwards (address change → sockets rebound; gone →
-// waiting again). Its state is what readiness reports. Per-packet lines are debug; a summary of
+// dhcp.interface may name several interfaces. Each has its own sockets bound to the device
+// (SO_BINDTOIFINDEX, src/dhcp/bind-device.ts), so a broadcast DISCOVER is known to come from
+// that interface and its reply leaves through it; lease tables, limits, pools and the group
+// commit are shared. Each interface may come and go (a bridge whose tap appears later, a link
+// without carrier, an address added after start): it waits with back-off, logs once while
+// waiting, starts when it is usable, and is watched afterwards (address change → sockets
+// rebound; gone → waiting again). Its state is what readiness reports. Per-packet lines are debug; a summary of
 // the counters goes out at info every dhcp.summaryInterval seconds.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
@@ -20,15 +23,19 @@ import { ipv4ToNumber } from './codec/bytes.js';
 import { decodeV4, encodeV4 } from './codec/v4.js';
 import { LeaseTable, SqliteLeasePersistence, type Lease } from './leases.js';
 import type { Inventory, PolicyInput } from './policy.js';
-import { buildSubnets, CLIENT_PORT, LIMITED_BROADCAST, ResponderV4, type V4Outcome } from './responder-v4.js';
+import { buildSubnets, CLIENT_PORT, LIMITED_BROADCAST, ResponderV4, SERVER_PORT, type V4Outcome } from './responder-v4.js';
 import { ALL_DHCP_RELAY_AGENTS_AND_SERVERS, buildSubnetsV6, ResponderV6, type V6Outcome } from './responder-v6.js';
-import { inCidr, parseCidrV4 } from './settings.js';
+import { dhcpInterfaces, inCidr, parseCidrV4 } from './settings.js';
 import { ClientRateLimiter } from './limits.js';
+import { bindToDevice } from './bind-device.js';
 
 export type DhcpServiceContext = Pick<SuiteContext, 'config' | 'log' | 'db' | 'store' | 'clock' | 'publicHost'>;
 
-export interface DhcpState {
-  state: 'disabled' | 'waiting' | 'running' | 'stopped';
+export type DhcpStateName = 'disabled' | 'waiting' | 'running' | 'stopped';
+
+/** One served interface. */
+export interface DhcpInterfaceState {
+  state: DhcpStateName;
   interface: string;
   /** why not running (waiting/disabled) */
   reason?: string;
@@ -38,6 +45,15 @@ export interface DhcpState {
   listen?: ListenInfo[];
   /** ISO time of the last change */
   since: string;
+}
+
+/**
+ * The service: running when every interface is, waiting while any waits (its reason, prefixed by
+ * the interface name when there are several), disabled when one cannot be served at all.
+ * `interface` is dhcp.interface as configured; `interfaces` has one entry per interface.
+ */
+export interface DhcpState extends DhcpInterfaceState {
+  interfaces?: DhcpInterfaceState[];
 }
 
 export interface DhcpService extends Service {
@@ -113,8 +129,10 @@ export function storeInventory(ctx: Pick<SuiteContext, 'store'>, imageUrlFor?: I
 /** How long lease rows and events may wait to share a transaction, and how many may (then at once). */
 const GROUP_COMMIT_MS = 4;
 const GROUP_COMMIT_MAX = 2048;
-/** one broadcast reply in this many is sent with a completion callback (error detection) */
-const BCAST_SAMPLE = 32;
+/** one reply in this many on a connected socket is sent with a completion callback (error detection) */
+const SEND_SAMPLE = 32;
+/** relays (giaddr) that get a connected reply socket of their own, per interface */
+const MAX_RELAY_SOCKETS = 64;
 
 interface Pending {
   writes: Lease[];
@@ -133,22 +151,22 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
   const probe = options.probe ?? linuxInterfaceProbe;
   const retry = options.retry ?? { initialMs: 250, maxMs: 10_000, watchMs: 2_000 };
   const d = ctx.config.dhcp;
-  let state: DhcpState = { state: 'stopped', interface: d.interface, since: new Date().toISOString() };
-  const setState = (next: Omit<DhcpState, 'since' | 'interface'>) => {
-    state = { ...next, interface: d.interface, since: new Date().toISOString() };
-  };
-  let v4: Socket[] = [];
-  let v6: Socket | undefined;
+  const names = dhcpInterfaces(d.interface);
+  const several = names.length > 1;
+  let stoppedState: DhcpInterfaceState = { state: 'stopped', interface: d.interface, since: new Date().toISOString() };
   let pending: Pending | undefined;
   let flushTimer: NodeJS.Timeout | undefined;
   let persistence: SqliteLeasePersistence | undefined;
   let leases4: LeaseTable | undefined;
   let leases6: LeaseTable | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  // Shared by every interface: one pool state per address range, one rate budget per client.
+  let subnets4: ReturnType<typeof buildSubnets> | undefined;
+  let subnets6: ReturnType<typeof buildSubnetsV6> | undefined;
+  const newLimiter = () => (d.limits.packetsPerSecond > 0 ? new ClientRateLimiter(d.limits.packetsPerSecond, d.limits.packetBurst) : undefined);
+  const limiter4 = newLimiter();
+  const limiter6 = newLimiter();
   let summaryTimer: NodeJS.Timeout | undefined;
-  let backoff = retry.initialMs;
   let stopped = false;
-  let running: { address: string; ipv6: string } | undefined;
 
   const flush = () => {
     clearTimeout(flushTimer);
@@ -188,39 +206,31 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
   };
 
   const debugOn = () => log.isLevelEnabled('debug');
-  const logOutcome = (o: V4Outcome | V6Outcome) => {
+  const logOutcome = (o: V4Outcome | V6Outcome, iface: string) => {
     if (o.counter) count(o.counter);
     const level = o.log.level;
     if (level === 'debug' && !debugOn()) return;
     const f = o.log.fields;
     const fields = typeof f === 'function' ? f() : f;
-    if (level === 'warn') hostile.warn(fields, o.log.msg);
-    else if (level === 'info') log.info(fields, o.log.msg);
-    else log.debug(fields, o.log.msg);
+    const withIface = several ? { ...fields, interface: iface } : fields;
+    if (level === 'warn') hostile.warn(withIface, o.log.msg);
+    else if (level === 'info') log.info(withIface, o.log.msg);
+    else log.debug(withIface, o.log.msg);
   };
 
-  const onError = (err: unknown, rinfo: RemoteInfo, family: string) => {
+  const onError = (err: unknown, rinfo: RemoteInfo, family: string, iface: string) => {
     if (isZtpError(err)) {
       count(`drop-${err.code}`);
-      hostile.warn({ from: `${rinfo.address}:${rinfo.port}`, family, code: err.code, reason: err.message }, 'DHCP: dropped packet');
+      hostile.warn({ from: `${rinfo.address}:${rinfo.port}`, family, interface: iface, code: err.code, reason: err.message }, 'DHCP: dropped packet');
     } else {
       count('internal-error');
-      log.error({ from: `${rinfo.address}:${rinfo.port}`, family, err: errorMessage(err) }, 'DHCP: internal error handling a packet (dropped)');
+      log.error({ from: `${rinfo.address}:${rinfo.port}`, family, interface: iface, err: errorMessage(err) }, 'DHCP: internal error handling a packet (dropped)');
     }
   };
 
-  const sendFailed = (to: unknown, err: Error) => {
+  const sendFailed = (to: unknown, err: Error, iface: string) => {
     count('send-failed');
-    hostile.warn({ to, err: errorMessage(err) }, 'DHCP: send failed');
-  };
-
-  const closeSockets = async () => {
-    const close = (s: Socket | undefined) => (s ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve());
-    const all = [...v4, v6];
-    v4 = [];
-    v6 = undefined;
-    running = undefined;
-    await Promise.all(all.map(close));
+    hostile.warn({ to, interface: iface, err: errorMessage(err) }, 'DHCP: send failed');
   };
 
   const bind = (s: Socket, port: number, address: string) =>
@@ -232,226 +242,335 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
       });
     });
 
-  const limiter = () => (d.limits.packetsPerSecond > 0 ? new ClientRateLimiter(d.limits.packetsPerSecond, d.limits.packetBurst) : undefined);
+  /** One served interface: its sockets, responders and waiting/retry/watch lifecycle. */
+  const createInterface = (name: string) => {
+    let state: DhcpInterfaceState = { state: 'stopped', interface: name, since: new Date().toISOString() };
+    const setState = (next: Omit<DhcpInterfaceState, 'since' | 'interface'>) => {
+      state = { ...next, interface: name, since: new Date().toISOString() };
+    };
+    let sockets: Socket[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    let backoff = retry.initialMs;
+    let running: { address: string; ipv6: string } | undefined;
+    let unboundWarned = false;
 
-  /** Opens the sockets on the interface's current addresses. Throws bind errors. */
-  const open = async (iface: NetworkInterfaceInfo[]): Promise<ListenInfo[]> => {
-    const addr4 = iface.find((a) => a.family === 'IPv4')!;
-    const cidr = parseCidrV4(addr4.cidr ?? `${addr4.address}/32`);
-    const serverId = d.serverAddress || addr4.address;
-    const subnets = buildSubnets(d.subnets);
-    if (d.mode === 'server' && !subnets.some((s) => inCidr(ipv4ToNumber(addr4.address), s.cidr))) {
-      log.warn({ interface: d.interface, address: addr4.address }, 'DHCP: no dhcp.subnets entry contains the interface address: only relayed requests get addresses');
-    }
-    const policy = policyInput(ctx);
-    const inventory = storeInventory(ctx, options.imageUrlFor, options.tftpPathFor);
-    const now = () => ctx.clock.now().getTime();
-    leases4 ??= new LeaseTable(4, persistence!.loadAll(4));
-    const responder = new ResponderV4({
-      mode: d.mode,
-      serverId,
-      subnets,
-      interfaceAddress: addr4.address,
-      policy,
-      inventory,
-      leases: leases4,
-      now,
-      offerHoldMs: d.offerHold * 1000,
-      interfaceCidr: cidr,
-      relays: d.relays,
-      leasesPerClient: d.limits.leasesPerClient,
-      limiter: limiter(),
-    });
-    // Two sockets on the DHCP port. The wildcard one receives broadcasts (clients without an
-    // address send to 255.255.255.255). The one bound to the interface's own address receives
-    // unicasts to us (renewals, relays) and sends every reply: Linux routes a limited broadcast
-    // (and multicast) out of the device that owns the bound source address, with no default
-    // route needed ("special hack" in ip_route_output_key_hash_rcu), so an OFFER to
-    // 255.255.255.255:68 leaves the DHCP interface. SO_REUSEADDR lets both bind the same port.
-    const listen4 = createSocket({ type: 'udp4', reuseAddr: true });
-    const reply4 = createSocket({ type: 'udp4', reuseAddr: true });
-    // Most replies go to 255.255.255.255:68: a third socket on the same address, connected there,
-    // sends them without the per-send destination lookup of an unconnected socket. Being
-    // connected to that peer, it receives nothing.
-    const bcast4 = createSocket({ type: 'udp4', reuseAddr: true });
-    const onMessage4 = (msg: Buffer, rinfo: RemoteInfo) => {
+    /**
+     * Ties a bound socket to this interface. With one interface a kernel or binding without
+     * SO_BINDTOIFINDEX leaves the socket as it was (the wildcard socket then also hears other
+     * interfaces' broadcasts: the behaviour before several interfaces were supported); with
+     * several it is an error, since replies could not be told apart.
+     */
+    const tie = (s: Socket) => {
       try {
-        count('received');
-        const outcome = responder.handle(decodeV4(msg));
-        logOutcome(outcome);
-        const reply = outcome.reply;
-        let send: (() => void) | undefined;
-        if (reply) {
-          const bytes = encodeV4(reply.packet, { maxSize: reply.maxSize, allowOverload: true });
-          const to = reply.to;
-          send =
-            to.address === LIMITED_BROADCAST && to.port === CLIENT_PORT && bcastConnected
-              ? () => {
-                  count('sent');
-                  // A send without a callback completes synchronously in Node (no request object,
-                  // no completion callback: half the user CPU of a send). Failures are then only
-                  // seen on the sampled sends that carry one (1 in BCAST_SAMPLE), which is
-                  // enough to count and log a persistent failure (ENOBUFS, a firewall's EPERM).
-                  if (++bcastSends % BCAST_SAMPLE === 0) {
-                    bcast4.send(bytes, (err) => {
-                      if (err) sendFailed(to, err);
-                    });
-                  } else bcast4.send(bytes);
-                }
+        bindToDevice(s, name);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (several || code === 'ENODEV') throw err;
+        if (!unboundWarned) log.warn({ interface: name, err: errorMessage(err) }, 'DHCP: sockets not bound to the interface (SO_BINDTOIFINDEX unavailable); broadcasts from other interfaces reach the responder too');
+        unboundWarned = true;
+      }
+    };
+
+    const closeSockets = async () => {
+      const all = sockets;
+      sockets = [];
+      running = undefined;
+      await Promise.all(all.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    };
+
+    /** Opens the sockets on the interface's current addresses. Throws bind errors. */
+    const open = async (iface: NetworkInterfaceInfo[]): Promise<ListenInfo[]> => {
+      const addr4 = iface.find((a) => a.family === 'IPv4')!;
+      const cidr = parseCidrV4(addr4.cidr ?? `${addr4.address}/32`);
+      const serverId = d.serverAddress || addr4.address;
+      subnets4 ??= buildSubnets(d.subnets);
+      const subnets = subnets4;
+      if (d.mode === 'server' && !subnets.some((s) => inCidr(ipv4ToNumber(addr4.address), s.cidr))) {
+        log.warn({ interface: name, address: addr4.address }, 'DHCP: no dhcp.subnets entry contains the interface address: only relayed requests get addresses');
+      }
+      const policy = policyInput(ctx);
+      const inventory = storeInventory(ctx, options.imageUrlFor, options.tftpPathFor);
+      const now = () => ctx.clock.now().getTime();
+      leases4 ??= new LeaseTable(4, persistence!.loadAll(4));
+      const responder = new ResponderV4({
+        mode: d.mode,
+        serverId,
+        subnets,
+        interfaceAddress: addr4.address,
+        policy,
+        inventory,
+        leases: leases4,
+        now,
+        offerHoldMs: d.offerHold * 1000,
+        interfaceCidr: cidr,
+        relays: d.relays,
+        leasesPerClient: d.limits.leasesPerClient,
+        limiter: limiter4,
+      });
+      // Three sockets on the DHCP port. The wildcard one, bound to this interface's device,
+      // receives the broadcasts (clients without an address send to 255.255.255.255) and unicasts
+      // that arrived on this interface only. The one bound to the interface's own address
+      // receives unicasts to it (renewals, relays, whatever interface they came in on) and sends
+      // unicast replies by the routing table (a relay may sit behind another interface). The
+      // third, on the same address and bound to the device, is connected to 255.255.255.255:68:
+      // most replies go there, and a connected socket sends them without a per-send destination
+      // lookup; bound to the device, the limited broadcast leaves this interface, default route
+      // or not. Being connected to that peer, it receives nothing. SO_REUSEADDR lets them (and
+      // other interfaces' wildcard sockets) share the port.
+      const listen4 = createSocket({ type: 'udp4', reuseAddr: true });
+      const reply4 = createSocket({ type: 'udp4', reuseAddr: true });
+      const bcast4 = createSocket({ type: 'udp4', reuseAddr: true });
+      let bcastConnected = false;
+      let sends = 0;
+      /**
+       * A send on a connected socket. Without a callback it completes synchronously in Node (no
+       * request object, no completion callback: half the user CPU of a send). Failures are then
+       * only seen on the sampled sends that carry one (1 in SEND_SAMPLE), which is enough to
+       * count and log a persistent failure (ENOBUFS, a firewall's EPERM).
+       */
+      const sendConnected = (s: Socket, bytes: Buffer, to: { address: string; port: number }) => {
+        count('sent');
+        if (++sends % SEND_SAMPLE === 0) {
+          s.send(bytes, (err) => {
+            if (err) sendFailed(to, err, name);
+          });
+        } else s.send(bytes);
+      };
+      // Relayed replies (giaddr:67) go through a socket connected to the relay, made on its first
+      // reply: a relay is one peer that gets many replies, and a connected socket sends them
+      // without Node's per-send address lookup (a tick and a callback) and the kernel's per-send
+      // route lookup. Bound like reply4, it also receives that relay's requests (a connected
+      // socket is the best match for them), which go to the same handler. Relays are few: at
+      // most MAX_RELAY_SOCKETS, the others through reply4. null: still connecting.
+      const relaySockets = new Map<string, Socket | null>();
+      const relaySocket = (address: string): Socket | undefined => {
+        const known = relaySockets.get(address);
+        if (known !== undefined) return known ?? undefined;
+        if (relaySockets.size >= MAX_RELAY_SOCKETS || sockets !== opened) return undefined;
+        relaySockets.set(address, null);
+        const s = createSocket({ type: 'udp4', reuseAddr: true });
+        s.on('error', (err) => log.error({ interface: name, relay: address, err: errorMessage(err) }, 'DHCP: relay socket error'));
+        s.on('message', onMessage4);
+        opened.push(s);
+        bind(s, listen4.address().port, addr4.address).then(
+          () =>
+            s.connect(SERVER_PORT, address, (err?: Error) => {
+              if (err) log.warn({ interface: name, relay: address, err: errorMessage(err) }, 'DHCP: could not connect a relay socket; replies to it go through the unconnected one');
+              else if (sockets === opened) relaySockets.set(address, s);
+            }),
+          (err: unknown) => log.warn({ interface: name, relay: address, err: errorMessage(err) }, 'DHCP: could not bind a relay socket; replies to it go through the unconnected one'),
+        );
+        return undefined;
+      };
+      const onMessage4 = (msg: Buffer, rinfo: RemoteInfo) => {
+        try {
+          count('received');
+          const outcome = responder.handle(decodeV4(msg));
+          logOutcome(outcome, name);
+          const reply = outcome.reply;
+          let send: (() => void) | undefined;
+          if (reply) {
+            const bytes = encodeV4(reply.packet, { maxSize: reply.maxSize, allowOverload: true });
+            const to = reply.to;
+            const connected = to.port === CLIENT_PORT ? (to.address === LIMITED_BROADCAST && bcastConnected ? bcast4 : undefined) : to.port === SERVER_PORT ? relaySocket(to.address) : undefined;
+            send = connected
+              ? () => sendConnected(connected, bytes, to)
               : () => {
                   count('sent');
                   reply4.send(bytes, to.port, to.address, (err) => {
-                    if (err) sendFailed(to, err);
+                    if (err) sendFailed(to, err, name);
                   });
                 };
-        }
-        deliver(outcome, send);
-      } catch (err) {
-        onError(err, rinfo, 'v4');
-      }
-    };
-    for (const s of [listen4, reply4]) {
-      s.on('error', (err) => log.error({ err: errorMessage(err) }, 'DHCP: socket error'));
-      s.on('message', onMessage4);
-    }
-    bcast4.on('error', (err) => log.error({ err: errorMessage(err) }, 'DHCP: socket error'));
-    v4 = [listen4, reply4, bcast4];
-    let bcastConnected = false;
-    let bcastSends = 0;
-    await bind(listen4, d.port, '0.0.0.0');
-    await bind(reply4, listen4.address().port, addr4.address);
-    reply4.setBroadcast(true);
-    await bind(bcast4, listen4.address().port, addr4.address);
-    bcast4.setBroadcast(true);
-    await new Promise<void>((resolve) =>
-      bcast4.connect(CLIENT_PORT, LIMITED_BROADCAST, (err?: Error) => {
-        // Without it, broadcasts go through reply4 like every other reply.
-        if (err) log.warn({ err: errorMessage(err) }, 'DHCP: could not connect the broadcast socket; using the unconnected one');
-        else bcastConnected = true;
-        resolve();
-      }),
-    );
-    const listen: ListenInfo[] = [{ service: 'dhcp', protocol: 'udp4', address: serverId, port: listen4.address().port }];
-    log.info({ interface: d.interface, serverId, port: listen4.address().port, mode: d.mode, subnets: d.subnets.map((s) => s.subnet), sztp: policy.sztpUrls }, `DHCP responder listening (${d.mode} mode)`);
-
-    let ipv6 = '';
-    if (d.v6.enabled) {
-      const link = iface.find((a) => a.family === 'IPv6' && a.address.startsWith('fe80'));
-      const globals = iface.filter((a) => a.family === 'IPv6' && !a.address.startsWith('fe80')).map((a) => a.address);
-      ipv6 = globals.join(',');
-      const mac = iface.find((a) => a.mac && a.mac !== '00:00:00:00:00:00')?.mac ?? '02:00:00:00:00:01';
-      // RFC 8415 §11.4 DUID-LL: type 3, hardware type 1 (Ethernet), link-layer address.
-      const serverDuid = Buffer.concat([Buffer.from([0, 3, 0, 1]), Buffer.from(mac.split(':').map((h) => parseInt(h, 16)))]);
-      leases6 ??= new LeaseTable(6, persistence!.loadAll(6));
-      const responder6 = new ResponderV6({
-        serverDuid,
-        subnets: buildSubnetsV6(d.v6.subnets),
-        interfaceAddresses: globals,
-        policy,
-        inventory,
-        leases: leases6,
-        relays: d.relays,
-        now,
-        preferredLifetime: d.v6.preferredLifetime,
-        validLifetime: d.v6.validLifetime,
-        offerHoldMs: d.offerHold * 1000,
-        leasesPerClient: d.limits.leasesPerClient,
-        limiter: limiter(),
-      });
-      const socket6 = createSocket({ type: 'udp6', reuseAddr: true, ipv6Only: true });
-      socket6.on('error', (err) => log.error({ err: errorMessage(err) }, 'DHCPv6: socket error'));
-      socket6.on('message', (msg, rinfo) => {
-        try {
-          count('v6-received');
-          const from = { address: rinfo.address.includes('%') || !rinfo.address.startsWith('fe80') ? rinfo.address : `${rinfo.address}%${d.interface}`, port: rinfo.port };
-          const outcome = responder6.handle(msg, from);
-          logOutcome(outcome);
-          const reply = outcome.reply;
-          deliver(
-            outcome,
-            reply
-              ? () => {
-                  count('v6-sent');
-                  socket6.send(reply.data, reply.to.port, reply.to.address, (err) => {
-                    if (err) sendFailed(reply.to, err);
-                  });
-                }
-              : undefined,
-          );
+          }
+          deliver(outcome, send);
         } catch (err) {
-          onError(err, rinfo, 'v6');
+          onError(err, rinfo, 'v4', name);
         }
-      });
-      v6 = socket6;
-      await bind(socket6, d.v6.port, '::');
-      socket6.addMembership(ALL_DHCP_RELAY_AGENTS_AND_SERVERS, `::%${d.interface}`);
-      listen.push({ service: 'dhcp', protocol: 'udp6', address: link?.address ?? '::', port: socket6.address().port });
-      log.info({ interface: d.interface, port: socket6.address().port, duid: serverDuid.toString('hex') }, 'DHCPv6 responder listening');
-    }
-    running = { address: addr4.address, ipv6 };
-    return listen;
-  };
+      };
+      for (const s of [listen4, reply4]) {
+        s.on('error', (err) => log.error({ interface: name, err: errorMessage(err) }, 'DHCP: socket error'));
+        s.on('message', onMessage4);
+      }
+      bcast4.on('error', (err) => log.error({ interface: name, err: errorMessage(err) }, 'DHCP: socket error'));
+      const opened = sockets;
+      opened.push(listen4, reply4, bcast4);
+      await bind(listen4, d.port, '0.0.0.0');
+      // Between bind and here (the same tick) a broadcast from another interface could be queued.
+      tie(listen4);
+      await bind(reply4, listen4.address().port, addr4.address);
+      reply4.setBroadcast(true);
+      await bind(bcast4, listen4.address().port, addr4.address);
+      bcast4.setBroadcast(true);
+      tie(bcast4);
+      await new Promise<void>((resolve) =>
+        bcast4.connect(CLIENT_PORT, LIMITED_BROADCAST, (err?: Error) => {
+          // Without it, broadcasts go through reply4 like every other reply.
+          if (err) log.warn({ interface: name, err: errorMessage(err) }, 'DHCP: could not connect the broadcast socket; using the unconnected one');
+          else bcastConnected = true;
+          resolve();
+        }),
+      );
+      const listen: ListenInfo[] = [{ service: 'dhcp', protocol: 'udp4', address: serverId, port: listen4.address().port }];
+      log.info({ interface: name, serverId, port: listen4.address().port, mode: d.mode, subnets: d.subnets.map((s) => s.subnet), sztp: policy.sztpUrls }, `DHCP responder listening on ${name} (${d.mode} mode)`);
 
-  const schedule = (fn: () => void, ms: number) => {
-    if (stopped) return;
-    clearTimeout(timer);
-    timer = setTimeout(fn, ms);
-    timer.unref();
-  };
-
-  /** One attempt to (re)start on the interface; never throws after the first start. */
-  const attempt = async (first: boolean): Promise<ListenInfo[]> => {
-    const p = probe(d.interface);
-    if (!p.usable) {
-      if (state.state !== 'waiting' || state.reason !== p.reason) log.warn({ interface: d.interface, reason: p.reason }, `DHCP: waiting for interface ${d.interface} (${p.reason}); will start when it is usable`);
-      setState({ state: 'waiting', reason: p.reason });
-      schedule(() => void attempt(false), backoff);
-      backoff = Math.min(backoff * 2, retry.maxMs);
-      return [];
-    }
-    try {
-      const listen = await open(p.addrs);
-      backoff = retry.initialMs;
-      setState({ state: 'running', address: running!.address, listen });
-      if (!first) log.info({ interface: d.interface, address: running!.address, listen }, `DHCP: interface ${d.interface} is usable; responder started`);
-      schedule(watch, retry.watchMs);
+      let ipv6 = '';
+      if (d.v6.enabled) {
+        const link = iface.find((a) => a.family === 'IPv6' && a.address.startsWith('fe80'));
+        const globals = iface.filter((a) => a.family === 'IPv6' && !a.address.startsWith('fe80')).map((a) => a.address);
+        ipv6 = globals.join(',');
+        const mac = iface.find((a) => a.mac && a.mac !== '00:00:00:00:00:00')?.mac ?? '02:00:00:00:00:01';
+        // RFC 8415 §11.4 DUID-LL: type 3, hardware type 1 (Ethernet), link-layer address.
+        const serverDuid = Buffer.concat([Buffer.from([0, 3, 0, 1]), Buffer.from(mac.split(':').map((h) => parseInt(h, 16)))]);
+        leases6 ??= new LeaseTable(6, persistence!.loadAll(6));
+        subnets6 ??= buildSubnetsV6(d.v6.subnets);
+        const responder6 = new ResponderV6({
+          serverDuid,
+          subnets: subnets6,
+          interfaceAddresses: globals,
+          policy,
+          inventory,
+          leases: leases6,
+          relays: d.relays,
+          now,
+          preferredLifetime: d.v6.preferredLifetime,
+          validLifetime: d.v6.validLifetime,
+          offerHoldMs: d.offerHold * 1000,
+          leasesPerClient: d.limits.leasesPerClient,
+          limiter: limiter6,
+        });
+        const socket6 = createSocket({ type: 'udp6', reuseAddr: true, ipv6Only: true });
+        socket6.on('error', (err) => log.error({ interface: name, err: errorMessage(err) }, 'DHCPv6: socket error'));
+        socket6.on('message', (msg, rinfo) => {
+          try {
+            count('v6-received');
+            const from = { address: rinfo.address.includes('%') || !rinfo.address.startsWith('fe80') ? rinfo.address : `${rinfo.address}%${name}`, port: rinfo.port };
+            const outcome = responder6.handle(msg, from);
+            logOutcome(outcome, name);
+            const reply = outcome.reply;
+            deliver(
+              outcome,
+              reply
+                ? () => {
+                    count('v6-sent');
+                    socket6.send(reply.data, reply.to.port, reply.to.address, (err) => {
+                      if (err) sendFailed(reply.to, err, name);
+                    });
+                  }
+                : undefined,
+            );
+          } catch (err) {
+            onError(err, rinfo, 'v6', name);
+          }
+        });
+        sockets.push(socket6);
+        await bind(socket6, d.v6.port, '::');
+        tie(socket6);
+        socket6.addMembership(ALL_DHCP_RELAY_AGENTS_AND_SERVERS, `::%${name}`);
+        listen.push({ service: 'dhcp', protocol: 'udp6', address: link?.address ?? '::', port: socket6.address().port });
+        log.info({ interface: name, port: socket6.address().port, duid: serverDuid.toString('hex') }, `DHCPv6 responder listening on ${name}`);
+      }
+      running = { address: addr4.address, ipv6 };
       return listen;
-    } catch (err) {
-      await closeSockets();
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EACCES') {
-        setState({ state: 'disabled', reason: 'ports below 1024 need root or CAP_NET_BIND_SERVICE' });
-        log.warn({ port: d.port }, 'DHCP responder disabled: ports below 1024 need root or CAP_NET_BIND_SERVICE (or set ZTP_DHCP_PORT for a test port)');
+    };
+
+    const schedule = (fn: () => void, ms: number) => {
+      if (stopped) return;
+      clearTimeout(timer);
+      timer = setTimeout(fn, ms);
+      timer.unref();
+    };
+
+    /** One attempt to (re)start on the interface; never throws after the first start. */
+    const attempt = async (first: boolean): Promise<ListenInfo[]> => {
+      const p = probe(name);
+      if (!p.usable) {
+        if (state.state !== 'waiting' || state.reason !== p.reason) log.warn({ interface: name, reason: p.reason }, `DHCP: waiting for interface ${name} (${p.reason}); will start when it is usable`);
+        setState({ state: 'waiting', reason: p.reason });
+        schedule(() => void attempt(false), backoff);
+        backoff = Math.min(backoff * 2, retry.maxMs);
         return [];
       }
-      // The address went away between probe and bind (EADDRNOTAVAIL) or a port is taken: retry.
-      if (first && code !== 'EADDRNOTAVAIL' && code !== 'ENODEV') throw err;
-      const reason = `cannot bind: ${errorMessage(err)}`;
-      if (state.reason !== reason) log.warn({ interface: d.interface, err: errorMessage(err) }, 'DHCP: could not open sockets; retrying');
-      setState({ state: 'waiting', reason });
-      schedule(() => void attempt(false), backoff);
-      backoff = Math.min(backoff * 2, retry.maxMs);
-      return [];
-    }
+      try {
+        const listen = await open(p.addrs);
+        backoff = retry.initialMs;
+        setState({ state: 'running', address: running!.address, listen });
+        if (!first) log.info({ interface: name, address: running!.address, listen }, `DHCP: interface ${name} is usable; responder started`);
+        schedule(watch, retry.watchMs);
+        return listen;
+      } catch (err) {
+        await closeSockets();
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EACCES') {
+          setState({ state: 'disabled', reason: 'ports below 1024 need root or CAP_NET_BIND_SERVICE' });
+          log.warn({ port: d.port, interface: name }, 'DHCP responder disabled: ports below 1024 need root or CAP_NET_BIND_SERVICE (or set ZTP_DHCP_PORT for a test port)');
+          return [];
+        }
+        if (code === 'EPERM' || code === 'ENOPROTOOPT' || code === 'ENOTSUP') {
+          const reason = `cannot bind sockets to ${name}: ${errorMessage(err)} (several interfaces need SO_BINDTOIFINDEX: Linux 5.0+, CAP_NET_RAW before 5.7)`;
+          setState({ state: 'disabled', reason });
+          log.error({ interface: name, err: errorMessage(err) }, `DHCP responder disabled on ${name}: ${reason}`);
+          return [];
+        }
+        // The address or interface went away between probe and bind (EADDRNOTAVAIL, ENODEV) or a
+        // port is taken: retry.
+        if (first && code !== 'EADDRNOTAVAIL' && code !== 'ENODEV') throw err;
+        const reason = `cannot bind: ${errorMessage(err)}`;
+        if (state.reason !== reason) log.warn({ interface: name, err: errorMessage(err) }, 'DHCP: could not open sockets; retrying');
+        setState({ state: 'waiting', reason });
+        schedule(() => void attempt(false), backoff);
+        backoff = Math.min(backoff * 2, retry.maxMs);
+        return [];
+      }
+    };
+
+    /** A running responder re-checks its interface: gone → wait again; new address → rebind. */
+    const watch = () => {
+      if (stopped) return;
+      const p = probe(name);
+      const addr4 = p.usable ? p.addrs.find((a) => a.family === 'IPv4')?.address : undefined;
+      const ipv6 = p.usable ? p.addrs.filter((a) => a.family === 'IPv6' && !a.address.startsWith('fe80')).map((a) => a.address).join(',') : '';
+      if (p.usable && running && addr4 === running.address && (!d.v6.enabled || ipv6 === running.ipv6)) {
+        schedule(watch, retry.watchMs);
+        return;
+      }
+      flush();
+      if (!p.usable) log.warn({ interface: name, reason: p.reason }, `DHCP: interface ${name} no longer usable (${p.reason}); responder paused`);
+      else log.info({ interface: name, was: running?.address, now: addr4 }, `DHCP: interface ${name} address changed; rebinding`);
+      void closeSockets().then(() => {
+        backoff = retry.initialMs;
+        if (!stopped) void attempt(false);
+      });
+    };
+
+    return {
+      name,
+      state: () => state,
+      start: () => {
+        backoff = retry.initialMs;
+        return attempt(true);
+      },
+      async stop(): Promise<void> {
+        clearTimeout(timer);
+        await closeSockets();
+        if (state.state !== 'disabled') setState({ state: 'stopped' });
+      },
+    };
   };
 
-  /** A running responder re-checks its interface: gone → wait again; new address → rebind. */
-  const watch = () => {
-    if (stopped) return;
-    const p = probe(d.interface);
-    const addr4 = p.usable ? p.addrs.find((a) => a.family === 'IPv4')?.address : undefined;
-    const ipv6 = p.usable ? p.addrs.filter((a) => a.family === 'IPv6' && !a.address.startsWith('fe80')).map((a) => a.address).join(',') : '';
-    if (p.usable && running && addr4 === running.address && (!d.v6.enabled || ipv6 === running.ipv6)) {
-      schedule(watch, retry.watchMs);
-      return;
-    }
-    flush();
-    if (!p.usable) log.warn({ interface: d.interface, reason: p.reason }, `DHCP: interface ${d.interface} no longer usable (${p.reason}); responder paused`);
-    else log.info({ interface: d.interface, was: running?.address, now: addr4 }, `DHCP: interface ${d.interface} address changed; rebinding`);
-    void closeSockets().then(() => {
-      backoff = retry.initialMs;
-      if (!stopped) void attempt(false);
-    });
+  const ifaces = names.map(createInterface);
+
+  /** The service's state from its interfaces' (see DhcpState). */
+  const aggregate = (): DhcpState => {
+    if (ifaces.length === 0) return { ...stoppedState };
+    const all = ifaces.map((i) => ({ ...i.state() }));
+    const pick = (s: DhcpStateName) => all.find((i) => i.state === s);
+    const worst = pick('disabled') ?? pick('waiting') ?? pick('stopped');
+    const since = all.map((i) => i.since).sort().at(-1)!;
+    if (!several) return { ...all[0]!, interface: d.interface };
+    const base: DhcpState = worst
+      ? { state: worst.state, interface: d.interface, since, ...(worst.reason ? { reason: `${worst.interface}: ${worst.reason}` } : {}) }
+      : { state: 'running', interface: d.interface, since, listen: all.flatMap((i) => i.listen ?? []) };
+    return { ...base, interfaces: all };
   };
 
   let last: Record<string, number> = {};
@@ -462,7 +581,11 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
       const delta: Record<string, number> = {};
       for (const [k, v] of Object.entries(counters)) if (v !== (last[k] ?? 0)) delta[k] = v - (last[k] ?? 0);
       const now = ctx.clock.now().getTime();
-      log.info({ interval: d.summaryInterval, delta, totals: { ...counters }, leases: leases4?.activeCount(now), leases6: leases6?.activeCount(now), state: state.state }, 'DHCP summary');
+      const s = aggregate();
+      log.info(
+        { interval: d.summaryInterval, delta, totals: { ...counters }, leases: leases4?.activeCount(now), leases6: leases6?.activeCount(now), state: s.state, ...(s.interfaces ? { interfaces: Object.fromEntries(s.interfaces.map((i) => [i.interface, i.state])) } : {}) },
+        'DHCP summary',
+      );
       last = { ...counters };
     }
   };
@@ -470,11 +593,11 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
   return {
     name: 'dhcp',
     stats: snapshot,
-    state: () => ({ ...state }),
+    state: aggregate,
     async start(): Promise<ListenInfo[]> {
       stopped = false;
-      if (!d.interface) {
-        setState({ state: 'disabled', reason: 'dhcp.interface (ZTP_DHCP_INTERFACE) is empty' });
+      if (ifaces.length === 0) {
+        stoppedState = { state: 'disabled', interface: d.interface, reason: 'dhcp.interface (ZTP_DHCP_INTERFACE) is empty', since: new Date().toISOString() };
         log.info('DHCP responder disabled: dhcp.interface (ZTP_DHCP_INTERFACE) is empty');
         return [];
       }
@@ -483,15 +606,22 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
         summaryTimer = setInterval(summary, d.summaryInterval * 1000);
         summaryTimer.unref();
       }
-      return attempt(true);
+      // One after the other: the first bind of a taken port throws, as with one interface.
+      const listen: ListenInfo[] = [];
+      try {
+        for (const i of ifaces) listen.push(...(await i.start()));
+      } catch (err) {
+        stopped = true;
+        await Promise.all(ifaces.map((i) => i.stop()));
+        throw err;
+      }
+      return listen;
     },
     async stop(): Promise<void> {
       stopped = true;
-      clearTimeout(timer);
       clearInterval(summaryTimer);
       flush();
-      await closeSockets();
-      if (state.state !== 'disabled') setState({ state: 'stopped' });
+      await Promise.all(ifaces.map((i) => i.stop()));
       log.info({ counters: snapshot() }, 'DHCP responder stopped');
     },
   };

@@ -188,3 +188,8 @@ export function validateDhcpSettings(d: DhcpSettings): void {
     checkOptionSet(s.options, `${key}.options`, 6);
   });
 }
+
+/** dhcp.interface: one name or several, comma-separated ('br0' or 'br0,br1'). */
+export function dhcpInterfaces(value: string): string[] {
+  return [...new Set(value.split(',').map((n) => n.trim()).filter(Boolean))];
+}

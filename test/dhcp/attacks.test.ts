@@ -2,7 +2,8 @@
 // responders. Work per packet is asserted by counting pool address computations (never time).
 import { describe, expect, it } from 'vitest';
 import type { DhcpV4Packet } from '../../src/dhcp/codec/v4.js';
-import { getOption } from '../../src/dhcp/codec/v4.js';
+import { decodeV4, encodeV4, getOption } from '../../src/dhcp/codec/v4.js';
+import { isZtpError } from '../../src/errors.js';
 import { decodeIaNa, decodeV6, encodeIaNa, encodeV6, findV6, MsgV6, OptV6, type OptionV6 } from '../../src/dhcp/codec/v6.js';
 import { LeaseTable, poolV4, type Pool } from '../../src/dhcp/leases.js';
 import { ClientRateLimiter } from '../../src/dhcp/limits.js';
@@ -31,13 +32,13 @@ function v4(type: number, mac: number, over: Partial<DhcpV4Packet> = {}, extra: 
 
 const ip = (n: number) => Buffer.from([10, 77, (n >> 8) & 255, n & 255]);
 
-function server4(opts: { limiter?: ClientRateLimiter; leasesPerClient?: number } = {}) {
+function server4(opts: { limiter?: ClientRateLimiter; leasesPerClient?: number; policy?: typeof policy & { global?: object } } = {}) {
   let now = 1_000_000;
   const subnets = buildSubnets([{ subnet: '10.77.0.0/16', pools: [{ start: '10.77.0.10', end: '10.77.255.250' }] }]);
   const pool = counted(subnets[0]!.pools[0]!);
   subnets[0]!.pools[0] = pool;
   const leases = new LeaseTable(4);
-  const r = new ResponderV4({ mode: 'server', serverId: '10.77.0.1', subnets, interfaceAddress: '10.77.0.1', policy, inventory, leases, now: () => now, offerHoldMs: 30_000, ...opts });
+  const r = new ResponderV4({ mode: 'server', serverId: '10.77.0.1', subnets, interfaceAddress: '10.77.0.1', inventory, leases, now: () => now, offerHoldMs: 30_000, ...opts, policy: opts.policy ?? policy });
   return { r, pool, leases, tick: (ms: number) => (now += ms) };
 }
 
@@ -103,6 +104,34 @@ describe('DHCPv4 under attack', () => {
     expect(pool.calls).toBe(0);
   });
 
+  // The service encodes every reply with { maxSize: reply.maxSize, allowOverload: true }.
+  it('no reply larger than the client allows (RFC 2131 §2: 576 bytes unless option 57 says more); what cannot fit is not sent', () => {
+    const big = (hex200: number, hex100: number) => ({ ...policy, global: { raw: [{ code: 224, hex: 'aa'.repeat(hex200), always: true }, { code: 225, hex: 'bb'.repeat(hex100), always: true }] } });
+    const wire = (r: ResponderV4, extra: { code: number; data: Buffer }[], mac: number) => {
+      const reply = r.handle(v4(1, mac, {}, extra)).reply!;
+      return encodeV4(reply.packet, { maxSize: reply.maxSize, allowOverload: true });
+    };
+    const { r } = server4({ policy: big(200, 100) });
+    const small = wire(r, [], 1);
+    expect(small.length).toBeLessThanOrEqual(576);
+    expect(getOption(decodeV4(small), 52)).toBeDefined(); // the rest went into the file field
+    expect(getOption(decodeV4(small), 225)).toEqual(Buffer.alloc(100, 0xbb));
+    const large = wire(r, [{ code: 57, data: Buffer.from([0x05, 0xdc]) }], 2); // 1500
+    expect(large.length).toBeGreaterThan(576);
+    expect(large.length).toBeLessThanOrEqual(1500);
+    expect(getOption(decodeV4(large), 52)).toBeUndefined();
+    // Options that fit nowhere within 576 bytes: a typed error (counted as a drop), never a bigger packet.
+    const { r: r2 } = server4({ policy: big(250, 250) });
+    let thrown: unknown;
+    try {
+      wire(r2, [], 3);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(isZtpError(thrown) && thrown.code).toBe('DHCP_ENCODE_FAILED');
+    expect(wire(r2, [{ code: 57, data: Buffer.from([0x05, 0xdc]) }], 4).length).toBeLessThanOrEqual(1500);
+  });
+
   it('per-MAC limit: one MAC with 50 client-ids gets at most 4 offers', () => {
     const { r } = server4({ leasesPerClient: 4 });
     let offers = 0;
@@ -134,10 +163,10 @@ const DUID = Buffer.from('0003000102000000abcd', 'hex');
 const SERVER_DUID = Buffer.from('000300010200000000ff', 'hex');
 const LINK = { address: 'fe80::2%eth0', port: 546 };
 
-function server6(poolEnd = 'fd00:9::1ff') {
+function server6(poolEnd = 'fd00:9::1ff', limiter?: ClientRateLimiter) {
   const subnets = buildSubnetsV6([{ prefix: 'fd00:9::/64', pools: [{ start: 'fd00:9::100', end: poolEnd }] }]);
   const leases = new LeaseTable(6);
-  const r = new ResponderV6({ serverDuid: SERVER_DUID, subnets, interfaceAddresses: ['fd00:9::1'], policy, inventory, leases, now: () => 1_000_000, preferredLifetime: 3000, validLifetime: 3600, offerHoldMs: 30_000, leasesPerClient: 4 });
+  const r = new ResponderV6({ serverDuid: SERVER_DUID, subnets, interfaceAddresses: ['fd00:9::1'], policy, inventory, leases, now: () => 1_000_000, preferredLifetime: 3000, validLifetime: 3600, offerHoldMs: 30_000, leasesPerClient: 4, limiter });
   return { r, leases };
 }
 
@@ -199,5 +228,16 @@ describe('DHCPv6 under attack', () => {
       const msg = Buffer.from(encodeV6({ kind: 'client', msgType: MsgV6.SOLICIT, transactionId: k, options: [{ code: OptV6.CLIENTID, data: duid }, { code: OptV6.IA_NA, data: encodeIaNa({ iaid: 1, t1: 0, t2: 0, options: [] }) }] }));
       expect(addressesIn(r.handle(msg, LINK).reply!.data)).toHaveLength(1);
     }
+  });
+
+  it('per-client packet rate per DUID: a burst, then the excess is dropped and counted; another DUID is unaffected', () => {
+    const { r } = server6('fd00:9::1ff', new ClientRateLimiter(10, 20));
+    const solicit = (k: number, duid: Buffer) => Buffer.from(encodeV6({ kind: 'client', msgType: MsgV6.SOLICIT, transactionId: k, options: [{ code: OptV6.CLIENTID, data: duid }, { code: OptV6.IA_NA, data: encodeIaNa({ iaid: 1, t1: 0, t2: 0, options: [] }) }] }));
+    const outs = Array.from({ length: 60 }, (_, k) => r.handle(solicit(k, DUID), LINK));
+    expect(outs.filter((o) => o.reply)).toHaveLength(20);
+    expect(outs.filter((o) => o.counter === 'rate-limited')).toHaveLength(40);
+    const other = Buffer.from(DUID);
+    other.writeUInt16BE(0x4242, 8);
+    expect(r.handle(solicit(99, other), LINK).reply).toBeDefined();
   });
 });

@@ -1,6 +1,6 @@
 // Issue 8, "The interface comes and goes": the DHCP service waits for a missing interface with
 // back-off, logs once while waiting, starts when it is usable, rebinds on an address change and
-// pauses when it goes away; readiness (/readyz) reports it. Real UDP sockets on loopback, the
+// pauses when it goes away; readiness (/readyz) reports it. Real UDP sockets bound to lo, the
 // interface's state injected (the namespace test does it with a real veth).
 import { createSocket } from 'node:dgram';
 import type { NetworkInterfaceInfo } from 'node:os';
@@ -32,11 +32,11 @@ afterEach(async () => {
   lines.length = 0;
 });
 
-function setup(probe: InterfaceProbe) {
-  const config = validateConfig({ dhcp: { interface: 'eth-test', port: 0, summaryInterval: 0, subnets: [{ subnet: '127.0.0.0/8', pools: [{ start: '127.0.5.1', end: '127.0.5.200' }] }] } });
+function setup(probe: InterfaceProbe, opts: { summaryInterval?: number; level?: string } = {}) {
+  const config = validateConfig({ dhcp: { interface: 'lo', port: 0, summaryInterval: opts.summaryInterval ?? 0, subnets: [{ subnet: '127.0.0.0/8', pools: [{ start: '127.0.5.1', end: '127.0.5.200' }] }] } });
   const db = openDatabase({ file: ':memory:' });
   const store = new DeviceStore(db);
-  const log = createLogger('info', sink);
+  const log = createLogger(opts.level ?? 'info', sink);
   service = createDhcpService({ config, log, db, store, clock: systemClock, publicHost: 'ztp.test' }, { probe, retry: { initialMs: 20, maxMs: 80, watchMs: 30 } });
   return { service, store };
 }
@@ -71,10 +71,10 @@ async function inform(port: number, to: string): Promise<string> {
 describe('DHCP service lifecycle', () => {
   it('waits for a missing interface (one log line), starts when it appears, rebinds on an address change, pauses when it goes', async () => {
     let iface: NetworkInterfaceInfo[] | undefined;
-    const probe: InterfaceProbe = () => (iface ? { usable: true, addrs: iface } : { usable: false, reason: 'interface eth-test does not exist' });
+    const probe: InterfaceProbe = () => (iface ? { usable: true, addrs: iface } : { usable: false, reason: 'interface lo does not exist' });
     const { service: svc } = setup(probe);
     expect(await svc.start()).toEqual([]);
-    expect(svc.state()).toMatchObject({ state: 'waiting', reason: 'interface eth-test does not exist' });
+    expect(svc.state()).toMatchObject({ state: 'waiting', reason: 'interface lo does not exist' });
     await new Promise((r) => setTimeout(r, 300)); // several retries
     expect(lines.filter((l) => l.msg.includes('waiting for interface'))).toHaveLength(1);
 
@@ -106,7 +106,7 @@ describe('DHCP service lifecycle', () => {
 
   it('/readyz is 503 with the reason while DHCP waits, 200 once it runs', async () => {
     const link: { addrs?: NetworkInterfaceInfo[] } = {};
-    const { service: svc, store } = setup(() => (link.addrs ? { usable: true, addrs: link.addrs } : { usable: false, reason: 'interface eth-test has no carrier' }));
+    const { service: svc, store } = setup(() => (link.addrs ? { usable: true, addrs: link.addrs } : { usable: false, reason: 'interface lo has no carrier' }));
     await svc.start();
     const app = buildApiApp({
       store,
@@ -116,12 +116,46 @@ describe('DHCP service lifecycle', () => {
     });
     const waiting = await app.inject({ url: '/readyz' });
     expect(waiting.statusCode).toBe(503);
-    expect(waiting.json()).toEqual({ status: 'not-ready', services: { dhcp: { ready: false, state: 'waiting', reason: 'interface eth-test has no carrier' } } });
+    expect(waiting.json()).toEqual({ status: 'not-ready', services: { dhcp: { ready: false, state: 'waiting', reason: 'interface lo has no carrier' } } });
     link.addrs = lo('127.0.0.1');
     await until(() => svc.state().state === 'running', 'running');
     const ready = await app.inject({ url: '/readyz' });
     expect(ready.statusCode).toBe(200);
     expect(ready.json()).toMatchObject({ status: 'ready', services: { dhcp: { state: 'running' } } });
     await app.close();
+  });
+
+  // Issue 8: per-packet info lines flooded the log (10 MB in one run).
+  it('per-packet lines are debug; at info one "DHCP summary" line per interval carries the counters that moved', async () => {
+    const discover = async (port: number, n: number) => {
+      const s = createSocket('udp4');
+      try {
+        for (let i = 0; i < n; i++) {
+          const chaddr = Buffer.alloc(16);
+          Buffer.from([2, 0, 0, 0, 1, i]).copy(chaddr);
+          const bytes = encodeV4({ op: 1, htype: 1, hlen: 6, hops: 0, xid: 100 + i, secs: 0, flags: 0x8000, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0', chaddr, sname: '', file: '', options: [{ code: 53, data: Buffer.from([1]) }] });
+          await new Promise<void>((r) => s.send(bytes, port, '127.0.0.1', () => r()));
+        }
+      } finally {
+        s.close();
+      }
+    };
+    const { service: info } = setup(() => ({ usable: true, addrs: lo('127.0.0.1') }), { summaryInterval: 1 });
+    const [listen] = await info.start();
+    await discover(listen!.port, 5);
+    await until(() => (info.stats().received ?? 0) >= 5, '5 DISCOVERs handled');
+    await until(() => lines.some((l) => l.msg === 'DHCP summary'), 'a summary line');
+    const summary = lines.find((l) => l.msg === 'DHCP summary') as unknown as { level: number; delta: Record<string, number> };
+    expect(summary.level).toBe(30);
+    expect(summary.delta.received).toBe(5);
+    expect(lines.filter((l) => l.msg.includes('OFFER'))).toEqual([]);
+    await info.stop();
+
+    lines.length = 0;
+    const { service: debug } = setup(() => ({ usable: true, addrs: lo('127.0.0.1') }), { level: 'debug' });
+    const [listen2] = await debug.start();
+    await discover(listen2!.port, 3);
+    await until(() => lines.filter((l) => l.msg === 'DHCP: OFFER').length === 3, 'three debug OFFER lines');
+    expect(lines.filter((l) => l.msg === 'DHCP: OFFER').every((l) => l.level === 20)).toBe(true);
   });
 });

@@ -35,7 +35,7 @@
 // It must appear in the options field only; an overload option inside an overloaded field is a
 // loop (DHCP_OPTION_LOOP).
 import { ZtpError } from '../../errors.js';
-import { asBuffer, encodeFailed, ipv4ToBytes, ipv4ToString, isIpv4, malformed, truncated } from './bytes.js';
+import { asBuffer, encodeFailed, ipv4ToNumber, ipv4ToString, malformed, truncated } from './bytes.js';
 
 export const BOOTREQUEST = 1;
 export const BOOTREPLY = 2;
@@ -243,6 +243,18 @@ function* instances(code: number, data: Buffer, room: () => number): Generator<B
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
+function writeAddress(out: Buffer, offset: number, ip: string, field: string): void {
+  let n: number;
+  try {
+    n = ipv4ToNumber(ip);
+  } catch {
+    throw encodeFailed(`${field} "${ip}" is not an IPv4 address`);
+  }
+  out.writeUInt32BE(n, offset);
+}
+
 /**
  * Encodes a DHCPv4 message. Options longer than 255 bytes are split into consecutive instances
  * (RFC 3396 §6); when they exceed `maxSize` and `allowOverload` is set, the remainder goes into
@@ -250,42 +262,42 @@ function* instances(code: number, data: Buffer, room: () => number): Generator<B
  */
 export function encodeV4(packet: DhcpV4Packet, opts: EncodeV4Options = {}): Buffer {
   const maxSize = Math.max(MIN_MAX_MESSAGE_SIZE, Math.min(opts.maxSize ?? MIN_MAX_MESSAGE_SIZE, 65507));
+  let total = 0;
   for (const o of packet.options) {
     if (!Number.isInteger(o.code) || o.code <= Opt.PAD || o.code >= Opt.END) throw encodeFailed(`option code ${o.code} is not encodable`, { code: o.code });
     if (o.code === Opt.OVERLOAD) throw encodeFailed('option 52 is set by the encoder itself');
-  }
-  const header = Buffer.alloc(HEADER_LENGTH + 4);
-  header[0] = packet.op;
-  header[1] = packet.htype;
-  header[2] = packet.hlen;
-  header[3] = packet.hops;
-  header.writeUInt32BE(packet.xid >>> 0, 4);
-  header.writeUInt16BE(packet.secs & 0xffff, 8);
-  header.writeUInt16BE(packet.flags & 0xffff, 10);
-  for (const [field, offset] of [['ciaddr', 12], ['yiaddr', 16], ['siaddr', 20], ['giaddr', 24]] as const) {
-    const ip = packet[field];
-    if (!isIpv4(ip)) throw encodeFailed(`${field} "${ip}" is not an IPv4 address`);
-    ipv4ToBytes(ip).copy(header, offset);
+    total += o.data.length + 2 * Math.max(1, Math.ceil(o.data.length / 255));
   }
   if (packet.chaddr.length > 16) throw encodeFailed('chaddr longer than 16 bytes');
-  packet.chaddr.copy(header, 28);
-  const sname = Buffer.from(packet.sname, 'latin1');
-  const file = Buffer.from(packet.file, 'latin1');
+  const sname = packet.sname === '' ? EMPTY : Buffer.from(packet.sname, 'latin1');
+  const file = packet.file === '' ? EMPTY : Buffer.from(packet.file, 'latin1');
   if (sname.length > 63 || sname.includes(0)) throw encodeFailed('sname longer than 63 bytes or contains NUL');
   if (file.length > 127 || file.includes(0)) throw encodeFailed('file longer than 127 bytes or contains NUL');
-  sname.copy(header, 44);
-  file.copy(header, 108);
-  header.writeUInt32BE(MAGIC_COOKIE, HEADER_LENGTH);
-
-  const total = packet.options.reduce((n, o) => n + o.data.length + 2 * Math.max(1, Math.ceil(o.data.length / 255)), 0);
   const mainRoom = maxSize - HEADER_LENGTH - 4 - 1; // END
-  if (total <= mainRoom || !opts.allowOverload) {
-    // One buffer, written in place: header, each option split into <=255-byte instances, END, padding.
-    const size = header.length + total + 1;
-    if (size > 65507) throw encodeFailed(`packet of ${size} bytes exceeds UDP`, { size });
-    const out = Buffer.alloc(Math.max(size, BOOTP_MIN_LENGTH));
-    header.copy(out, 0);
-    let at = header.length;
+  const single = total <= mainRoom || !opts.allowOverload;
+  const size = HEADER_LENGTH + 4 + total + 1;
+  if (single && size > 65507) throw encodeFailed(`packet of ${size} bytes exceeds UDP`, { size });
+  // One zero-filled buffer (the padding of chaddr, sname, file and the packet is zeros), the
+  // header written in place: this runs once per reply.
+  const out = Buffer.alloc(single ? Math.max(size, BOOTP_MIN_LENGTH) : HEADER_LENGTH + 4);
+  out[0] = packet.op;
+  out[1] = packet.htype;
+  out[2] = packet.hlen;
+  out[3] = packet.hops;
+  out.writeUInt32BE(packet.xid >>> 0, 4);
+  out.writeUInt16BE(packet.secs & 0xffff, 8);
+  out.writeUInt16BE(packet.flags & 0xffff, 10);
+  writeAddress(out, 12, packet.ciaddr, 'ciaddr');
+  writeAddress(out, 16, packet.yiaddr, 'yiaddr');
+  writeAddress(out, 20, packet.siaddr, 'siaddr');
+  writeAddress(out, 24, packet.giaddr, 'giaddr');
+  packet.chaddr.copy(out, 28);
+  sname.copy(out, 44);
+  file.copy(out, 108);
+  out.writeUInt32BE(MAGIC_COOKIE, HEADER_LENGTH);
+  if (single) {
+    // Each option split into <=255-byte instances, then END; the rest is padding.
+    let at = HEADER_LENGTH + 4;
     for (const o of packet.options) {
       const data = o.data;
       if (data.length === 0) {
@@ -305,6 +317,7 @@ export function encodeV4(packet: DhcpV4Packet, opts: EncodeV4Options = {}): Buff
     out[at] = Opt.END;
     return out;
   }
+  const header = out;
   // Overload: fill the options field (keeping 3 bytes for option 52), then file, then sname.
   const fields = [
     { name: 'options', room: mainRoom - 3, parts: [] as Buffer[], used: false },
@@ -326,8 +339,8 @@ export function encodeV4(packet: DhcpV4Packet, opts: EncodeV4Options = {}): Buff
     }
   }
   const overload = (fields[1]!.used ? 1 : 0) | (fields[2]!.used ? 2 : 0);
-  const out = Buffer.concat([header, Buffer.from([Opt.OVERLOAD, 1, overload]), ...fields[0]!.parts, Buffer.from([Opt.END])]);
-  if (fields[1]!.used) Buffer.concat([...fields[1]!.parts, Buffer.from([Opt.END])]).copy(out, 108);
-  if (fields[2]!.used) Buffer.concat([...fields[2]!.parts, Buffer.from([Opt.END])]).copy(out, 44);
-  return out.length < BOOTP_MIN_LENGTH ? Buffer.concat([out, Buffer.alloc(BOOTP_MIN_LENGTH - out.length)]) : out;
+  const packed = Buffer.concat([header, Buffer.from([Opt.OVERLOAD, 1, overload]), ...fields[0]!.parts, Buffer.from([Opt.END])]);
+  if (fields[1]!.used) Buffer.concat([...fields[1]!.parts, Buffer.from([Opt.END])]).copy(packed, 108);
+  if (fields[2]!.used) Buffer.concat([...fields[2]!.parts, Buffer.from([Opt.END])]).copy(packed, 44);
+  return packed.length < BOOTP_MIN_LENGTH ? Buffer.concat([packed, Buffer.alloc(BOOTP_MIN_LENGTH - packed.length)]) : packed;
 }
