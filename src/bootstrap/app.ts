@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { ServerOptions } from 'node:https';
 import type { DeviceStore } from '../devices/store.js';
 import { isZtpError, ZtpError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { redactUrl, type Logger } from '../log.js';
 import { Counters } from '../metrics.js';
 import type { DeviceAuthenticator} from './auth.js';
 import { parseBasic, peerCertificate, type Authenticated, type Credentials } from './auth.js';
@@ -87,7 +87,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
     return sendError(req, reply, mapped, routeRpc(req.url));
   });
 
-  app.setNotFoundHandler((req, reply) => sendError(req, reply, new ZtpError('SZTP_NOT_FOUND', `no resource at ${req.method} ${req.url.slice(0, 200)}`), 'none'));
+  app.setNotFoundHandler((req, reply) => sendError(req, reply, new ZtpError('SZTP_NOT_FOUND', `no resource at ${req.method} ${redactUrl(req.url).slice(0, 200)}`), 'none'));
 
   // RFC 8040 §3.1 / RFC 6415: where the RESTCONF root is.
   app.get('/.well-known/host-meta', async (_req, reply) =>
