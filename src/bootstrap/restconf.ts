@@ -82,6 +82,10 @@ const RESTCONF_ERRORS: Partial<Record<ErrorCode, RestconfErrorShape>> = {
   SZTP_NOT_FOUND: { status: 404, type: 'protocol', tag: 'invalid-value' },
   SZTP_METHOD_NOT_ALLOWED: { status: 405, type: 'protocol', tag: 'operation-not-supported' },
   SZTP_NO_BOOTSTRAP_DATA: { status: 404, type: 'application', tag: 'data-missing' },
+  // RFC 8040 §7 has no tag for 429/503; resource-denied ("insufficient resources") is the
+  // nearest, and the status plus Retry-After say the rest.
+  SZTP_RATE_LIMITED: { status: 429, type: 'protocol', tag: 'resource-denied' },
+  SZTP_BUSY: { status: 503, type: 'transport', tag: 'resource-denied' },
 };
 const INTERNAL: RestconfErrorShape = { status: 500, type: 'application', tag: 'operation-failed' };
 
@@ -99,7 +103,8 @@ export interface RestconfErrorReply {
 export function restconfError(err: unknown, enc: Encoding): RestconfErrorReply {
   const zerr = err instanceof ZtpError ? err : undefined;
   const shape = (zerr && RESTCONF_ERRORS[zerr.code]) ?? INTERNAL;
-  const message = shape.status < 500 && zerr ? zerr.message : 'internal error';
+  // Busy is not a failure of ours worth hiding: say so, like any refusal below 500.
+  const message = zerr && (shape.status < 500 || zerr.code === 'SZTP_BUSY') ? zerr.message : 'internal error';
   const entry = { 'error-type': shape.type, 'error-tag': shape.tag, 'error-message': message };
   const body =
     enc === 'xml'
