@@ -2,9 +2,11 @@
 // rate-limited (issue 11: every failed attempt appended a row; one device reached 19,904).
 // Policy only: the clock is injected and the writer is a port, so tests drive windows by hand.
 //
-// Per key, a fixed window opens at the first failure. That first failure is written at once (the
-// audit trail never loses the start of a burst); later ones are counted and written as one
-// summary row when the window closes (sweep, next failure after it, or close()). Once a key has
+// Per key, a fixed window opens at the first failure. The first failure of each kind (code, and
+// for access-denied the reason: wrong password, expired certificate, ...) is written at once, so
+// the audit trail never loses the start of a burst nor a new reason; repeats are counted and
+// written as one summary row when the window closes (sweep, next failure after it, or close()).
+// 429 refusals are only ever counted. Once a key has
 // `limit` failed authentications in its window, further requests are refused with 429 and
 // Retry-After until the window ends, before any password is checked.
 
@@ -19,7 +21,7 @@ export interface FailureRecord {
 export interface FailureSummary {
   serial: string;
   ip: string;
-  /** failures after the first of the window, written only here */
+  /** failures not written on their own (repeats of a kind, 429s), written only here */
   count: number;
   /** of which refused with 429 before authentication */
   rateLimited: number;
@@ -45,7 +47,11 @@ export interface FailureLimiterOptions {
   now?: () => number;
 }
 
+/** Distinct kinds written individually per window, at most (reasons come from a small set). */
+const MAX_KINDS_PER_WINDOW = 8;
+
 interface Window {
+  kinds: Set<string>;
   serial: string;
   ip: string;
   start: number;
@@ -86,15 +92,18 @@ export class FailureLimiter {
     let w = this.current(record.serial, record.ip);
     if (!w) {
       if (this.windows.size >= this.maxKeys) this.closeOldest();
-      w = { serial: record.serial, ip: record.ip, start: t, last: t, authFailures: 0, count: 0, rateLimited: 0, codes: {}, rpcs: {} };
+      w = { kinds: new Set(), serial: record.serial, ip: record.ip, start: t, last: t, authFailures: 0, count: 0, rateLimited: 0, codes: {}, rpcs: {} };
       this.windows.set(keyOf(record.serial, record.ip), w);
-      if (kind.authentication) w.authFailures++;
+    }
+    w.last = t;
+    if (kind.authentication) w.authFailures++;
+    const k = record.code === 'SZTP_ACCESS_DENIED' ? `${record.code}:${record.error}` : record.code;
+    if (!kind.rateLimited && !w.kinds.has(k) && w.kinds.size < MAX_KINDS_PER_WINDOW) {
+      w.kinds.add(k);
       this.writer.first(record);
       return;
     }
-    w.last = t;
     w.count++;
-    if (kind.authentication) w.authFailures++;
     if (kind.rateLimited) w.rateLimited++;
     w.codes[record.code] = (w.codes[record.code] ?? 0) + 1;
     w.rpcs[record.rpc] = (w.rpcs[record.rpc] ?? 0) + 1;

@@ -141,6 +141,17 @@ describe('failed attempts: coalesced per (serial, address) and rate-limited', ()
     expect(errorsOf(f, 'BURST-1')).toHaveLength(4);
   });
 
+  it('a new reason within the window is written at once (the audit trail shows each kind of failure)', async () => {
+    const now = Date.parse('2030-01-01T00:00:00Z');
+    const f = await bootstrapFixture({ now: () => now, config: { failureLimit: 1000 } });
+    f.store.upsert({ serial: 'KINDS-1', password: 'right' });
+    await gbd(f, basic('KINDS-1', 'wrong'));
+    await gbd(f, basic('KINDS-1', 'wrong'));
+    const badBody = await f.app.inject({ method: 'POST', url: PROGRESS, remoteAddress: '192.0.2.10', headers: { authorization: basic('KINDS-1', 'right'), 'content-type': JSON_TYPE }, payload: '{' });
+    expect(badBody.statusCode).toBe(400);
+    expect(errorsOf(f, 'KINDS-1').map((e) => e.data.code)).toEqual(['SZTP_ACCESS_DENIED', 'SZTP_MALFORMED_MESSAGE']);
+  });
+
   it('past failureLimit a (serial, address) gets 429 with Retry-After, before any password check; others are unaffected', async () => {
     let now = Date.parse('2030-01-01T00:00:00Z');
     const f = await bootstrapFixture({ now: () => now, config: { failureWindow: 30, failureLimit: 3, passwordChecks: 1, passwordQueue: 0 } });
