@@ -43,6 +43,8 @@ export const ERROR_CATALOGUE = {
   SZTP_METHOD_NOT_ALLOWED: { status: 405, message: 'method not allowed' },
   SZTP_NO_BOOTSTRAP_DATA: { status: 404, message: 'no bootstrapping data for this device' },
   SZTP_INTERNAL: { status: 500, message: 'internal error' },
+  SZTP_RATE_LIMITED: { status: 429, message: 'too many failed attempts from this address for this serial number; retry later' },
+  SZTP_BUSY: { status: 503, message: 'too many password checks waiting; retry later' },
   // DHCP responder
   DHCP_MALFORMED: { status: 400, message: 'malformed DHCP packet' },
   DHCP_TRUNCATED: { status: 400, message: 'truncated DHCP packet' },

@@ -7,12 +7,13 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { ServerOptions } from 'node:https';
 import type { DeviceStore } from '../devices/store.js';
 import { isZtpError, ZtpError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { redactUrl, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { observeHttp } from '../observability.js';
 import type { Telemetry } from '../telemetry.js';
 import type { DeviceAuthenticator} from './auth.js';
 import { parseBasic, peerCertificate, type Authenticated, type Credentials } from './auth.js';
+import { FailureLimiter, type FailureRecord, type FailureSummary } from './failures.js';
 import type { BootstrapResponder } from './responder.js';
 import {
   decodeBootstrapRequest, decodeProgressReport, MEDIA_TYPE, requestEncoding, responseEncoding,
@@ -33,6 +34,10 @@ export interface BootstrapAppDeps {
   https?: ServerOptions;
   /** tests without TLS may supply a client certificate this way */
   credentialsOf?: (req: FastifyRequest) => Credentials;
+  /** failed requests per (serial, address): coalescing window and 429 threshold (failures.ts) */
+  failures?: { windowMs: number; limit: number };
+  /** epoch ms; tests drive the failure windows with it */
+  now?: () => number;
 }
 
 function defaultCredentials(req: FastifyRequest): Credentials {
@@ -92,9 +97,14 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
     const enc = errorEncoding(req);
     const out = restconfError(err, enc);
     const fields = { rpc, serial, status: out.status, code: isZtpError(err) ? err.code : 'INTERNAL', ip: req.ip, ...(isZtpError(err) && err.details ? { details: err.details } : {}) };
-    if (out.status >= 500) log.error({ ...fields, err }, 'bootstrap request failed');
+    if (isZtpError(err, 'SZTP_BUSY')) log.warn(fields, err.message);
+    else if (out.status >= 500) log.error({ ...fields, err }, 'bootstrap request failed');
+    // A rate-limited burst is counted in the history summary; one line each would flood the log.
+    else if (isZtpError(err, 'SZTP_RATE_LIMITED')) log.debug(fields, err.message);
     else log.warn(fields, isZtpError(err) ? err.message : 'bootstrap request refused');
     if (out.status === 401) reply.header('www-authenticate', 'Basic realm="sztp"');
+    const retryAfter = isZtpError(err) ? err.details?.retryAfter : undefined;
+    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
     return reply.code(out.status).type(out.contentType).send(out.body);
   }
 
@@ -107,15 +117,48 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
     return sendError(req, reply, mapped, routeRpc(req.url));
   });
 
-  app.setNotFoundHandler((req, reply) => sendError(req, reply, new ZtpError('SZTP_NOT_FOUND', `no resource at ${req.method} ${req.url.slice(0, 200)}`), 'none'));
+  app.setNotFoundHandler((req, reply) => sendError(req, reply, new ZtpError('SZTP_NOT_FOUND', `no resource at ${req.method} ${redactUrl(req.url).slice(0, 200)}`), 'none'));
 
   // RFC 8040 §3.1 / RFC 6415: where the RESTCONF root is.
   app.get('/.well-known/host-meta', async (_req, reply) =>
     reply.type('application/xrd+xml').send('<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">\n  <Link rel="restconf" href="/restconf"/>\n</XRD>\n'),
   );
 
-  function authenticate(req: FastifyRequest): Authenticated {
-    const auth = deps.authenticator.authenticate(credentialsOf(req));
+  // Failed requests: the first of a burst per (serial, address) goes to the device history at
+  // once, the rest as one summary row per window; past the limit, 429 before any password check.
+  const failureWindowMs = deps.failures?.windowMs ?? 60_000;
+  const registered = (serial: string) => deps.store.passwordHashOf(serial) !== undefined;
+  const failures = new FailureLimiter({
+    first: (r: FailureRecord) => {
+      if (registered(r.serial)) deps.store.record({ serial: r.serial, source: 'bootstrap', type: 'request', data: { rpc: r.rpc, result: 'error', code: r.code, ip: r.ip, error: r.error } });
+    },
+    summary: (s: FailureSummary) => {
+      if (!registered(s.serial)) return;
+      deps.store.record({ serial: s.serial, source: 'bootstrap', type: 'request', data: { rpc: 'summary', result: 'error', repeated: s.count, rateLimited: s.rateLimited, codes: s.codes, rpcs: s.rpcs, ip: s.ip, firstAt: s.firstAt, lastAt: s.lastAt, windowSeconds: s.windowSeconds } });
+      log.warn({ serial: s.serial, ip: s.ip, repeated: s.count, rateLimited: s.rateLimited, codes: s.codes }, 'repeated failed bootstrap requests');
+    },
+  }, { windowMs: failureWindowMs, limit: deps.failures?.limit ?? 10, ...(deps.now ? { now: deps.now } : {}) });
+  const sweeper = setInterval(() => guarded(() => failures.sweep()), Math.min(failureWindowMs, 10_000));
+  sweeper.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(sweeper);
+    guarded(() => failures.flush());
+  });
+
+  function guarded(write: () => void): void {
+    try {
+      write();
+    } catch (err) {
+      log.error({ err }, 'could not record failed requests');
+    }
+  }
+
+  async function authenticate(req: FastifyRequest): Promise<Authenticated> {
+    const credentials = credentialsOf(req);
+    const claimed = deps.authenticator.claimedSerial(credentials);
+    const retryAfter = claimed === undefined ? undefined : failures.retryAfter(claimed, req.ip);
+    if (retryAfter !== undefined) throw new ZtpError('SZTP_RATE_LIMITED', undefined, { details: { serial: claimed, retryAfter } });
+    const auth = await deps.authenticator.authenticate(credentials);
     serialOf.set(req, auth.serial);
     metrics?.bootstrapAuth.inc({ method: auth.method });
     return auth;
@@ -125,7 +168,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
     const started = performance.now();
     let auth: Authenticated | undefined;
     try {
-      auth = authenticate(req);
+      auth = await authenticate(req);
       const reqEnc = requestEncoding(req.headers['content-type']);
       const resEnc = responseEncoding(req.headers.accept, reqEnc);
       const input = decodeBootstrapRequest(bodyOf(req), reqEnc);
@@ -155,7 +198,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
   app.post(`${RPC_PATH}report-progress`, async (req, reply) => {
     let auth: Authenticated | undefined;
     try {
-      auth = authenticate(req);
+      auth = await authenticate(req);
       const reqEnc = requestEncoding(req.headers['content-type']);
       responseEncoding(req.headers.accept, reqEnc);
       const report = decodeProgressReport(bodyOf(req), reqEnc);
@@ -195,29 +238,19 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
     });
   }
 
-  /** A failed authentication of a registered device goes to its history (the audit trail). */
+  /** A failed request of a registered device reaches its history through the failure limiter. */
   function recordFailure(serial: string | undefined, rpc: string, err: unknown, req: FastifyRequest): void {
-    try {
-      if (!serial || deps.store.passwordHashOf(serial) === undefined) return;
-      deps.store.record({
-        serial,
-        source: 'bootstrap',
-        type: 'request',
-        data: {
-          rpc, result: 'error', code: isZtpError(err) ? err.code : 'INTERNAL', ip: req.ip,
-          error: isZtpError(err, 'SZTP_ACCESS_DENIED') ? String(err.details?.reason ?? 'access denied') : isZtpError(err) && err.status < 500 ? err.message : 'internal error',
-        },
-      });
-    } catch (recordErr) {
-      log.error({ serial, err: recordErr }, 'could not record failed request');
-    }
+    if (!serial) return;
+    const code = isZtpError(err) ? err.code : 'INTERNAL';
+    const error = isZtpError(err, 'SZTP_ACCESS_DENIED') ? String(err.details?.reason ?? 'access denied') : isZtpError(err) && err.status < 500 ? err.message : 'internal error';
+    guarded(() => failures.failed({ serial, ip: req.ip, rpc, code, error }, { authentication: isZtpError(err, 'SZTP_ACCESS_DENIED'), rateLimited: isZtpError(err, 'SZTP_RATE_LIMITED') }));
   }
 
   return app;
 }
 
 function deniedSerial(err: unknown): string | undefined {
-  if (!isZtpError(err, 'SZTP_ACCESS_DENIED')) return undefined;
+  if (!isZtpError(err, 'SZTP_ACCESS_DENIED') && !isZtpError(err, 'SZTP_RATE_LIMITED')) return undefined;
   const serial = err.details?.serial ?? err.details?.claimedSerial ?? err.details?.basicSerial;
   return typeof serial === 'string' ? serial : undefined;
 }

@@ -7,6 +7,8 @@ import type { TLSSocket } from 'node:tls';
 import * as asn1js from 'asn1js';
 import type { Config } from '../config.js';
 import type { DeviceStore } from '../devices/store.js';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { DUMMY_PASSWORD_HASH, verifyPasswordAsync } from '../devices/password.js';
 import { ZtpError } from '../errors.js';
 
 export type AuthMode = Config['bootstrap']['auth'];
@@ -123,6 +125,10 @@ export interface AuthenticatorOptions {
   mode: AuthMode;
   serialFrom: SerialSource;
   serialRegex?: string;
+  /** password verifications running at once on the libuv pool (default 2) */
+  passwordChecks?: number;
+  /** verifications allowed to wait for a slot; beyond, 503 with Retry-After (default 64) */
+  passwordQueue?: number;
 }
 
 function denied(reason: string, details: Record<string, unknown> = {}): ZtpError {
@@ -130,19 +136,58 @@ function denied(reason: string, details: Record<string, unknown> = {}): ZtpError
   return new ZtpError('SZTP_ACCESS_DENIED', 'access denied', { details: { reason, ...details } });
 }
 
+/**
+ * scrypt off the event loop, a few at a time (issue 11: each wrong password blocked the process
+ * ~90 ms; 200 of them stalled the admin API for seconds). Excess checks wait in a bounded queue;
+ * past it the request is refused at once with 503 + Retry-After rather than queued without end.
+ */
+export class PasswordVerifier {
+  private readonly limit: LimitFunction;
+
+  constructor(
+    readonly concurrency = 2,
+    readonly queue = 64,
+  ) {
+    this.limit = pLimit(concurrency);
+  }
+
+  /** Checks in flight and waiting: for tests and metrics. */
+  get load(): { active: number; pending: number } {
+    return { active: this.limit.activeCount, pending: this.limit.pendingCount };
+  }
+
+  verify(password: string, stored: string): Promise<boolean> {
+    // p-limit counts a check as pending until a microtask starts it: bound the total instead.
+    if (this.limit.activeCount + this.limit.pendingCount >= this.concurrency + this.queue) {
+      // A scrypt takes ~0.1 s: the queue drains in about queue / concurrency tenths of a second.
+      const retryAfter = Math.max(1, Math.ceil((this.queue / this.concurrency) * 0.1));
+      return Promise.reject(new ZtpError('SZTP_BUSY', undefined, { details: { reason: 'password check queue is full', retryAfter, queue: this.queue } }));
+    }
+    return this.limit(() => verifyPasswordAsync(password, stored));
+  }
+}
+
 export class DeviceAuthenticator {
   private readonly regex: RegExp | undefined;
   /** serial\0sha256(password) → the stored hash it matched; scrypt runs once per credential. */
   private readonly verified = new Map<string, string>();
+  readonly verifier: PasswordVerifier;
 
   constructor(
     private readonly store: DeviceStore,
     private readonly options: AuthenticatorOptions,
   ) {
     this.regex = options.serialRegex ? new RegExp(options.serialRegex) : undefined;
+    this.verifier = new PasswordVerifier(options.passwordChecks, options.passwordQueue);
   }
 
-  authenticate(credentials: Credentials): Authenticated {
+  /** The serial a request claims (Basic user, else the certificate's), before anything is verified. */
+  claimedSerial(credentials: Credentials): string | undefined {
+    if (credentials.basic) return credentials.basic.serial;
+    return credentials.certificate ? serialFromCertificate(credentials.certificate.x509, this.options.serialFrom, this.regex) : undefined;
+  }
+
+  async authenticate(credentials: Credentials): Promise<Authenticated> {
     const { mode } = this.options;
     let certSerial: string | undefined;
     const cert = credentials.certificate;
@@ -163,19 +208,26 @@ export class DeviceAuthenticator {
     if (certSerial && basic && certSerial !== basic.serial) throw denied('certificate and HTTP Basic name different serial numbers', { certSerial, basicSerial: basic.serial });
     const serial = certSerial ?? basic!.serial;
     const stored = this.store.passwordHashOf(serial);
-    if (stored === undefined) throw denied('unknown serial number', { serial });
-    if (basic && mode !== 'cert') {
+    if (basic) {
+      // Credentials presented must be right whatever the mode (issue 11: auth=cert took a wrong
+      // password beside a valid certificate). An unknown serial or a device without a password
+      // costs the same scrypt as a wrong password, so timing does not tell them apart.
+      const matched = await this.checkPassword(serial, basic.password, stored ?? undefined);
+      if (stored === undefined) throw denied('unknown serial number', { serial });
       if (stored === null) throw denied('device has no password', { serial });
-      if (!this.checkPassword(serial, basic.password, stored)) throw denied('wrong password', { serial });
+      if (!matched) throw denied('wrong password', { serial });
+    } else if (stored === undefined) {
+      throw denied('unknown serial number', { serial });
     }
-    const method = certSerial && basic && mode !== 'cert' ? 'cert+basic' : certSerial ? 'cert' : 'basic';
+    const method = certSerial && basic ? 'cert+basic' : certSerial ? 'cert' : 'basic';
     return { serial, method, ...(cert ? { certificatePem: cert.pem } : {}) };
   }
 
-  private checkPassword(serial: string, password: string, stored: string): boolean {
+  private async checkPassword(serial: string, password: string, stored: string | undefined): Promise<boolean> {
     const key = `${serial}\0${createHash('sha256').update(password).digest('base64')}`;
-    if (this.verified.get(key) === stored) return true;
-    if (!this.store.checkPassword(serial, password)) return false;
+    if (stored !== undefined && this.verified.get(key) === stored) return true;
+    const matched = await this.verifier.verify(password, stored ?? DUMMY_PASSWORD_HASH);
+    if (!matched || stored === undefined) return false;
     if (this.verified.size > 50_000) this.verified.clear();
     this.verified.set(key, stored);
     return true;

@@ -82,6 +82,10 @@ const RESTCONF_ERRORS: Partial<Record<ErrorCode, RestconfErrorShape>> = {
   SZTP_NOT_FOUND: { status: 404, type: 'protocol', tag: 'invalid-value' },
   SZTP_METHOD_NOT_ALLOWED: { status: 405, type: 'protocol', tag: 'operation-not-supported' },
   SZTP_NO_BOOTSTRAP_DATA: { status: 404, type: 'application', tag: 'data-missing' },
+  // RFC 8040 §7 has no tag for 429/503; resource-denied ("insufficient resources") is the
+  // nearest, and the status plus Retry-After say the rest.
+  SZTP_RATE_LIMITED: { status: 429, type: 'protocol', tag: 'resource-denied' },
+  SZTP_BUSY: { status: 503, type: 'transport', tag: 'resource-denied' },
 };
 const INTERNAL: RestconfErrorShape = { status: 500, type: 'application', tag: 'operation-failed' };
 
@@ -99,7 +103,8 @@ export interface RestconfErrorReply {
 export function restconfError(err: unknown, enc: Encoding): RestconfErrorReply {
   const zerr = err instanceof ZtpError ? err : undefined;
   const shape = (zerr && RESTCONF_ERRORS[zerr.code]) ?? INTERNAL;
-  const message = shape.status < 500 && zerr ? zerr.message : 'internal error';
+  // Busy is not a failure of ours worth hiding: say so, like any refusal below 500.
+  const message = zerr && (shape.status < 500 || zerr.code === 'SZTP_BUSY') ? zerr.message : 'internal error';
   const entry = { 'error-type': shape.type, 'error-tag': shape.tag, 'error-message': message };
   const body =
     enc === 'xml'
@@ -181,13 +186,139 @@ function jsonInput(body: Buffer): Record<string, unknown> | undefined {
   return Object.fromEntries(Object.entries(input).map(([k, v]) => [k.startsWith(`${MODULE}:`) ? k.slice(MODULE.length + 1) : k, v]));
 }
 
+// ---------------------------------------------------------------------------------------------
+// XML hardening (issue 11). A cheap pre-scan bounds the document before any parser sees it:
+// XML 1.0 lets a document declare a DTD (§2.8) and entities (§4.2): both refused, since
+// RESTCONF inputs never need them; §4.6 predefines exactly five entities (lt, gt, amp, apos,
+// quot) and §4.1 allows character references "&#" [0-9]+ ";" | "&#x" [0-9a-fA-F]+ ";" whose
+// value must be a legal Char (§2.2) — anything else is an undeclared entity, refused.
+// The YANG input is at most 4 elements deep (input/ssh-host-keys/ssh-host-key/key-data).
+
+/** Deepest element nesting accepted; the parser itself throws a plain Error past 100. */
+export const MAX_XML_DEPTH = 16;
+/** Names that would reach an object's prototype chain once prefixes are stripped. */
+const PROTOTYPE_NAMES = new Set(['__proto__', 'constructor', 'prototype']);
+const PREDEFINED_ENTITIES = new Set(['lt', 'gt', 'amp', 'apos', 'quot']);
+
+function malformed(message: string): never {
+  throw new ZtpError('SZTP_MALFORMED_MESSAGE', message);
+}
+
+/** XML 1.0 §2.2 Char: #x9 | #xA | #xD | [#x20-#xD7FF] | [#xE000-#xFFFD] | [#x10000-#x10FFFF]. */
+function isXmlChar(cp: number): boolean {
+  return cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+}
+
+/** Every "&" in character data or an attribute value must start one of the §4.6/§4.1 references. */
+function checkReferences(text: string): void {
+  let at = text.indexOf('&');
+  while (at !== -1) {
+    // The longest legal reference is "&#x10FFFF;": look no further than that for the ";".
+    const semicolon = text.slice(at + 1, at + 34).indexOf(';');
+    const end = semicolon === -1 ? -1 : at + 1 + semicolon;
+    const ref = end === -1 ? '' : text.slice(at + 1, end);
+    if (ref.startsWith('#')) {
+      const cp = /^#[0-9]{1,7}$/.test(ref) ? Number(ref.slice(1)) : /^#x[0-9a-fA-F]{1,6}$/.test(ref) ? parseInt(ref.slice(2), 16) : NaN;
+      if (!isXmlChar(cp)) malformed(`character reference "&${ref.slice(0, 12)};" is not a legal XML character`);
+    } else if (!PREDEFINED_ENTITIES.has(ref)) {
+      malformed(end === -1 ? 'a bare "&" must be written &amp;' : `entity "&${ref};" is not declared (only &lt; &gt; &amp; &apos; &quot; and character references are)`);
+    }
+    at = text.indexOf('&', end);
+  }
+}
+
+/** Index just past an XML name starting at `from` (stops at whitespace, "/", ">", "=", "<"). */
+function nameEnd(text: string, from: number): number {
+  let i = from;
+  while (i < text.length && !/[\s/>=<]/.test(text[i]!)) i++;
+  return i;
+}
+
+function checkName(name: string, what: string): void {
+  const local = name.slice(name.indexOf(':') + 1);
+  if (PROTOTYPE_NAMES.has(local) || PROTOTYPE_NAMES.has(name)) malformed(`${what} name "${name}" is refused`);
+}
+
+/**
+ * Linear pre-scan of an XML body: refuses DTDs and entity declarations, undeclared entity
+ * references, prototype names and nesting deeper than MAX_XML_DEPTH, each as malformed-message.
+ * Well-formedness beyond that is left to the validator that runs next.
+ */
+export function prescanXml(text: string, maxDepth = MAX_XML_DEPTH): void {
+  let depth = 0;
+  let i = 0;
+  while (i < text.length) {
+    const lt = text.indexOf('<', i);
+    checkReferences(lt === -1 ? text.slice(i) : text.slice(i, lt));
+    if (lt === -1) return;
+    if (text.startsWith('<?', lt)) {
+      const end = text.indexOf('?>', lt + 2);
+      i = end === -1 ? malformed('unterminated processing instruction') : end + 2;
+    } else if (text.startsWith('<!--', lt)) {
+      const end = text.indexOf('-->', lt + 4);
+      i = end === -1 ? malformed('unterminated comment') : end + 3;
+    } else if (text.startsWith('<![CDATA[', lt)) {
+      // §2.7: CDATA content is literal; "&" inside it is not a reference.
+      const end = text.indexOf(']]>', lt + 9);
+      i = end === -1 ? malformed('unterminated CDATA section') : end + 3;
+    } else if (text.startsWith('<!', lt)) {
+      malformed('XML with a DTD or entity declarations is refused');
+    } else if (text.startsWith('</', lt)) {
+      const end = text.indexOf('>', lt);
+      if (end === -1) malformed('unterminated end tag');
+      depth--;
+      i = end + 1;
+    } else {
+      i = scanStartTag(text, lt + 1);
+      const selfClosing = text[i - 2] === '/';
+      if (depth + 1 > maxDepth) malformed(`XML nesting deeper than ${maxDepth} elements is refused`);
+      if (!selfClosing) depth++;
+    }
+  }
+}
+
+/** From just after "<" to just after the tag's ">": checks element and attribute names and values. */
+function scanStartTag(text: string, from: number): number {
+  let i = from;
+  const elementEnd = nameEnd(text, i);
+  if (elementEnd === i) malformed('element without a name');
+  checkName(text.slice(i, elementEnd), 'element');
+  i = elementEnd;
+  for (;;) {
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+    if (i >= text.length) malformed('unterminated start tag');
+    if (text[i] === '>') return i + 1;
+    if (text.startsWith('/>', i)) return i + 2;
+    const attrEnd = nameEnd(text, i);
+    if (attrEnd === i) malformed('start tag is not well-formed');
+    checkName(text.slice(i, attrEnd), 'attribute');
+    i = attrEnd;
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+    if (text[i] !== '=') malformed('attribute without a value');
+    i++;
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+    const quote = text[i];
+    if (quote !== '"' && quote !== "'") malformed('attribute value is not quoted');
+    const close = text.indexOf(quote, i + 1);
+    if (close === -1) malformed('unterminated attribute value');
+    const value = text.slice(i + 1, close);
+    if (value.includes('<')) malformed('"<" in an attribute value');
+    checkReferences(value);
+    i = close + 1;
+  }
+}
+
 const xmlParser = new XMLParser({
   ignoreAttributes: false,
   attributeNamePrefix: '@',
   removeNSPrefix: false,
-  processEntities: false,
+  // The pre-scan has admitted only the five predefined entities and character references:
+  // decode those (htmlEntities enables numeric references; named HTML ones never get here).
+  processEntities: true,
+  htmlEntities: true,
   parseTagValue: false,
   trimValues: true,
+  maxNestedTags: MAX_XML_DEPTH + 1,
   isArray: (name) => ['ssh-host-key', 'trust-anchor-cert'].includes(name.slice(name.indexOf(':') + 1)),
 });
 
@@ -195,10 +326,16 @@ const xmlParser = new XMLParser({
 function xmlInput(body: Buffer): Record<string, unknown> | undefined {
   const text = body.toString('utf8').trim();
   if (text.length === 0) return undefined;
-  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw new ZtpError('SZTP_MALFORMED_MESSAGE', 'XML with a DTD or entity declarations is refused');
+  prescanXml(text);
   const valid = XMLValidator.validate(text);
   if (valid !== true) throw new ZtpError('SZTP_MALFORMED_MESSAGE', `request body is not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`);
-  const doc = xmlParser.parse(text) as Record<string, unknown>;
+  let doc: Record<string, unknown>;
+  try {
+    doc = xmlParser.parse(text) as Record<string, unknown>;
+  } catch (err) {
+    // Whatever the pre-scan missed, the parser's refusal is the client's mistake, not a 500.
+    throw new ZtpError('SZTP_MALFORMED_MESSAGE', `request body is refused by the XML parser: ${(err as Error).message}`, { cause: err });
+  }
   const roots = Object.keys(doc).filter((k) => k !== '?xml');
   const root = roots[0] ?? '';
   const [prefix, local] = root.includes(':') ? root.split(':', 2) as [string, string] : ['', root];
@@ -217,7 +354,8 @@ function stripPrefixes(value: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
     if (k.startsWith('@')) continue;
-    out[k.includes(':') ? k.slice(k.indexOf(':') + 1) : k] = stripPrefixes(v);
+    // defineProperty: a stripped name never reaches a setter such as __proto__.
+    Object.defineProperty(out, k.includes(':') ? k.slice(k.indexOf(':') + 1) : k, { value: stripPrefixes(v), enumerable: true, writable: true, configurable: true });
   }
   return out;
 }

@@ -34,7 +34,7 @@ export async function labPki(): Promise<{ dir: string; pki: SuitePki }> {
   return sharedPki;
 }
 
-export async function bootstrapFixture(options: { config?: Partial<Config['bootstrap']>; lookup?: CatalogueLookup; credentialsOf?: (req: FastifyRequest) => Credentials } = {}): Promise<BootstrapFixture> {
+export async function bootstrapFixture(options: { config?: Partial<Config['bootstrap']>; lookup?: CatalogueLookup; credentialsOf?: (req: FastifyRequest) => Credentials; now?: () => number } = {}): Promise<BootstrapFixture> {
   const { dir, pki } = await labPki();
   const db = openDatabase({ file: ':memory:' });
   const store = new DeviceStore(db);
@@ -43,9 +43,11 @@ export async function bootstrapFixture(options: { config?: Partial<Config['boots
   const app = buildBootstrapApp({
     store,
     responder,
-    authenticator: new DeviceAuthenticator(store, { mode: cfg.auth, serialFrom: cfg.serialFrom }),
+    authenticator: new DeviceAuthenticator(store, { mode: cfg.auth, serialFrom: cfg.serialFrom, passwordChecks: cfg.passwordChecks, passwordQueue: cfg.passwordQueue }),
     log: silentLogger,
     maxBodyBytes: cfg.maxBodyBytes,
+    failures: { windowMs: cfg.failureWindow * 1000, limit: cfg.failureLimit },
+    ...(options.now ? { now: options.now } : {}),
     ...(options.credentialsOf ? { credentialsOf: options.credentialsOf } : {}),
   });
   return { app, store, db, pki, dir, responder };

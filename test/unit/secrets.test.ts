@@ -5,7 +5,16 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/log.js';
+import { createLogger, redactUrl } from '../../src/log.js';
+import { buildApiApp } from '../../src/api/app.js';
+import { buildBootstrapApp } from '../../src/bootstrap/app.js';
+import { DeviceAuthenticator } from '../../src/bootstrap/auth.js';
+import { BootstrapResponder } from '../../src/bootstrap/responder.js';
+import { imageResolver } from '../../src/bootstrap/images.js';
+import { openDatabase } from '../../src/db/database.js';
+import { DeviceStore } from '../../src/devices/store.js';
+import { buildImagesApp } from '../../src/images/app.js';
+import { makeEnv } from '../images/helpers.js';
 import { serialFromCertificate } from '../../src/bootstrap/auth.js';
 import { issueDeviceIdentity, splitPem } from '../../src/pki/lab.js';
 import { basic, bootstrapFixture, GBD, JSON_TYPE, labPki } from '../helpers/bootstrap.js';
@@ -19,6 +28,75 @@ describe('log redaction', () => {
     const text = lines.join('');
     for (const secret of ['p1', 't1', 'p2', 'p3', 'PRIVATE KEY', 'AC-1', 'c2VjcmV0']) expect(text).not.toContain(secret);
     expect(text).toContain('[redacted]');
+  });
+});
+
+/** A logger at debug writing into an array, as `ztp serve` would write to stdout. */
+function capturedLogger() {
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, done) { lines.push(chunk.toString()); done(); } });
+  return { log: createLogger('debug', sink), text: () => lines.join('') };
+}
+
+describe('secrets in logged URLs (issue 11: a 401 logged ?token=<real token>)', () => {
+  it('redactUrl censors secret query values and userinfo passwords, and keeps the rest', () => {
+    expect(redactUrl('/api/v1/devices?token=T0K&state=ready')).toBe('/api/v1/devices?token=[redacted]&state=ready');
+    expect(redactUrl('/x?state=a&Access_Token=A;password=P#frag')).toBe('/x?state=a&Access_Token=[redacted];password=[redacted]#frag');
+    expect(redactUrl('/x?%74oken=T')).toBe('/x?%74oken=[redacted]');
+    expect(redactUrl('https://user:hunter2@hooks.lab/p?sig=S&a=1')).toBe('https://user:[redacted]@hooks.lab/p?sig=[redacted]&a=1');
+    expect(redactUrl('/plain/path')).toBe('/plain/path');
+    expect(redactUrl('/x?token')).toBe('/x?token');
+  });
+
+  it('admin API: GET /api/v1/devices?token=<the real token> answers 401 and the log does not hold the token', async () => {
+    const { log, text } = capturedLogger();
+    const token = 'real-admin-token-7f3a9c';
+    const store = new DeviceStore(openDatabase({ file: ':memory:' }));
+    const app = buildApiApp({ store, log, token });
+    const res = await app.inject({ method: 'GET', url: `/api/v1/devices?state=ready&token=${token}` });
+    expect(res.statusCode).toBe(401);
+    const res2 = await app.inject({ method: 'GET', url: `/api/v1/events?access_token=${token}x&password=pw-9` });
+    expect(res2.statusCode).toBe(401);
+    await app.close();
+    const logged = text();
+    expect(logged).toContain('/api/v1/devices?state=ready&token=[redacted]');
+    for (const secret of [token, 'pw-9']) expect(logged).not.toContain(secret);
+  });
+
+  it('bootstrap server: a 404 for a URL carrying ?token= logs the URL redacted', async () => {
+    const { log, text } = capturedLogger();
+    const { pki } = await labPki();
+    const store = new DeviceStore(openDatabase({ file: ':memory:' }));
+    const app = buildBootstrapApp({
+      store, log, maxBodyBytes: 65_536,
+      responder: new BootstrapResponder({ pki, images: imageResolver(undefined), encrypt: false }),
+      authenticator: new DeviceAuthenticator(store, { mode: 'cert-or-basic', serialFrom: 'serialNumber' }),
+    });
+    const res = await app.inject({ method: 'POST', url: '/restconf/data?token=boot-secret-1&password=boot-secret-2&x=1' });
+    expect(res.statusCode).toBe(404);
+    await app.close();
+    const logged = text();
+    expect(logged).toContain('/restconf/data?token=[redacted]&password=[redacted]&x=1');
+    for (const secret of ['boot-secret-1', 'boot-secret-2']) expect(logged).not.toContain(secret);
+  });
+
+  it('image server: a refused path carrying ?token= logs the URL redacted', async () => {
+    const { log, text } = capturedLogger();
+    const env = makeEnv();
+    try {
+      const app = await buildImagesApp({ catalogue: env.catalogue, store: env.store, log, config: env.config, scheme: 'http', peerIdentity: () => ({ tls: false, authorized: false }) });
+      const res = await app.inject({ method: 'GET', url: '/images/../etc/passwd?token=img-secret-1' });
+      expect(res.statusCode).toBeGreaterThanOrEqual(400);
+      const res2 = await app.inject({ method: 'DELETE', url: '/images/x?password=img-secret-2' });
+      expect(res2.statusCode).toBe(405);
+      await app.close();
+    } finally {
+      env.cleanup();
+    }
+    const logged = text();
+    expect(logged).toContain('token=[redacted]');
+    expect(logged).toContain('password=[redacted]');
+    for (const secret of ['img-secret-1', 'img-secret-2']) expect(logged).not.toContain(secret);
   });
 });
 
