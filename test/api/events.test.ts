@@ -107,7 +107,7 @@ describe('event feed', () => {
     store.upsert({ serial: 'HERE-1' }, 'api');
     // The CLI: its own connection to the same database file.
     const cliDb = openDatabase({ file });
-    cleanups.push(() => cliDb.close());
+    cleanups.push(() => void cliDb.close());
     const cli = new DeviceStore(cliDb);
     cli.upsert({ serial: 'CLI-1', profile: 'opi', macs: ['02:00:00:00:0c:01'] }, 'cli');
     store.record({ serial: 'HERE-1', source: 'bootstrap', type: 'progress', data: { progressType: 'bootstrap-initiated' } });

@@ -184,8 +184,8 @@ function renderCounts(selected) {
 
 function newRow() {
   const tr = el('tr');
-  for (const c of ['serial', 'profile', 'state', 'job', 'progress', 'last', 'actions']) tr.appendChild(el('td', { class: c }));
-  tr.querySelector('.state').appendChild(el('span', { class: 'state' }));
+  for (const c of ['serial', 'profile', 'state-cell', 'job', 'progress', 'last', 'actions']) tr.appendChild(el('td', { class: c }));
+  tr.querySelector('.state-cell').appendChild(el('span', { class: 'state' }));
   const bar = el('span', { class: 'bar' });
   bar.appendChild(el('i'));
   tr.querySelector('.progress').append(bar, el('span', { class: 'pct' }));
