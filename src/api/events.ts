@@ -94,7 +94,15 @@ export class EventHub {
   }
 
   private poll(): void {
-    const v = this.store.commitVersion();
+    let v: number;
+    try {
+      v = this.store.commitVersion();
+    } catch (err) {
+      // The database was closed under a running app (a test, a failed start): stop looking.
+      this.log.warn({ err }, 'event feed stopped: the database is closed');
+      this.close();
+      return;
+    }
     if (v === this.dataVersion) return;
     this.dataVersion = v;
     this.pump();

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApiApp } from '../../src/api/app.js';
 import type { StreamedEvent } from '../../src/api/events.js';
@@ -202,6 +203,19 @@ describe('event feed', () => {
     }
     expect(seen).toEqual(range(1, 10));
     expect((await app.inject({ method: 'GET', url: '/api/v1/events?token=tok', headers: { accept: 'text/event-stream' } })).statusCode).toBe(401);
+  });
+
+  it('a database closed under a running app stops the feed poller without an uncaught error', async () => {
+    const db = openDatabase({ file: ':memory:' });
+    const warnings: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+    const app = buildApiApp({ store: new DeviceStore(db), log, token: 'tok', counters: new Counters(), eventPollMs: 10 });
+    await app.ready();
+    db.close();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('event feed stopped: the database is closed');
+    await app.close();
   });
 
   it('closing the app ends every open stream instead of waiting for them', async () => {
