@@ -87,7 +87,7 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', services });
   });
   // The dashboard (dashboard.ts, files in static/): /, its script and its style, under a strict CSP.
-  app.register(registerDashboard);
+  app.register(async (scope) => registerDashboard(scope, log));
   app.get('/api/v1/openapi.json', async () => OPENAPI);
 
   app.get('/metrics', async (_req, reply) => {

@@ -62,6 +62,14 @@ async function until(pred: () => boolean, what: string, timeoutMs = 15_000): Pro
 }
 
 describe('ztp serve with open dashboards', () => {
+  it('serves the dashboard files from the built CLI (dist/ reads them from src/api/static)', async () => {
+    const page = await fetch(`${apiBase}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect((await fetch(`${apiBase}/dashboard.js`)).status).toBe(200);
+  });
+
   it('a device added by the ztp CLI reaches the open streams; SIGINT then ends them and exits 0 at once', async () => {
     const live = await listen('');
     const dashboard = await listen('?snapshot=true');
