@@ -122,6 +122,8 @@ export class EventHub {
   pump(): void {
     if (this.closed) return;
     try {
+      // Nobody watching: nothing to read or enrich, only the position to keep.
+      if (this.subscribers.size === 0) this.cursor = Math.max(this.cursor, this.store.latestEventId());
       for (;;) {
         const page = this.read(this.cursor, this.pageSize, true);
         if (page.length === 0) break;
