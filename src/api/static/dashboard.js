@@ -186,6 +186,7 @@ function newRow() {
   const tr = el('tr');
   for (const c of ['serial', 'profile', 'state-cell', 'job', 'progress', 'last', 'actions']) tr.appendChild(el('td', { class: c }));
   tr.querySelector('.state-cell').appendChild(el('span', { class: 'state' }));
+  tr.cells[0].appendChild(el('a')); // a link, so the device page is reachable by keyboard too
   const bar = el('span', { class: 'bar' });
   bar.appendChild(el('i'));
   tr.querySelector('.progress').append(bar, el('span', { class: 'pct' }));
@@ -202,7 +203,9 @@ function fillRow(tr, serial) {
   const job = fleet.jobs.get(serial);
   const last = fleet.last.get(serial);
   tr.dataset.serial = serial;
-  setText(tr.cells[0], serial);
+  const link = tr.cells[0].firstChild;
+  setText(link, serial);
+  link.href = '#/device/' + encodeURIComponent(serial);
   setText(tr.cells[1], d.profile || '');
   const badge = tr.cells[2].firstChild;
   setText(badge, d.state);
