@@ -13,4 +13,9 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  // The dashboard's script runs in the browser.
+  {
+    files: ['src/api/static/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: Object.fromEntries(['window', 'document', 'location', 'history', 'sessionStorage', 'fetch', 'requestAnimationFrame', 'HTMLButtonElement', 'TextDecoderStream'].map((g) => [g, 'readonly'])) },
+  },
 );

@@ -21,6 +21,7 @@ import type { Logger } from './log.js';
 import { Metrics, databaseMetricSources } from './metrics.js';
 import { startTelemetry } from './telemetry.js';
 import { onboardingApiRoutes } from './onboarding/api.js';
+import { publicJob } from './onboarding/jobs.js';
 import type { BmcConnector, Conductor } from './onboarding/conductor.js';
 import { createOnboardingService } from './onboarding/service.js';
 import { ensureLabPki, writeSecretFile } from './pki/lab.js';
@@ -123,7 +124,9 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
       },
       { prefix: '', plugin: asPlugin(onboardingApiRoutes), options: { conductor: onboarding.conductor, store } },
     ];
-    const api = buildApiApp({ store, log: log.child({ service: 'api' }), token, metrics, plugins, readiness, imageKnown: (name) => catalogue.get(name) !== undefined });
+    const conductor = onboarding.conductor;
+    const jobs = conductor ? () => conductor.list().map(publicJob) : undefined; // the dashboard's snapshot
+    const api = buildApiApp({ store, log: log.child({ service: 'api' }), token, metrics, plugins, readiness, imageKnown: (name) => catalogue.get(name) !== undefined, ...(jobs ? { jobs } : {}) });
     // The API listens before the conductor starts, so a resumed job's events reach open dashboards.
     services.splice(services.indexOf(onboarding), 0, {
       name: 'api',

@@ -1,17 +1,20 @@
 // Admin API (/api/v1, bearer token), the live dashboard (/), metrics (/metrics) and the
 // OpenAPI document (/api/v1/openapi.json). Built without listening; tests use inject().
 import { timingSafeEqual, createHash } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import { importDevices, importRowNumber, parseImport } from '../devices/import.js';
 import { admitDevices } from '../onboarding/admission.js';
 import { parseDeviceInput, publicDevice } from '../devices/model.js';
-import type { DeviceStore, HistoryEvent } from '../devices/store.js';
+import type { DeviceStore } from '../devices/store.js';
 import { isZtpError, ZtpError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import { observeHttp } from '../observability.js';
-import { DASHBOARD_CSP, DASHBOARD_CSS, DASHBOARD_HTML, DASHBOARD_JS } from './dashboard.js';
+import { ONBOARDING_STATES } from '../onboarding/state.js';
+import { registerDashboard } from './dashboard.js';
 import { OPENAPI } from './openapi.js';
+import { EventHub } from './events.js';
+import { STEPS } from '../onboarding/job.js';
 
 export interface ApiPlugin {
   prefix: string;
@@ -33,6 +36,10 @@ export interface ApiAppDeps {
   readiness?: () => Record<string, ServiceReadiness>;
   /** is a boot image name in the catalogue? (registrations naming an unknown image are refused) */
   imageKnown?: (nameOrSha256: string) => boolean;
+  /** the conductor's jobs (publicJob form) for the dashboard's snapshot; absent = onboarding disabled */
+  jobs?: () => unknown[];
+  /** how often the event feed looks for commits of other processes, ms */
+  eventPollMs?: number;
 }
 
 export interface ServiceReadiness {
@@ -55,6 +62,11 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
   if (!deps.metrics) metrics.readFrom({ deviceStates: () => deps.store.stateCounts(), historyEvents: () => deps.store.eventCounts() });
   observeHttp(app, 'api', { metrics });
   const log = deps.log;
+  // The event feed follows the history table from start-up; closing the app ends every stream
+  // first, so a shutdown never waits on an open dashboard.
+  const hub = new EventHub(deps.store, log, { pollMs: deps.eventPollMs ?? 250 });
+  app.addHook('onReady', async () => hub.start());
+  app.addHook('preClose', async () => hub.close());
   app.addContentTypeParser(['text/csv', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, req, reply) => {
@@ -79,12 +91,8 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
     const ready = Object.values(services).every((s) => s.ready);
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', services });
   });
-  // The dashboard (dashboard.ts): a page, its script and its style, all under a strict CSP.
-  const dashboard = (type: string, body: string) => async (_req: FastifyRequest, reply: FastifyReply) =>
-    reply.type(type).header('cache-control', 'no-store').header('content-security-policy', DASHBOARD_CSP).header('x-content-type-options', 'nosniff').header('referrer-policy', 'no-referrer').send(body);
-  app.get('/', dashboard('text/html; charset=utf-8', DASHBOARD_HTML));
-  app.get('/dashboard.js', dashboard('text/javascript; charset=utf-8', DASHBOARD_JS));
-  app.get('/dashboard.css', dashboard('text/css; charset=utf-8', DASHBOARD_CSS));
+  // The dashboard (dashboard.ts, files in static/): /, its script and its style, under a strict CSP.
+  app.register(async (scope) => registerDashboard(scope, log));
   app.get('/api/v1/openapi.json', async () => OPENAPI);
 
   // Prometheus exposition (unauthenticated, like most exporters; it carries counts, no secrets).
@@ -99,11 +107,8 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
       if (req.url.startsWith('/api/v1/openapi.json')) return;
       const header = req.headers.authorization;
       const bearer = header?.startsWith('Bearer ') ? header.slice(7).trim() : undefined;
-      // EventSource cannot send headers: the dashboard's event stream passes ?token=.
-      const query = (req.query as { token?: string } | undefined)?.token;
-      if (!tokenMatches(deps.token, bearer ?? (req.url.startsWith('/api/v1/events') ? query : undefined))) {
-        throw new ZtpError('API_UNAUTHORIZED');
-      }
+      // Only the header: a token in a URL ends up in logs, proxies and browser history.
+      if (!tokenMatches(deps.token, bearer)) throw new ZtpError('API_UNAUTHORIZED');
     });
 
     api.get('/devices', async (req) => {
@@ -163,16 +168,39 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
 
     api.get('/status', async () => ({ devices: deps.store.count(), states: deps.store.stateCounts() }));
 
-    // The live feed: Server-Sent Events of every history event (dashboard, `ztp watch`);
-    // plain JSON paging with ?after= for scripts.
+    // The live feed (events.ts): Server-Sent Events of every history event from any id
+    // (Last-Event-ID or ?after=), replayed in pages; ?snapshot=true first sends the fleet as one
+    // `snapshot` event (the dashboard's start). Plain JSON paging with ?after= for scripts.
     api.get('/events', async (req, reply) => {
-      const q = req.query as { after?: string; limit?: string };
-      const after = clampInt(q.after, 0, 0, Number.MAX_SAFE_INTEGER);
+      const q = req.query as { after?: string; limit?: string; snapshot?: string };
+      const resume = req.headers['last-event-id'];
+      const after = clampInt(typeof resume === 'string' && resume !== '' ? resume : q.after, 0, 0, Number.MAX_SAFE_INTEGER);
       if (!(req.headers.accept ?? '').includes('text/event-stream')) {
-        return { events: deps.store.eventsAfter(after, clampInt(q.limit, 1000, 1, 10_000)) };
+        const limit = clampInt(q.limit, 1000, 1, 10_000);
+        const events = deps.store.eventsAfter(after, limit);
+        // A full page says where the next one starts: callers loop until `next` is absent.
+        return { events, ...(events.length === limit ? { next: events[events.length - 1]!.id } : {}) };
       }
-      return streamEvents(req, reply, deps.store, after);
+      reply.hijack();
+      reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+      // Headers now, not with the first event: a client waits for them before it reads.
+      reply.raw.flushHeaders();
+      // Brings the hub up to the table's end, so the snapshot and the stream meet at one id.
+      hub.pump();
+      let first: string | undefined;
+      // Without a starting point a stream is live from now on; ?after=0 replays everything.
+      const given = (typeof resume === 'string' && resume !== '') || q.after !== undefined;
+      let from = given ? Math.min(after, deps.store.latestEventId()) : hub.head;
+      if (q.snapshot === 'true') {
+        from = hub.head;
+        first = `id: ${from}\nevent: snapshot\ndata: ${JSON.stringify(fleetSnapshot(deps, from))}\n\n`;
+      }
+      hub.subscribe(reply.raw, from, first);
+      return reply;
     });
+
+    // What the dashboard's images page shows beside the catalogue: downloads per image.
+    api.get('/events/image-reads', async () => ({ images: deps.store.imageReads() }));
 
     for (const p of deps.plugins ?? []) await api.register(p.plugin, { prefix: p.prefix, ...(p.options ?? {}) });
   }, { prefix: '/api/v1' });
@@ -186,23 +214,14 @@ function clampInt(value: string | undefined, fallback: number, min: number, max:
   return Math.min(max, Math.max(min, n));
 }
 
-function streamEvents(req: FastifyRequest, reply: FastifyReply, store: DeviceStore, after: number): FastifyReply {
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-  const send = (e: HistoryEvent) => res.write(`id: ${e.id}\nevent: history\ndata: ${JSON.stringify(e)}\n\n`);
-  for (const e of store.eventsAfter(after, 500)) send(e);
-  const onEvent = (e: HistoryEvent) => {
-    if (e.id > after) send(e);
+/** The fleet at one event id: every device, every job, the steps and states to show them by. */
+function fleetSnapshot(deps: ApiAppDeps, lastId: number) {
+  return {
+    lastId,
+    devices: deps.store.list().map(publicDevice),
+    onboarding: deps.jobs !== undefined,
+    jobs: deps.jobs?.() ?? [],
+    steps: STEPS,
+    states: ONBOARDING_STATES,
   };
-  store.events.on('event', onEvent);
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-  keepAlive.unref();
-  const close = () => {
-    clearInterval(keepAlive);
-    store.events.off('event', onEvent);
-  };
-  req.raw.on('close', close);
-  res.on('error', close);
-  return reply;
 }

@@ -121,6 +121,9 @@ export class DeviceStore {
       countByState: db.prepare(`SELECT state, count(*) AS n FROM devices GROUP BY state`),
       countEvents: db.prepare(`SELECT source, type, count(*) AS n FROM events GROUP BY source, type`),
       count: db.prepare(`SELECT count(*) AS n FROM devices`),
+      lastEventId: db.prepare(`SELECT coalesce(max(id), 0) FROM events`).pluck(),
+      imageReads: db.prepare(`SELECT json_extract(data, '$.image') AS image, count(*) AS reads, count(DISTINCT serial) AS devices,
+          coalesce(sum(json_extract(data, '$.bytes')), 0) AS bytes FROM events WHERE source = 'images' AND type = 'download' GROUP BY 1`),
     };
   }
 
@@ -402,6 +405,30 @@ export class DeviceStore {
   /** All events after `afterId`, any device: the feed for the dashboard and watchers. */
   eventsAfter(afterId: number, limit = 1000): HistoryEvent[] {
     return (this.stmts.recent.all(afterId, limit) as EventRow[]).map(rowToEvent);
+  }
+
+  /** The newest event id committed by any connection (0: none yet). */
+  latestEventId(): number {
+    return this.stmts.lastEventId.get() as number;
+  }
+
+  /**
+   * SQLite's data_version: it changes whenever another connection (the `ztp` CLI, a standalone
+   * DHCP process, the DHCP worker thread) commits, so a poller notices foreign writes for the
+   * price of one pragma.
+   */
+  commitVersion(): number {
+    return this.stmts.dataVersion.get() as number;
+  }
+
+  /** A device's onboarding state as stored now (undefined: no such device). */
+  stateOf(serial: string): string | undefined {
+    return (this.stmts.stateOf.get(serial) as { state: string } | undefined)?.state;
+  }
+
+  /** Image downloads recorded in the history, per image name. */
+  imageReads(): { image: string | null; reads: number; devices: number; bytes: number }[] {
+    return this.stmts.imageReads.all() as { image: string | null; reads: number; devices: number; bytes: number }[];
   }
 
   stateCounts(): Record<string, number> {

@@ -2,6 +2,7 @@
 // requests, progress reports, job transitions) as one line each, with when, how long after the
 // previous one, and how long the step itself took when the source measured it. Pure.
 import type { HistoryEvent } from '../devices/store.js';
+import { ERROR_CATALOGUE } from '../errors.js';
 import { formatDuration } from './job.js';
 
 export interface TimelineEntry {
@@ -39,7 +40,9 @@ export function summarize(e: Pick<HistoryEvent, 'source' | 'type' | 'data'>): { 
       }
       if (e.type === 'request') {
         const ok = d.result === 'ok';
-        return withMs(`sZTP ${str(d.rpc) || 'request'} ${ok ? `→ ${str(d.response)}${d.signed ? ' (signed)' : ''}` : `refused: ${str(d.error ?? d.code)}`}`, undefined, !ok);
+        // A failure names its HTTP status and code, so a 401 never reads like a served request.
+        const status = typeof d.code === 'string' && d.code in ERROR_CATALOGUE ? ERROR_CATALOGUE[d.code as keyof typeof ERROR_CATALOGUE].status : 500;
+        return withMs(`sZTP ${str(d.rpc) || 'request'} ${ok ? `→ ${str(d.response)}${d.signed ? ' (signed)' : ''}` : `failed ${status} ${str(d.code)}: ${str(d.error ?? d.code)}`}`, undefined, !ok);
       }
       return withMs(`sZTP ${e.type}`);
     case 'onboarding':

@@ -82,12 +82,14 @@ describe('admin API', () => {
 
   it('the dashboard page is served and the SSE stream delivers live events', async () => {
     const { app, store } = setup();
-    expect((await app.inject({ method: 'GET', url: '/' })).body).toContain('dpu-ztp onboarding');
+    const page = await app.inject({ method: 'GET', url: '/' });
+    expect(page.headers['content-type']).toContain('text/html');
+    expect(page.body).toContain('<script src="/dashboard.js" defer></script>');
     await app.listen({ host: '127.0.0.1', port: 0 });
     try {
       const port = (app.server.address() as { port: number }).port;
       const controller = new AbortController();
-      const res = await fetch(`http://127.0.0.1:${port}/api/v1/events?token=tok`, { headers: { accept: 'text/event-stream' }, signal: controller.signal });
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/events`, { headers: { accept: 'text/event-stream', authorization: 'Bearer tok' }, signal: controller.signal });
       expect(res.headers.get('content-type')).toContain('text/event-stream');
       const reader = res.body!.getReader();
       store.upsert({ serial: 'LIVE-1' });
