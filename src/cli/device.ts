@@ -12,6 +12,7 @@ import { ImageCatalogue, imagesDirOf } from '../images/catalogue.js';
 import { importRowNumber } from '../devices/import.js';
 import type { CliRegistrar } from './main.js';
 import { hostname } from 'node:os';
+import { ONBOARDING_STATES } from '../onboarding/state.js';
 
 function readText(path: string, what: string): string {
   try {
@@ -127,10 +128,14 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
   device
     .command('list')
     .description('list registered devices with their onboarding state')
-    .option('--state <state>', 'only devices in this state')
+    .option('--state <state>', `only devices in this state: ${ONBOARDING_STATES.join(', ')}`)
     .action(
       action((cmd: Command, opts: { state?: string }) => {
         const g = globalOptions(cmd);
+        // A misspelt state would list nothing, which reads as "no such devices".
+        if (opts.state !== undefined && !(ONBOARDING_STATES as readonly string[]).includes(opts.state)) {
+          throw new ZtpError('DEVICE_INVALID', `--state "${opts.state}" is not a state; one of: ${ONBOARDING_STATES.join(', ')}`, { details: { field: 'state', states: [...ONBOARDING_STATES] } });
+        }
         const storage = openStorage(g);
         try {
           const devices = storage.store.list().filter((d) => !opts.state || d.state === opts.state);
