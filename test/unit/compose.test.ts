@@ -164,6 +164,12 @@ describe('compose.yaml against the Compose Specification', () => {
       expect(() => execFileSync('docker-compose', args, { cwd: root, stdio: 'pipe', env })).not.toThrow();
     });
   }
+
+  it.skipIf(missingTool('docker-compose'))('with .env.example as the env file, docker-compose resolves the same file as with no variables set', () => {
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: tmpdir() };
+    const config = (extra: string[]) => execFileSync('docker-compose', [...extra, '--profile', 'sim', '--profile', 'dhcp', '-f', 'compose.yaml', 'config'], { cwd: root, encoding: 'utf8', env });
+    expect(config(['--env-file', '.env.example'])).toBe(config([]));
+  });
 });
 
 describe('compose.yaml against the code', () => {
