@@ -107,6 +107,8 @@ export const ERROR_CATALOGUE = {
   ONBOARDING_CONFLICT: { status: 409, message: 'the onboarding job is in a state that does not allow this' },
   ONBOARDING_DISABLED: { status: 503, message: 'the onboarding conductor is not running' },
   ONBOARDING_SERVER_UNREACHABLE: { status: 503, message: 'ztp serve is not reachable' },
+  // the ztp command line (unknown command or option, missing argument)
+  CLI_USAGE: { status: 400, message: 'the command line is not valid' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -113,6 +113,9 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
 
     api.get('/devices', async (req) => {
       const state = (req.query as { state?: string }).state;
+      if (state !== undefined && state !== '' && !(ONBOARDING_STATES as readonly string[]).includes(state)) {
+        throw new ZtpError('DEVICE_INVALID', `state "${state}" is not a state; one of: ${ONBOARDING_STATES.join(', ')}`, { details: { field: 'state', states: [...ONBOARDING_STATES] } });
+      }
       return { devices: deps.store.list().filter((d) => !state || d.state === state).map(publicDevice) };
     });
 

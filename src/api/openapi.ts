@@ -1,7 +1,12 @@
-// OpenAPI 3.1 description of the admin API, served at /api/v1/openapi.json.
+// OpenAPI 3.1 description of the admin API, served at /api/v1/openapi.json. test/api/openapi.test.ts
+// checks that every route the admin app registers is here, and nothing else.
+import { ONBOARDING_STATES } from '../onboarding/state.js';
+
 const error = { $ref: '#/components/schemas/Error' };
 const serial = { name: 'serial', in: 'path', required: true, schema: { type: 'string' } };
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
+const image = { name: 'name', in: 'path', required: true, schema: { type: 'string' }, description: 'image name or its sha256' };
+const query = (name: string, schema: unknown, description: string) => ({ name, in: 'query', schema, description });
 
 export const OPENAPI = {
   openapi: '3.1.0',
@@ -49,6 +54,23 @@ export const OPENAPI = {
         },
       },
       Device: { type: 'object', description: 'DeviceInput fields (no secrets) plus state, stateChangedAt, revision, createdAt, updatedAt, hasPassword' },
+      Image: {
+        type: 'object',
+        description: 'A catalogue entry with the URLs BMCs and devices fetch it from',
+        properties: {
+          name: { type: 'string' },
+          sha256: { type: 'string', description: 'lowercase hex' },
+          size: { type: 'integer', description: 'bytes' },
+          osName: { type: ['string', 'null'] },
+          osVersion: { type: ['string', 'null'] },
+          source: { type: ['string', 'null'], description: 'where it was added from (informational)' },
+          requireClientCert: { type: 'boolean', description: 'HTTPS with a trusted device certificate required' },
+          createdAt: { type: 'string' },
+          updatedAt: { type: 'string', description: 'when this name last changed content (Last-Modified of its URLs)' },
+          urls: { type: 'object', properties: { bmc: { type: 'string' }, device: { type: 'string' }, bmcByDigest: { type: 'string' }, deviceByDigest: { type: 'string' } } },
+          referencedBy: { type: 'array', items: { type: 'string' }, description: 'serials of the devices that boot it (GET /images/{name} only)' },
+        },
+      },
       HistoryEvent: { type: 'object', properties: { id: { type: 'integer' }, at: { type: 'string' }, serial: { type: ['string', 'null'] }, source: { type: 'string' }, type: { type: 'string' }, data: { type: 'object' } } },
     },
   },
@@ -69,7 +91,7 @@ export const OPENAPI = {
   },
   paths: {
     '/api/v1/devices': {
-      get: { summary: 'List devices', parameters: [{ name: 'state', in: 'query', schema: { type: 'string' } }], responses: { 200: json({ type: 'object', properties: { devices: { type: 'array', items: { $ref: '#/components/schemas/Device' } } } }), 401: json(error) } },
+      get: { summary: 'List devices (?state= one of the onboarding states; another value is a 400)', parameters: [{ name: 'state', in: 'query', schema: { enum: [...ONBOARDING_STATES] } }], responses: { 200: json({ type: 'object', properties: { devices: { type: 'array', items: { $ref: '#/components/schemas/Device' } } } }), 401: json(error) } },
       post: { summary: 'Register or update a device (idempotent)', requestBody: json({ $ref: '#/components/schemas/DeviceInput' }), responses: { 201: json({}), 200: json({}), 400: json(error), 401: json(error) } },
     },
     '/api/v1/devices/import': { post: { summary: 'Import devices from CSV (text/csv) or JSON; all or nothing', responses: { 200: json({}), 400: json(error) } } },
@@ -96,6 +118,40 @@ export const OPENAPI = {
     '/api/v1/devices/{serial}/timeline': { get: { summary: 'The device timeline (DHCP, BMC steps, image reads, sZTP requests, progress, transitions) with durations; ?all=true for every attempt', parameters: [serial], responses: { 200: json({}), 404: json(error) } } },
     '/api/v1/events': { get: { summary: 'History events after ?after= (JSON pages; a full page names the next id), or text/event-stream: live, or from Last-Event-ID / ?after= replayed in pages; ?snapshot=true first sends the fleet', responses: { 200: json({}) } } },
     '/api/v1/events/image-reads': { get: { summary: 'Image downloads recorded in the history, per image (reads, devices, bytes)', responses: { 200: json({}) } } },
+    '/api/v1/images': {
+      get: { summary: 'The image catalogue', responses: { 200: json({ type: 'object', properties: { images: { type: 'array', items: { $ref: '#/components/schemas/Image' } } } }), 401: json(error) } },
+      post: {
+        summary: 'Add an image: the bytes as the body, streamed to content-addressed storage (idempotent for the same name and content)',
+        parameters: [
+          query('name', { type: 'string' }, 'catalogue name (required)'),
+          query('sha256', { type: 'string' }, 'expected digest: a mismatch stores nothing (400 IMAGES_DIGEST_MISMATCH)'),
+          query('osName', { type: 'string' }, 'OS name conveyed to devices'),
+          query('osVersion', { type: 'string' }, 'OS version conveyed to devices'),
+          query('requireClientCert', { type: 'boolean' }, 'serve it only over HTTPS to a trusted device certificate'),
+          query('replace', { type: 'boolean' }, 'let an existing name take new content (else 409 IMAGES_NAME_TAKEN)'),
+        ],
+        requestBody: { required: true, content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } }, 'application/x-iso9660-image': { schema: { type: 'string', format: 'binary' } } } },
+        responses: {
+          201: json({ type: 'object', properties: { outcome: { const: 'created' }, storedNewContent: { type: 'boolean' }, image: { $ref: '#/components/schemas/Image' } } }),
+          200: json({ type: 'object', properties: { outcome: { enum: ['unchanged', 'updated'] }, storedNewContent: { type: 'boolean' }, image: { $ref: '#/components/schemas/Image' } } }),
+          400: json(error),
+          401: json(error),
+          409: json(error),
+          413: json(error),
+          415: json(error),
+          507: json(error),
+        },
+      },
+    },
+    '/api/v1/images/{name}': {
+      get: { summary: 'One image, with the devices that boot it', parameters: [image], responses: { 200: json({ type: 'object', properties: { image: { $ref: '#/components/schemas/Image' } } }), 404: json(error) } },
+      delete: {
+        summary: 'Remove an image name (its content too when no other name holds it); refused with 409 IMAGES_IN_USE while a device boots it, unless ?force=true',
+        parameters: [image, query('force', { type: 'boolean' }, 'remove even while devices reference it')],
+        responses: { 200: json({ type: 'object', properties: { removed: { type: 'boolean' }, contentDeleted: { type: 'boolean' }, referencedBy: { type: 'array', items: { type: 'string' } } } }), 404: json(error), 409: json(error) },
+      },
+    },
+    '/api/v1/openapi.json': { get: { summary: 'This document', security: [], responses: { 200: json({}) } } },
     '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { 200: { description: 'text/plain' } } } },
     '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: json({}) } } },
     '/readyz': { get: { summary: 'Readiness: 503 while a service waits (DHCP for its interface), with per-service state', security: [], responses: { 200: json({}), 503: json({}) } } },

@@ -6,12 +6,15 @@ import { ZtpError } from '../errors.js';
 import { importDevices, parseImport } from '../devices/import.js';
 import { parseDeviceInput, parseRedirectServer, publicDevice, type Device } from '../devices/model.js';
 import { ensureLabPki, issueDeviceIdentity, writeSecretFile } from '../pki/lab.js';
-import { EXIT, globalOptions, openStorage, printResult, table, configFrom, type Storage } from './common.js';
+import { EXIT, globalOptions, openStorage, printResult, table, configFrom, usageError, type Storage } from './common.js';
 import { admitDevices } from '../onboarding/admission.js';
 import { ImageCatalogue, imagesDirOf } from '../images/catalogue.js';
 import { importRowNumber } from '../devices/import.js';
 import type { CliRegistrar } from './main.js';
 import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { buildPkcs12 } from '../pki/pkcs12.js';
+import { ONBOARDING_STATES } from '../onboarding/state.js';
 
 function readText(path: string, what: string): string {
   try {
@@ -127,10 +130,14 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
   device
     .command('list')
     .description('list registered devices with their onboarding state')
-    .option('--state <state>', 'only devices in this state')
+    .option('--state <state>', `only devices in this state: ${ONBOARDING_STATES.join(', ')}`)
     .action(
       action((cmd: Command, opts: { state?: string }) => {
         const g = globalOptions(cmd);
+        // A misspelt state would list nothing, which reads as "no such devices".
+        if (opts.state !== undefined && !(ONBOARDING_STATES as readonly string[]).includes(opts.state)) {
+          throw new ZtpError('DEVICE_INVALID', `--state "${opts.state}" is not a state; one of: ${ONBOARDING_STATES.join(', ')}`, { details: { field: 'state', states: [...ONBOARDING_STATES] } });
+        }
         const storage = openStorage(g);
         try {
           const devices = storage.store.list().filter((d) => !opts.state || d.state === opts.state);
@@ -199,8 +206,10 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
     .command('cert <serial>')
     .description('issue a lab IDevID (serial in subject serialNumber) for a simulated device')
     .requiredOption('--out <dir>', 'directory for <serial>.crt (leaf + issuing CA), <serial>.key (0600) and ca.crt')
+    .option('--p12', 'also <serial>.p12 (0600): key and chain in a password-protected PKCS#12 bundle, for agents and TPM tooling that import one')
+    .option('--p12-password-file <file>', 'with --p12: the bundle password, first line of this file (default: generated into <serial>.p12.pass, 0600)')
     .action(
-      action(async (cmd: Command, serial: string, opts: { out: string }) => {
+      action(async (cmd: Command, serial: string, opts: { out: string; p12?: boolean; p12PasswordFile?: string }) => {
         const g = globalOptions(cmd);
         const config = configFrom(g);
         const { pki } = await ensureLabPki(resolve(config.dataDir), config.pki, config.publicHost || hostname());
@@ -211,8 +220,24 @@ export const registerDeviceCommands: CliRegistrar = (program, action, io) => {
         writeFileSync(join(out, `${serial}.crt`), identity.certPem);
         // What the device trusts for the bootstrap server's TLS certificate.
         writeFileSync(join(out, 'ca.crt'), pki.rootCaPem);
-        const files = { cert: join(out, `${serial}.crt`), key: join(out, `${serial}.key`), serverCa: join(out, 'ca.crt') };
-        printResult(io, g, { serial, ...files }, () => `issued IDevID for ${serial}: ${files.cert}, ${files.key}; bootstrap server CA: ${files.serverCa}`);
+        const files: Record<string, string> = { cert: join(out, `${serial}.crt`), key: join(out, `${serial}.key`), serverCa: join(out, 'ca.crt') };
+        if (opts.p12PasswordFile !== undefined && !opts.p12) throw usageError('--p12-password-file needs --p12');
+        if (opts.p12) {
+          // The password is never taken on the command line (ps, shell history) nor printed.
+          let password: string;
+          if (opts.p12PasswordFile !== undefined) {
+            password = readText(opts.p12PasswordFile, 'p12-password-file').split(/\r?\n/)[0]!;
+            if (!password) throw new ZtpError('DEVICE_INVALID', `p12-password-file: ${opts.p12PasswordFile} has an empty first line`);
+          } else {
+            password = randomBytes(18).toString('base64url');
+            files.p12Password = join(out, `${serial}.p12.pass`);
+            writeSecretFile(files.p12Password, password + '\n');
+          }
+          files.p12 = join(out, `${serial}.p12`);
+          writeSecretFile(files.p12, buildPkcs12({ keyPem: identity.keyPem, certPem: identity.certPem, password, friendlyName: serial }));
+        }
+        const p12 = files.p12 ? `; PKCS#12: ${files.p12}${files.p12Password ? ` (password in ${files.p12Password})` : ''}` : '';
+        printResult(io, g, { serial, ...files }, () => `issued IDevID for ${serial}: ${files.cert}, ${files.key}; bootstrap server CA: ${files.serverCa}${p12}`);
         return EXIT.OK;
       }),
     );

@@ -107,7 +107,11 @@ export const imagesApiRoutes: FastifyPluginAsync<ImagesApiOptions> = async (app:
 
   app.delete<{ Params: { name: string }; Querystring: { force?: string } }>('/images/:name', async (req, reply) => {
     try {
-      const result = await catalogue.remove(req.params.name, { force: bool(req.query.force) });
+      const result = await catalogue.remove(req.params.name, { force: bool(req.query.force) }).catch((err: unknown) => {
+        // The catalogue's message speaks to the CLI (--force); an API client adds ?force=true.
+        if (isZtpError(err, 'IMAGES_IN_USE')) throw new ZtpError('IMAGES_IN_USE', err.message.replace(/; use --force$/, '; repeat with ?force=true to remove it anyway'), { details: err.details, cause: err });
+        throw err;
+      });
       if (!result.removed) return send(reply, new ZtpError('IMAGES_NOT_FOUND', `no image "${req.params.name}"`, { details: { image: req.params.name } }));
       log.info({ image: req.params.name, forced: result.referencedBy.length > 0, contentDeleted: result.contentDeleted }, 'image removed');
       return result;
