@@ -5,7 +5,7 @@
 // loopback, in one run, rounds alternating which server goes first.
 //
 //   node bench/images/run.js [--rounds 3] [--seconds 8] [--big-gib 2] [--only id,id]
-//                            [--no-build] [--server-cpu-prof DIR]
+//                            [--no-build] [--server-cpu-prof DIR] [--node-args '--max-semi-space-size=2']
 //
 // Load generators: wrk (C, epoll, 2 threads; a Lua script picks random ranges) for the concurrent
 // cases, curl for single streams. They share the 2 cores with the server, so the CPU they burn is
@@ -29,6 +29,7 @@ const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;
 const ONLY = (opt('only', '') ?? '').split(',').filter(Boolean);
 const PROFILE = opt('server-cpu-prof', null);
+const NODE_ARGS = (opt('node-args', '') ?? '').split(' ').filter(Boolean);
 const here = import.meta.dirname;
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
@@ -221,7 +222,7 @@ async function main() {
     writeFileSync(configFile, JSON.stringify({ dataDir, publicHost: '127.0.0.1', bootstrap: { host: '127.0.0.1', port: bPort }, api: { host: '127.0.0.1', port: aPort }, images: { host: '127.0.0.1', port: iPort, tlsPort: iTlsPort } }));
     const entry = `import { main } from ${JSON.stringify(join(dist, 'cli/main.js'))}; process.exitCode = await main(['serve']);`;
     const logFile = openSync(join(work, 'ztp.log'), 'w');
-    const ours = spawn(process.execPath, [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : []), '--input-type=module', '-e', entry], { env: { ...process.env, ZTP_CONFIG: configFile }, stdio: ['ignore', logFile, 'pipe'] });
+    const ours = spawn(process.execPath, [...NODE_ARGS, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : []), '--input-type=module', '-e', entry], { env: { ...process.env, ZTP_CONFIG: configFile }, stdio: ['ignore', logFile, 'pipe'] });
     let stderr = '';
     ours.stderr.on('data', (c) => (stderr = (stderr + c).slice(-20_000)));
     cleanup.push(async () => {
@@ -270,6 +271,7 @@ async function main() {
     p(`image server: \`ztp serve\` vs nginx ${execFileSync('nginx', ['-v'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim() || ''}`.trim());
     p(`${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model.trim()}, Linux ${release()}, node ${process.version}; ${ROUNDS} rounds alternating which server goes first, ${SECONDS} s per concurrent case; loopback`);
     p(`load generators (wrk -t2, curl) and servers share the ${cpus().length} cores; other engineers were using the machine: load average ${load0.map((x) => x.toFixed(1)).join(' ')} before, ${load1.map((x) => x.toFixed(1)).join(' ')} after (${((Date.now() - t0) / 1000) | 0} s)`);
+    if (NODE_ARGS.length) p(`ztp serve ran with node ${NODE_ARGS.join(' ')}`);
     p(`RSS after start and warm-up, before the cases: nginx ${(idleRss.nginx / MIB).toFixed(0)} MiB, ztp serve ${(idleRss.ours / MIB).toFixed(0)} MiB (every service, not only images)`);
     p(`TLS as negotiated: nginx ${servers.nginx.tls}; ztp serve ${servers.ours.tls}`);
     p();

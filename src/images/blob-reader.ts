@@ -96,23 +96,31 @@ export class BlobReaders {
    * details.firstSeen) when refused.
    */
   async acquire(sha256: string, path: string): Promise<BlobLease> {
-    const cached = this.open.get(sha256);
-    if (cached && !cached.retired) {
-      let st: BigIntStats | undefined;
-      try {
-        st = fstatSync(cached.handle.fd, { bigint: true });
-      } catch {
-        // closed under us: fall through to a fresh open
+    for (;;) {
+      const cached = this.open.get(sha256);
+      if (cached && !cached.retired) {
+        let st: BigIntStats | undefined;
+        try {
+          st = fstatSync(cached.handle.fd, { bigint: true });
+        } catch {
+          // closed under us: fall through to a fresh open
+        }
+        if (st && identityOf(st) === cached.identity) return this.lease(cached);
+        this.retire(sha256, cached);
       }
-      if (st && identityOf(st) === cached.identity) return this.lease(cached);
-      this.retire(sha256, cached);
+      let pending = this.verifying.get(sha256);
+      if (!pending) {
+        pending = this.openAndVerify(sha256, path).finally(() => this.verifying.delete(sha256));
+        this.verifying.set(sha256, pending);
+      }
+      const c = await pending;
+      // dropped (forget, eviction) between verification and now: its descriptor may be closed
+      if (c.retired) continue;
+      const lease = this.lease(c);
+      // evict only now that this blob is held, so it cannot be the one evicted
+      this.trim();
+      return lease;
     }
-    let pending = this.verifying.get(sha256);
-    if (!pending) {
-      pending = this.openAndVerify(sha256, path).finally(() => this.verifying.delete(sha256));
-      this.verifying.set(sha256, pending);
-    }
-    return this.lease(await pending);
   }
 
   /**
@@ -161,6 +169,7 @@ export class BlobReaders {
         c.refs--;
         c.lastUsed = Date.now();
         if (c.retired && c.refs === 0) void c.handle.close().catch(() => undefined);
+        else if (this.open.size > this.maxOpen) this.trim();
       },
     };
   }
@@ -208,7 +217,6 @@ export class BlobReaders {
       if (old) this.retire(sha256, old);
       this.open.set(sha256, c);
       keep = true;
-      this.trim();
       this.startSweeper();
       return c;
     } finally {

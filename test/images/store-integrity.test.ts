@@ -3,11 +3,12 @@
 // 0, fetched over loopback); each case failed before blob-reader.ts (the old open() with
 // O_NOFOLLOW followed a symlinked sha256/ or images/ directory and served whatever it found).
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { closeSync, copyFileSync, mkdirSync, openSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdirSync, openSync, readSync, renameSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildImagesApp } from '../../src/images/app.js';
+import { BlobReaders } from '../../src/images/blob-reader.js';
 import { DownloadRecorder } from '../../src/images/recorder.js';
 import { createLogger } from '../../src/log.js';
 import { addBuffer, makeEnv, pattern, sha256, type ImagesEnv } from './helpers.js';
@@ -158,5 +159,28 @@ describe('image store integrity (issue 11)', () => {
     for (const [i, r] of results.entries()) expect(r.body.equals(DATA.subarray(i * 100, i * 100 + 100))).toBe(true);
     expect(readers.verifications - before).toBe(1);
     expect(readers.openCount).toBe(1);
+  });
+});
+
+describe('verified descriptor cache', () => {
+  it('with more blobs in use than maxOpen, none is closed under its reader (eviction waits for the lease)', async () => {
+    const root = join(env.dir, 'cache-store');
+    mkdirSync(join(root, 'sha256'), { recursive: true });
+    const blobs = [pattern(70_000, 1), pattern(90_000, 2), pattern(50_000, 3)];
+    for (const b of blobs) writeFileSync(join(root, 'sha256', sha256(b)), b);
+    const readers = new BlobReaders(root, { maxOpen: 1 });
+    try {
+      const leases = await Promise.all(blobs.map((b) => readers.acquire(sha256(b), join(root, 'sha256', sha256(b)))));
+      for (const [i, lease] of leases.entries()) {
+        const got = Buffer.alloc(lease.size);
+        expect(readSync(lease.fd, got, 0, lease.size, 0)).toBe(lease.size);
+        expect(got.equals(blobs[i]!)).toBe(true);
+      }
+      for (const l of leases) l.release();
+      // released and over the cap: trimmed back
+      expect(readers.openCount).toBe(1);
+    } finally {
+      readers.closeAll();
+    }
   });
 });
