@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, REPO } from '../firmware/suite.js';
-import { Lab, labSkipReason, type Proc } from './netns.js';
+import { buildStandalone, Lab, labSkipReason, type Proc } from './netns.js';
 import { dhclientLease, udhcpcLease } from './peers.js';
 
 const skip = labSkipReason('udhcpc', 'dhclient', 'curl', 'tcpdump');
@@ -22,7 +22,10 @@ afterEach(async () => {
   while (labs.length) await labs.pop()!.cleanup();
 });
 beforeAll(() => {
-  if (!skip) buildCli();
+  if (!skip) {
+    buildCli();
+    buildStandalone();
+  }
 }, 240_000);
 
 interface InterfaceReadiness {
