@@ -10,8 +10,8 @@
 // commit are shared. Each interface may come and go (a bridge whose tap appears later, a link
 // without carrier, an address added after start): it waits with back-off, logs once while
 // waiting, starts when it is usable, and is watched afterwards (address change → sockets
-// rebound; gone → waiting again). Its state is what readiness reports. Per-packet lines are debug; a summary of
-// the counters goes out at info every dhcp.summaryInterval seconds.
+// rebound; gone → waiting again). Its state is what readiness reports. Per-packet lines are
+// debug; a summary of the counters goes out at info every dhcp.summaryInterval seconds.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
