@@ -49,10 +49,15 @@ function fdOf(socket: Socket): number {
   throw Object.assign(new Error('the socket has no file descriptor (not bound yet?)'), { code: 'EBADF' });
 }
 
-/** The kernel's index of an interface, or undefined when it does not exist. */
+/**
+ * The kernel's index of an interface, or undefined when it does not exist. An address label
+ * (`eth0:1`, as getifaddrs names aliased addresses) is its device's (`eth0`).
+ */
 export function interfaceIndex(name: string): number | undefined {
+  const device = name.split(':')[0]!;
+  if (!device || device.includes('/') || device === '.' || device === '..') return undefined;
   try {
-    const n = Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8').trim());
+    const n = Number(readFileSync(`/sys/class/net/${device}/ifindex`, 'utf8').trim());
     return Number.isInteger(n) && n > 0 ? n : undefined;
   } catch {
     return undefined;

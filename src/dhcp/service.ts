@@ -10,8 +10,8 @@
 // commit are shared. Each interface may come and go (a bridge whose tap appears later, a link
 // without carrier, an address added after start): it waits with back-off, logs once while
 // waiting, starts when it is usable, and is watched afterwards (address change → sockets
-// rebound; gone → waiting again). Its state is what readiness reports. Per-packet lines are debug; a summary of
-// the counters goes out at info every dhcp.summaryInterval seconds.
+// rebound; gone → waiting again). Its state is what readiness reports. Per-packet lines are
+// debug; a summary of the counters goes out at info every dhcp.summaryInterval seconds.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
@@ -92,6 +92,8 @@ export interface DhcpServiceOptions {
   /** a catalogue image name → its per-device TFTP file name (PXE), when TFTP serves it */
   tftpPathFor?: ImageUrlResolver;
   probe?: InterfaceProbe;
+  /** ties a bound socket to an interface (default: SO_BINDTOIFINDEX, src/dhcp/bind-device.ts) */
+  bindDevice?: (socket: Socket, name: string) => void;
   /** back-off while waiting for the interface, and how often a running one is re-checked (ms) */
   retry?: { initialMs: number; maxMs: number; watchMs: number };
 }
@@ -149,6 +151,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
   const count = (name: string) => counterMap.set(name, (counterMap.get(name) ?? 0) + 1);
   const snapshot = (): Record<string, number> => Object.fromEntries(counterMap);
   const probe = options.probe ?? linuxInterfaceProbe;
+  const bindDevice = options.bindDevice ?? bindToDevice;
   const retry = options.retry ?? { initialMs: 250, maxMs: 10_000, watchMs: 2_000 };
   const d = ctx.config.dhcp;
   const names = dhcpInterfaces(d.interface);
@@ -262,7 +265,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
      */
     const tie = (s: Socket) => {
       try {
-        bindToDevice(s, name);
+        bindDevice(s, name);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (several || code === 'ENODEV') throw err;

@@ -6,21 +6,26 @@
 // witness that replies to one segment's client never appear on the other (a wildcard socket not
 // bound to its device hears every segment's broadcast DISCOVER, and its responder would answer
 // it out of its own segment). /readyz shows each interface's state.
+// DHCPv6 the same way with ISC dhclient -6 (standalone responder, one device-bound socket per
+// interface, each on its own prefix).
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, REPO } from '../firmware/suite.js';
-import { Lab, labSkipReason, type Proc } from './netns.js';
-import { udhcpcLease } from './peers.js';
+import { buildStandalone, Lab, labSkipReason, type Proc } from './netns.js';
+import { dhclientLease, udhcpcLease } from './peers.js';
 
-const skip = labSkipReason('udhcpc', 'curl', 'tcpdump');
+const skip = labSkipReason('udhcpc', 'dhclient', 'curl', 'tcpdump');
 const labs: Lab[] = [];
 afterEach(async () => {
   while (labs.length) await labs.pop()!.cleanup();
 });
 beforeAll(() => {
-  if (!skip) buildCli();
+  if (!skip) {
+    buildCli();
+    buildStandalone();
+  }
 }, 240_000);
 
 interface InterfaceReadiness {
@@ -166,4 +171,55 @@ describe.skipIf(skip)('ztp serve on several interfaces (network namespaces, tcpd
       throw fail(err);
     }
   }, 120_000);
+
+  it('DHCPv6 on two interfaces: dhclient -6 on each segment gets an address from its own prefix; no ADVERTISE/REPLY crosses over', async () => {
+    const lab = new Lab();
+    labs.push(lab);
+    const srv = lab.ns('s');
+    const cliA = lab.ns('a');
+    const cliB = lab.ns('b');
+    const segA = lab.link(srv, '10.9.31.1/24', cliA, '', 'A');
+    const segB = lab.link(srv, '10.9.32.1/24', cliB, '', 'B');
+    lab.run(srv, 'ip', ['-6', 'addr', 'add', 'fd00:31::1/64', 'dev', segA.a, 'nodad']);
+    lab.run(srv, 'ip', ['-6', 'addr', 'add', 'fd00:32::1/64', 'dev', segB.a, 'nodad']);
+    const dumps = [cliA, cliB].map((ns, i) => lab.spawn(ns, 'tcpdump', ['-i', i === 0 ? segA.b : segB.b, '-n', '-l', 'udp and (port 546 or port 547)']));
+    await lab.until(() => dumps.every((d) => d.stderr().includes('listening on')), 10_000, 'tcpdump listening on both segments');
+    const config = join(lab.dir, 'config.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        dataDir: join(lab.dir, 'data'),
+        logLevel: 'info',
+        dhcp: {
+          interface: `${segA.a},${segB.a}`,
+          subnets: [
+            { subnet: '10.9.31.0/24', pools: [{ start: '10.9.31.100', end: '10.9.31.150' }] },
+            { subnet: '10.9.32.0/24', pools: [{ start: '10.9.32.100', end: '10.9.32.150' }] },
+          ],
+          v6: {
+            enabled: true,
+            subnets: [
+              { prefix: 'fd00:31::/64', pools: [{ start: 'fd00:31::100', end: 'fd00:31::1ff' }] },
+              { prefix: 'fd00:32::/64', pools: [{ start: 'fd00:32::100', end: 'fd00:32::1ff' }] },
+            ],
+          },
+        },
+      }),
+    );
+    const server = await lab.startServer(srv, config);
+    expect(server.stdout().match(/"protocol":"udp6"/g), server.stdout()).toHaveLength(2); // one v6 listener per interface
+    for (const [ns, dev] of [[cliA, segA.b], [cliB, segB.b]] as const) {
+      await lab.until(() => lab.run(ns, 'ip', ['-6', 'addr', 'show', 'dev', dev, 'scope', 'link']).includes('fe80'), 10_000, 'client link-local address');
+    }
+    // Server messages (from port 547 to the client's 546) on a segment.
+    const replies = (i: number) => dumps[i]!.stdout().split('\n').filter((l) => /\.547 > \S+\.546: dhcp6 (advertise|reply)/.test(l));
+    const leaseA = dhclientLease(lab, cliA, segA.b, '', 'v6a', ['-6']);
+    await lab.until(() => replies(0).length >= 2, 5000, 'ADVERTISE and REPLY on segment A');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(replies(1), 'segment B while A leased').toEqual([]);
+    const leaseB = dhclientLease(lab, cliB, segB.b, '', 'v6b', ['-6']);
+    await lab.until(() => replies(1).length >= 2, 5000, 'ADVERTISE and REPLY on segment B');
+    expect(leaseA).toMatch(/iaaddr fd00:31::1[0-9a-f]{2} \{/);
+    expect(leaseB).toMatch(/iaaddr fd00:32::1[0-9a-f]{2} \{/);
+  }, 90_000);
 });

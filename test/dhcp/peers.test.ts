@@ -3,15 +3,20 @@
 // for why); each scenario gets fresh namespaces and is torn down on every path.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/db/database.js';
 import { DeviceStore } from '../../src/devices/store.js';
 import { decodeSztpServerList } from '../../src/dhcp/codec/options.js';
 import { decodeV4, getOption, Opt } from '../../src/dhcp/codec/v4.js';
-import { Lab, labSkipReason, type Proc } from './netns.js';
+import { buildStandalone, Lab, labSkipReason, type Proc } from './netns.js';
 import { dhclientLease, udhcpcLease } from './peers.js';
 
 const skip = labSkipReason('dhclient', 'udhcpc', 'dnsmasq', 'perfdhcp');
+// The standalone responder is compiled once per file (tsc: tens of seconds on a loaded machine),
+// outside the first test's time budget.
+beforeAll(() => {
+  if (!skip) buildStandalone();
+}, 240_000);
 const RPC = '/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data';
 const labs: Lab[] = [];
 afterEach(async () => {

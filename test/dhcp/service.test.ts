@@ -11,7 +11,7 @@ import { validateConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
 import { DeviceStore, systemClock } from '../../src/devices/store.js';
 import { decodeV4, encodeV4, getOption } from '../../src/dhcp/codec/v4.js';
-import { createDhcpService, type DhcpService, type InterfaceProbe } from '../../src/dhcp/service.js';
+import { createDhcpService, type DhcpService, type DhcpServiceOptions, type InterfaceProbe } from '../../src/dhcp/service.js';
 import { createLogger } from '../../src/log.js';
 import { isRoot } from '../helpers/shared.js';
 
@@ -32,12 +32,12 @@ afterEach(async () => {
   lines.length = 0;
 });
 
-function setup(probe: InterfaceProbe, opts: { summaryInterval?: number; level?: string } = {}) {
-  const config = validateConfig({ dhcp: { interface: 'lo', port: 0, summaryInterval: opts.summaryInterval ?? 0, subnets: [{ subnet: '127.0.0.0/8', pools: [{ start: '127.0.5.1', end: '127.0.5.200' }] }] } });
+function setup(probe: InterfaceProbe, opts: { summaryInterval?: number; level?: string; interface?: string; bindDevice?: DhcpServiceOptions['bindDevice'] } = {}) {
+  const config = validateConfig({ dhcp: { interface: opts.interface ?? 'lo', port: 0, summaryInterval: opts.summaryInterval ?? 0, subnets: [{ subnet: '127.0.0.0/8', pools: [{ start: '127.0.5.1', end: '127.0.5.200' }] }] } });
   const db = openDatabase({ file: ':memory:' });
   const store = new DeviceStore(db);
   const log = createLogger(opts.level ?? 'info', sink);
-  service = createDhcpService({ config, log, db, store, clock: systemClock, publicHost: 'ztp.test' }, { probe, retry: { initialMs: 20, maxMs: 80, watchMs: 30 } });
+  service = createDhcpService({ config, log, db, store, clock: systemClock, publicHost: 'ztp.test' }, { probe, retry: { initialMs: 20, maxMs: 80, watchMs: 30 }, ...(opts.bindDevice ? { bindDevice: opts.bindDevice } : {}) });
   return { service, store };
 }
 
@@ -157,5 +157,27 @@ describe('DHCP service lifecycle', () => {
     await discover(listen2!.port, 3);
     await until(() => lines.filter((l) => l.msg === 'DHCP: OFFER').length === 3, 'three debug OFFER lines');
     expect(lines.filter((l) => l.msg === 'DHCP: OFFER').every((l) => l.level === 20)).toBe(true);
+  });
+
+  it('without SO_BINDTOIFINDEX (old kernel, native module missing): one interface runs unbound with one warning; several are refused with the reason', async () => {
+    const unsupported = () => {
+      throw Object.assign(new Error('the sockopt native binding does not load'), { code: 'ENOTSUP' });
+    };
+    const { service: one } = setup(() => ({ usable: true, addrs: lo('127.0.0.1') }), { bindDevice: unsupported });
+    expect(await one.start()).toHaveLength(1);
+    expect(one.state()).toMatchObject({ state: 'running', address: '127.0.0.1' });
+    expect(lines.filter((l) => l.msg.includes('sockets not bound to the interface'))).toHaveLength(1);
+    await one.stop();
+
+    lines.length = 0;
+    const { service: two } = setup(() => ({ usable: true, addrs: lo('127.0.0.1') }), { interface: 'lo,lo:1', bindDevice: unsupported });
+    expect(await two.start()).toEqual([]);
+    const s = two.state();
+    expect(s.state).toBe('disabled');
+    expect(s.reason).toMatch(/^lo: cannot bind sockets to lo: the sockopt native binding does not load \(several interfaces need SO_BINDTOIFINDEX/);
+    expect(s.interfaces!.map((i) => [i.interface, i.state])).toEqual([
+      ['lo', 'disabled'],
+      ['lo:1', 'disabled'],
+    ]);
   });
 });
