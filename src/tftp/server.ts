@@ -4,8 +4,8 @@
 // transfer ID is a fresh port), retransmit timers, a bound on concurrent transfers, and a
 // download record in the device history for each completed or abandoned transfer.
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { constants, read as fsRead } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { read as fsRead } from 'node:fs';
+import type { BlobLease } from '../images/blob-reader.js';
 import type { Config } from '../config.js';
 import type { DeviceStore } from '../devices/store.js';
 import { errorMessage, isZtpError, type ErrorCode as ZtpCode } from '../errors.js';
@@ -161,27 +161,33 @@ export class TftpServer {
     if (rrq.mode !== 'octet') throw new Refusal(ErrorCode.ILLEGAL_OPERATION, 'TFTP_ILLEGAL_OPERATION', `${rrq.mode} mode is not supported: use octet (binary)`, { mode: rrq.mode });
     if (this.active.size >= settings.maxTransfers) throw new Refusal(ErrorCode.NOT_DEFINED, 'TFTP_BUSY', 'server busy, try again', { active: this.active.size });
     const { entry, target } = this.resolve(rrq.filename);
-    let handle: FileHandle;
+    let blob: BlobLease;
     try {
-      // O_NOFOLLOW: a symlink planted in the store is never followed out of it.
-      handle = await open(this.deps.catalogue.pathOf(entry), constants.O_RDONLY | constants.O_NOFOLLOW);
+      // The image server's reader: the blob must be inside the store (no symlinked directories)
+      // and hash to its name (verified once per file identity), as over HTTP.
+      blob = await this.deps.catalogue.blobs.openForRead(entry.sha256);
     } catch (err) {
-      log.error({ err: errorMessage(err), image: entry.name }, 'TFTP: catalogue entry has no readable content');
-      throw new Refusal(ErrorCode.FILE_NOT_FOUND, 'TFTP_NOT_FOUND', 'file not found');
+      const damaged = isZtpError(err, 'IMAGES_CONTENT_DAMAGED');
+      log.error({ err: errorMessage(err), image: entry.name }, damaged ? 'TFTP: stored image content is damaged; refused' : 'TFTP: catalogue entry has no readable content');
+      throw damaged ? new Refusal(ErrorCode.NOT_DEFINED, 'TFTP_NOT_FOUND', 'image content is damaged') : new Refusal(ErrorCode.FILE_NOT_FOUND, 'TFTP_NOT_FOUND', 'file not found');
     }
+    let released = false;
+    const release = () => {
+      if (!released) blob.release();
+      released = true;
+    };
     let transfer: ReadTransfer;
     let tsock: Socket;
     try {
-      const st = await handle.stat();
-      if (!st.isFile() || st.size !== entry.size) {
-        log.error({ image: entry.name, size: st.size, expected: entry.size }, 'TFTP: stored content does not match the catalogue');
+      if (blob.size !== entry.size) {
+        log.error({ image: entry.name, size: blob.size, expected: entry.size }, 'TFTP: stored content does not match the catalogue');
         throw new Refusal(ErrorCode.NOT_DEFINED, 'TFTP_NOT_FOUND', 'image content is damaged');
       }
       // Re-checked after the awaits: other requests may have filled the slots meanwhile.
       if (this.active.size >= settings.maxTransfers) throw new Refusal(ErrorCode.NOT_DEFINED, 'TFTP_BUSY', 'server busy, try again', { active: this.active.size });
       if (this.active.has(peer)) {
         this.count('duplicate-request');
-        await handle.close().catch(() => undefined);
+        release();
         return;
       }
       const n = negotiateRead(rrq.options, { maxBlksize: settings.maxBlksize, defaultTimeoutS: settings.timeout, fileSize: entry.size });
@@ -195,7 +201,7 @@ export class TftpServer {
         });
       });
       tsock.on('error', (err) => this.hostile.warn({ peer, err: errorMessage(err) }, 'TFTP: transfer socket error'));
-      const fd = handle.fd;
+      const fd = blob.fd;
       transfer = new ReadTransfer(
         {
           send: (d) => this.sendTo(tsock, d, rinfo),
@@ -228,7 +234,7 @@ export class TftpServer {
       this.active.set(peer, { transfer, socket: tsock });
       log.debug({ peer, image: entry.name, blksize: n.blksize, timeout: n.timeoutS, tsize: n.tsize }, 'TFTP: read request accepted');
     } catch (err) {
-      await handle.close().catch(() => undefined);
+      release();
       throw err;
     }
     const started = performance.now();
@@ -236,7 +242,7 @@ export class TftpServer {
     const result = await transfer.done;
     this.active.delete(peer);
     tsock.close();
-    await handle.close().catch(() => undefined);
+    release();
     this.finished(result, entry, target, rinfo, Math.round(performance.now() - started));
   }
 

@@ -4,7 +4,7 @@
 // stop ACKing (retransmission on the negotiated timeout), a stray transfer ID, a full server.
 import { execFile } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -87,6 +87,20 @@ describe.skipIf(skipHpa)('tftp-hpa client', () => {
     expect(await hpaGet('boot.efi', join(env.dir, 'x'), 'netascii')).toMatch(/Error code 4: netascii mode is not supported/);
     const { stdout } = await run('tftp', ['-m', 'binary', '127.0.0.1', String(port), '-c', 'put', join(env.dir, 'ztp.db'), 'up.bin'], { timeout: 20_000 });
     expect(stdout).toMatch(/Error code 2: this server is read-only/);
+  });
+
+  it('issue 11: with the store\'s sha256/ directory swapped for a symlink, the decoy it points to is never served', async () => {
+    const blobDir = env.catalogue.blobs.blobDir;
+    const decoy = join(env.dir, 'decoy');
+    mkdirSync(decoy);
+    // Same names as the real blobs, other bytes (what an attacker wants served: a token, a key).
+    for (const name of readdirSync(blobDir)) writeFileSync(join(decoy, name), 'admin-token-decoy');
+    renameSync(blobDir, join(env.dir, 'moved-sha256'));
+    symlinkSync(decoy, blobDir);
+    const out = join(env.dir, 'leak.efi');
+    expect(await hpaGet('boot.efi', out)).toMatch(/Error code 0: image content is damaged/);
+    expect(existsSync(out) ? readFileSync(out, 'utf8') : '').not.toContain('admin-token-decoy');
+    expect(server.stats()).toMatchObject({ 'refused-TFTP_NOT_FOUND': 1 });
   });
 
   it('an image that needs a device certificate is not served over TFTP', async () => {
