@@ -4,7 +4,7 @@
 // stop ACKing (retransmission on the negotiated timeout), a stray transfer ID, a full server.
 import { execFile } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -93,8 +93,9 @@ describe.skipIf(skipHpa)('tftp-hpa client', () => {
     const blobDir = env.catalogue.blobs.blobDir;
     const decoy = join(env.dir, 'decoy');
     mkdirSync(decoy);
-    // Same names as the real blobs, other bytes (what an attacker wants served: a token, a key).
-    for (const name of readdirSync(blobDir)) writeFileSync(join(decoy, name), 'admin-token-decoy');
+    // Same names and sizes as the real blobs, other bytes (what an attacker wants served: a token,
+    // a key), so only the store's path and digest checks can tell.
+    for (const name of readdirSync(blobDir)) writeFileSync(join(decoy, name), Buffer.alloc(statSync(join(blobDir, name)).size, 'admin-token-decoy '));
     renameSync(blobDir, join(env.dir, 'moved-sha256'));
     symlinkSync(decoy, blobDir);
     const out = join(env.dir, 'leak.efi');
