@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config.js';
 import { issueDeviceIdentity, splitPem } from '../../src/pki/lab.js';
 import type { Suite } from '../../src/suite.js';
-import { freePort } from '../helpers/ports.js';
 import { startTestSuite } from '../helpers/suite.js';
 import { runAgent, type AgentIdentity, type AgentOptions, type AgentResult } from '../../src/simulate/agent.js';
 import { DeviceHttp, type HttpResult } from '../../src/simulate/http.js';
@@ -100,10 +99,12 @@ describe('device emulators complete onboarding over HTTPS with mTLS', () => {
     const { createBootstrapService } = await import('../../src/bootstrap/service.js');
     const { imageResolver } = await import('../../src/bootstrap/images.js');
     const { Counters } = await import('../../src/metrics.js');
-    const port = await freePort();
-    const ctx = { ...suite.ctx, config: validateConfig({ ...suite.ctx.config, bootstrap: { ...suite.ctx.config.bootstrap, port, encrypt: true } }) };
+    // Port 0: the kernel picks, the service reports what it bound (no window for another worker).
+    const ctx = { ...suite.ctx, config: validateConfig({ ...suite.ctx.config, bootstrap: { ...suite.ctx.config.bootstrap, port: 0, encrypt: true } }) };
     const service = createBootstrapService(ctx, { images: imageResolver(undefined), counters: new Counters() });
-    await service.start();
+    const [listening] = await service.start();
+    const port = listening!.port;
+    expect(port).toBeGreaterThan(0);
     try {
       register('RFC-ENC', { profile: 'rfc8572', config: 'secret config' });
       const idevid = await issueDeviceIdentity(suite.ctx.pki, 'RFC-ENC');
