@@ -154,7 +154,7 @@ describe.skipIf(skip)('DHCP responder with real peers (network namespaces)', () 
     expect(leasesInDb(lab).map((r) => r.address).sort()).toEqual(['10.9.0.100', '10.9.0.101']);
   });
 
-  it('a relayed request (perfdhcp as relay, giaddr set) is answered to the relay from the giaddr subnet', async () => {
+  it('a relayed request (perfdhcp as relay, giaddr set): all 40 exchanges answered to the relay from the giaddr subnet, exit status checked', async () => {
     const lab = newLab();
     const srv = lab.ns('s');
     const relay = lab.ns('r');
@@ -164,13 +164,24 @@ describe.skipIf(skip)('DHCP responder with real peers (network namespaces)', () 
     // Server on port 6767: perfdhcp listens on 67 as the relay and sends from it.
     const config = writeConfig(lab, { interface: a, port: 6767, subnets: [{ subnet: '10.20.0.0/24', pools: [{ start: '10.20.0.10', end: '10.20.0.200' }] }] });
     const server = await lab.startServer(srv, config);
-    const run = lab.runStatus(relay, 'perfdhcp', ['-4', '-l', '10.20.0.1', '-L', '67', '-N', '6767', '-r', '20', '-R', '20', '-n', '40', '-p', '4', '10.9.1.1'], 30_000);
+    // -W: wait 1 s for answers still in flight after the 40th DISCOVER (else the last counts as a drop).
+    const run = lab.runStatus(relay, 'perfdhcp', ['-4', '-l', '10.20.0.1', '-L', '67', '-N', '6767', '-r', '20', '-R', '20', '-n', '40', '-p', '4', '-W', '1000000', '10.9.1.1'], 30_000);
     const out = run.stdout + run.stderr;
-    const sent = Number(/sent packets: (\d+)/.exec(out)?.[1]);
-    const received = [...out.matchAll(/received packets: (\d+)/g)].map((m) => Number(m[1]));
-    expect(sent, out).toBeGreaterThan(0);
-    expect(received[0], out).toBeGreaterThan(0); // OFFERs reached the relay at giaddr:67
-    expect(received[1], out).toBeGreaterThan(0); // ACKs too
+    // perfdhcp exits 0 when every exchange completed, 3 when some packets were dropped; anything
+    // else (1 general error, 2 bad arguments, a signal) means the run itself failed.
+    expect([0, 3], out).toContain(run.status);
+    const stat = (exchange: string, field: string) => Number(new RegExp(`Statistics for: ${exchange}\\*+\\n(?:.*\\n)*?${field}: (\\d+)`).exec(out)?.[1]);
+    // All 40 DISCOVERs answered at giaddr:67, allowing one UDP loss on a loaded host; every
+    // OFFER turned into a REQUEST that got its ACK; no lease given twice or refused.
+    expect(stat('DISCOVER-OFFER', 'sent packets'), out).toBe(40);
+    expect(stat('DISCOVER-OFFER', 'received packets'), out).toBeGreaterThanOrEqual(39);
+    expect(stat('REQUEST-ACK', 'received packets'), out).toBe(stat('REQUEST-ACK', 'sent packets'));
+    expect(stat('REQUEST-ACK', 'sent packets'), out).toBe(stat('DISCOVER-OFFER', 'received packets'));
+    for (const exchange of ['DISCOVER-OFFER', 'REQUEST-ACK']) {
+      expect(stat(exchange, 'rejected leases'), out).toBe(0);
+      expect(stat(exchange, 'non unique addresses'), out).toBe(0);
+    }
+    if (run.status === 3) console.warn(`perfdhcp: a packet was dropped (exit 3), within the allowance of one:\n${out}`);
     await waitLog(lab, server, /"giaddr":"10\.20\.0\.1".*"ip":"10\.20\.0\.\d+"/);
   });
 
