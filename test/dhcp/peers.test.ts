@@ -9,7 +9,7 @@ import { DeviceStore } from '../../src/devices/store.js';
 import { decodeSztpServerList } from '../../src/dhcp/codec/options.js';
 import { decodeV4, getOption, Opt } from '../../src/dhcp/codec/v4.js';
 import { Lab, labSkipReason, type Proc } from './netns.js';
-import { dhclientLease, udhcpcLease } from './peers.js';
+import { dhclientLease, udhcpcLease, UEFI_HTTP_CLIENT_SCRIPT } from './peers.js';
 
 const skip = labSkipReason('dhclient', 'udhcpc', 'dnsmasq', 'perfdhcp');
 const RPC = '/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data';
@@ -213,10 +213,10 @@ describe.skipIf(skip)('DHCP responder with real peers (network namespaces)', () 
     expect(lease).toContain('option dhcp-server-identifier 10.9.2.2;');
     await lab.until(() => existsSync(leaseFile) && readFileSync(leaseFile, 'utf8').includes(ip!), 5000, 'dnsmasq lease file');
     lab.run(cli, 'ip', ['addr', 'add', `${ip}/24`, 'dev', c.a]);
-    // 2. A UEFI HTTP boot client (independent raw-socket script below) sees both offers: the
+    // 2. A UEFI HTTP boot client (independent raw-socket script, peers.ts) sees both offers: the
     //    address from dnsmasq, HTTPClient + boot URL + 143 from us; then INFORM gets our options.
     const script = join(lab.dir, 'uefi-client.cjs');
-    writeFileSync(script, UEFI_CLIENT);
+    writeFileSync(script, UEFI_HTTP_CLIENT_SCRIPT);
     const res = lab.run(cli, process.execPath, [script, c.a, ip!], 20_000);
     if (process.env.DEBUG_DHCP) console.log(res);
     const replies = (JSON.parse(res) as { phase: string; hex: string }[]).map((r) => ({ phase: r.phase, p: decodeV4(Buffer.from(r.hex, 'hex')) }));
@@ -261,41 +261,3 @@ describe.skipIf(skip)('DHCP responder with real peers (network namespaces)', () 
     await waitLog(lab, server, /DHCPv6: REPLY to REQUEST/);
   });
 });
-
-// An independent minimal DHCP client (hand-built bytes, no project code): DISCOVER as OVMF does
-// for UEFI HTTP boot, collect every reply for 2 s, then INFORM from the leased address.
-const UEFI_CLIENT = String.raw`
-const dgram = require('node:dgram');
-const [iface, ip] = process.argv.slice(2);
-const mac = require('node:os').networkInterfaces()[iface].find((a) => a.mac).mac.split(':').map((h) => parseInt(h, 16));
-function packet(type, ciaddr) {
-  const b = Buffer.alloc(240);
-  b[0] = 1; b[1] = 1; b[2] = 6; b.writeUInt32BE(0x1234abcd + type, 4);
-  if (type === 1) b.writeUInt16BE(0x8000, 10);
-  if (ciaddr) Buffer.from(ciaddr.split('.').map(Number)).copy(b, 12);
-  Buffer.from(mac).copy(b, 28);
-  b.writeUInt32BE(0x63825363, 236);
-  const vc = Buffer.from('HTTPClient:Arch:00016:UNDI:003001');
-  const opts = Buffer.concat([
-    Buffer.from([53, 1, type]),
-    Buffer.from([55, 6, 1, 3, 6, 60, 67, 143]),
-    Buffer.from([93, 2, 0x00, 0x10]),
-    Buffer.from([60, vc.length]), vc,
-    Buffer.from([255]),
-  ]);
-  return Buffer.concat([b, opts]);
-}
-const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-const replies = [];
-let phase = 'discover';
-sock.on('message', (m) => replies.push({ phase, hex: m.toString('hex') }));
-sock.bind(68, () => {
-  sock.setBroadcast(true);
-  sock.send(packet(1), 67, ip.replace(/\.\d+$/, '.255'));
-  setTimeout(() => {
-    phase = 'inform';
-    sock.send(packet(8, ip), 67, ip.replace(/\.\d+$/, '.255'));
-    setTimeout(() => { process.stdout.write(JSON.stringify(replies)); sock.close(); }, 2000);
-  }, 2000);
-});
-`;
