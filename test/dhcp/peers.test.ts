@@ -9,7 +9,7 @@ import { DeviceStore } from '../../src/devices/store.js';
 import { decodeSztpServerList } from '../../src/dhcp/codec/options.js';
 import { decodeV4, getOption, Opt } from '../../src/dhcp/codec/v4.js';
 import { buildStandalone, Lab, labSkipReason, type Proc } from './netns.js';
-import { dhclientLease, udhcpcLease } from './peers.js';
+import { dhclientLease, udhcpcLease, UEFI_HTTP_CLIENT_SCRIPT } from './peers.js';
 
 const skip = labSkipReason('dhclient', 'udhcpc', 'dnsmasq', 'perfdhcp');
 // The standalone responder is compiled once per file (tsc: tens of seconds on a loaded machine),
@@ -159,7 +159,7 @@ describe.skipIf(skip)('DHCP responder with real peers (network namespaces)', () 
     expect(leasesInDb(lab).map((r) => r.address).sort()).toEqual(['10.9.0.100', '10.9.0.101']);
   });
 
-  it('a relayed request (perfdhcp as relay, giaddr set) is answered to the relay from the giaddr subnet', async () => {
+  it('a relayed request (perfdhcp as relay, giaddr set): all 40 exchanges answered to the relay from the giaddr subnet, exit status checked', async () => {
     const lab = newLab();
     const srv = lab.ns('s');
     const relay = lab.ns('r');
@@ -169,15 +169,24 @@ describe.skipIf(skip)('DHCP responder with real peers (network namespaces)', () 
     // Server on port 6767: perfdhcp listens on 67 as the relay and sends from it.
     const config = writeConfig(lab, { interface: a, port: 6767, subnets: [{ subnet: '10.20.0.0/24', pools: [{ start: '10.20.0.10', end: '10.20.0.200' }] }] });
     const server = await lab.startServer(srv, config);
-    const run = lab.runStatus(relay, 'perfdhcp', ['-4', '-l', '10.20.0.1', '-L', '67', '-N', '6767', '-r', '20', '-R', '20', '-n', '40', '-p', '4', '10.9.1.1'], 30_000);
+    // -W: wait 1 s for answers still in flight after the 40th DISCOVER (else the last counts as a drop).
+    const run = lab.runStatus(relay, 'perfdhcp', ['-4', '-l', '10.20.0.1', '-L', '67', '-N', '6767', '-r', '20', '-R', '20', '-n', '40', '-p', '4', '-W', '1000000', '10.9.1.1'], 30_000);
     const out = run.stdout + run.stderr;
-    const sent = Number(/sent packets: (\d+)/.exec(out)?.[1]);
-    const received = [...out.matchAll(/received packets: (\d+)/g)].map((m) => Number(m[1]));
-    expect(sent, out).toBeGreaterThan(0);
-    expect(received[0], out).toBeGreaterThan(0); // OFFERs reached the relay at giaddr:67
-    expect(received[1], out).toBeGreaterThan(0); // ACKs too
-    // After the first reply the relay has a connected socket of its own: the rest must arrive through it.
-    expect(received[0], out).toBeGreaterThanOrEqual(Math.floor(sent * 0.8));
+    // perfdhcp exits 0 when every exchange completed, 3 when some packets were dropped; anything
+    // else (1 general error, 2 bad arguments, a signal) means the run itself failed.
+    expect([0, 3], out).toContain(run.status);
+    const stat = (exchange: string, field: string) => Number(new RegExp(`Statistics for: ${exchange}\\*+\\n(?:.*\\n)*?${field}: (\\d+)`).exec(out)?.[1]);
+    // All 40 DISCOVERs answered at giaddr:67 (after the first, through the socket connected to the relay), allowing one UDP loss on a loaded host; every
+    // OFFER turned into a REQUEST that got its ACK; no lease given twice or refused.
+    expect(stat('DISCOVER-OFFER', 'sent packets'), out).toBe(40);
+    expect(stat('DISCOVER-OFFER', 'received packets'), out).toBeGreaterThanOrEqual(39);
+    expect(stat('REQUEST-ACK', 'received packets'), out).toBe(stat('REQUEST-ACK', 'sent packets'));
+    expect(stat('REQUEST-ACK', 'sent packets'), out).toBe(stat('DISCOVER-OFFER', 'received packets'));
+    for (const exchange of ['DISCOVER-OFFER', 'REQUEST-ACK']) {
+      expect(stat(exchange, 'rejected leases'), out).toBe(0);
+      expect(stat(exchange, 'non unique addresses'), out).toBe(0);
+    }
+    if (run.status === 3) console.warn(`perfdhcp: a packet was dropped (exit 3), within the allowance of one:\n${out}`);
     await waitLog(lab, server, /"giaddr":"10\.20\.0\.1".*"ip":"10\.20\.0\.\d+"/);
   });
 
@@ -209,10 +218,10 @@ describe.skipIf(skip)('DHCP responder with real peers (network namespaces)', () 
     expect(lease).toContain('option dhcp-server-identifier 10.9.2.2;');
     await lab.until(() => existsSync(leaseFile) && readFileSync(leaseFile, 'utf8').includes(ip!), 5000, 'dnsmasq lease file');
     lab.run(cli, 'ip', ['addr', 'add', `${ip}/24`, 'dev', c.a]);
-    // 2. A UEFI HTTP boot client (independent raw-socket script below) sees both offers: the
+    // 2. A UEFI HTTP boot client (independent raw-socket script, peers.ts) sees both offers: the
     //    address from dnsmasq, HTTPClient + boot URL + 143 from us; then INFORM gets our options.
     const script = join(lab.dir, 'uefi-client.cjs');
-    writeFileSync(script, UEFI_CLIENT);
+    writeFileSync(script, UEFI_HTTP_CLIENT_SCRIPT);
     const res = lab.run(cli, process.execPath, [script, c.a, ip!], 20_000);
     if (process.env.DEBUG_DHCP) console.log(res);
     const replies = (JSON.parse(res) as { phase: string; hex: string }[]).map((r) => ({ phase: r.phase, p: decodeV4(Buffer.from(r.hex, 'hex')) }));
@@ -257,41 +266,3 @@ describe.skipIf(skip)('DHCP responder with real peers (network namespaces)', () 
     await waitLog(lab, server, /DHCPv6: REPLY to REQUEST/);
   });
 });
-
-// An independent minimal DHCP client (hand-built bytes, no project code): DISCOVER as OVMF does
-// for UEFI HTTP boot, collect every reply for 2 s, then INFORM from the leased address.
-const UEFI_CLIENT = String.raw`
-const dgram = require('node:dgram');
-const [iface, ip] = process.argv.slice(2);
-const mac = require('node:os').networkInterfaces()[iface].find((a) => a.mac).mac.split(':').map((h) => parseInt(h, 16));
-function packet(type, ciaddr) {
-  const b = Buffer.alloc(240);
-  b[0] = 1; b[1] = 1; b[2] = 6; b.writeUInt32BE(0x1234abcd + type, 4);
-  if (type === 1) b.writeUInt16BE(0x8000, 10);
-  if (ciaddr) Buffer.from(ciaddr.split('.').map(Number)).copy(b, 12);
-  Buffer.from(mac).copy(b, 28);
-  b.writeUInt32BE(0x63825363, 236);
-  const vc = Buffer.from('HTTPClient:Arch:00016:UNDI:003001');
-  const opts = Buffer.concat([
-    Buffer.from([53, 1, type]),
-    Buffer.from([55, 6, 1, 3, 6, 60, 67, 143]),
-    Buffer.from([93, 2, 0x00, 0x10]),
-    Buffer.from([60, vc.length]), vc,
-    Buffer.from([255]),
-  ]);
-  return Buffer.concat([b, opts]);
-}
-const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-const replies = [];
-let phase = 'discover';
-sock.on('message', (m) => replies.push({ phase, hex: m.toString('hex') }));
-sock.bind(68, () => {
-  sock.setBroadcast(true);
-  sock.send(packet(1), 67, ip.replace(/\.\d+$/, '.255'));
-  setTimeout(() => {
-    phase = 'inform';
-    sock.send(packet(8, ip), 67, ip.replace(/\.\d+$/, '.255'));
-    setTimeout(() => { process.stdout.write(JSON.stringify(replies)); sock.close(); }, 2000);
-  }, 2000);
-});
-`;

@@ -42,3 +42,45 @@ export function dhclientLease(lab: Lab, ns: string, iface: string, conf: string,
   }
   return readFileSync(lf, 'utf8');
 }
+
+/**
+ * An independent minimal DHCP client (hand-built bytes, no project code), as OVMF does UEFI
+ * HTTP boot, in a few lines of node (raw DHCP over dgram, run in the client's
+ * namespace as `node script IFACE IP`): DISCOVER with HTTPClient vendor class, arch 16 and a PRL
+ * asking for 143, then INFORM from IP; prints every reply as JSON ({phase, hex}).
+ */
+export const UEFI_HTTP_CLIENT_SCRIPT = String.raw`
+const dgram = require('node:dgram');
+const [iface, ip] = process.argv.slice(2);
+const mac = require('node:os').networkInterfaces()[iface].find((a) => a.mac).mac.split(':').map((h) => parseInt(h, 16));
+function packet(type, ciaddr) {
+  const b = Buffer.alloc(240);
+  b[0] = 1; b[1] = 1; b[2] = 6; b.writeUInt32BE(0x1234abcd + type, 4);
+  if (type === 1) b.writeUInt16BE(0x8000, 10);
+  if (ciaddr) Buffer.from(ciaddr.split('.').map(Number)).copy(b, 12);
+  Buffer.from(mac).copy(b, 28);
+  b.writeUInt32BE(0x63825363, 236);
+  const vc = Buffer.from('HTTPClient:Arch:00016:UNDI:003001');
+  const opts = Buffer.concat([
+    Buffer.from([53, 1, type]),
+    Buffer.from([55, 6, 1, 3, 6, 60, 67, 143]),
+    Buffer.from([93, 2, 0x00, 0x10]),
+    Buffer.from([60, vc.length]), vc,
+    Buffer.from([255]),
+  ]);
+  return Buffer.concat([b, opts]);
+}
+const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+const replies = [];
+let phase = 'discover';
+sock.on('message', (m) => replies.push({ phase, hex: m.toString('hex') }));
+sock.bind(68, () => {
+  sock.setBroadcast(true);
+  sock.send(packet(1), 67, ip.replace(/\.\d+$/, '.255'));
+  setTimeout(() => {
+    phase = 'inform';
+    sock.send(packet(8, ip), 67, ip.replace(/\.\d+$/, '.255'));
+    setTimeout(() => { process.stdout.write(JSON.stringify(replies)); sock.close(); }, 2000);
+  }, 2000);
+});
+`;

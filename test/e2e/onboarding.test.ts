@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config.js';
 import { issueDeviceIdentity, splitPem } from '../../src/pki/lab.js';
+import { certsOnlySignedData } from '../../src/pki/cms.js';
 import type { Suite } from '../../src/suite.js';
-import { freePort } from '../helpers/ports.js';
 import { startTestSuite } from '../helpers/suite.js';
 import { runAgent, type AgentIdentity, type AgentOptions, type AgentResult } from '../../src/simulate/agent.js';
 import { DeviceHttp, type HttpResult } from '../../src/simulate/http.js';
@@ -86,23 +86,42 @@ describe('device emulators complete onboarding over HTTPS with mTLS', () => {
     expect(request.data).toMatchObject({ auth: 'cert+basic', signed: false, input: { warnings: ['empty nonce ignored'] } });
   });
 
-  it('the OPI device follows a redirect that carries an explicit port', async () => {
-    register('OPI-REDIR', { profile: 'opi', password: 'my-secret', redirect: [{ address: 'bootstrap2.lab' }] });
-    const outcome = await runOpiDevice(base, { serial: 'OPI-REDIR', password: 'my-secret', serverCaPem: suite.ctx.pki.rootCaPem });
-    expect(outcome.kind).toBe('redirect-information');
-    expect(outcome.conveyed).toEqual({ 'ietf-sztp-conveyed-info:redirect-information': { 'bootstrap-server': [{ address: 'bootstrap2.lab', port: 443 }] } });
-    // It onboards at the other server; here it stays "redirected" whatever it reports on the way.
-    expect(suite.ctx.store.require('OPI-REDIR').state).toBe('redirected');
+  it('the OPI device follows a redirect that carries an explicit port, trusts the anchor it names, and onboards at the second server', async () => {
+    // A second, independent suite (its own lab PKI, store and port) is the redirect target.
+    const second = await startTestSuite('ztp-e2e-redirect-');
+    try {
+      const secondPort = Number(new URL(second.bootstrapBase).port);
+      const anchor = certsOnlySignedData([second.suite.ctx.pki.rootCaPem]).toString('base64');
+      register('OPI-REDIR', { profile: 'opi', password: 'my-secret', redirect: [{ address: 'localhost', port: secondPort, trustAnchor: anchor }] });
+      second.suite.ctx.store.upsert({ serial: 'OPI-REDIR', profile: 'opi', password: 'my-secret', config: 'config from the second server' });
+      const result = await runAgent({ profile: 'opi', bootstrapUrl: base, identity: { serial: 'OPI-REDIR', password: 'my-secret', serverCaPem: suite.ctx.pki.rootCaPem } });
+      if (result.outcome !== 'complete') throw new Error(`agent ${result.outcome} at ${result.stage}: ${result.error?.message}`);
+      expect(result.refusedReports).toEqual([]);
+      // asked the first server, then the second (on the port the redirect carried)
+      expect(result.servers).toEqual([base, `https://localhost:${secondPort}`]);
+      expect(result.kind).toBe('onboarding-information');
+      const info = result.conveyed!['ietf-sztp-conveyed-info:onboarding-information'] as Record<string, string>;
+      expect(Buffer.from(info.configuration!, 'base64').toString()).toBe('config from the second server');
+      // the first server said where to go and stays "redirected"; the second saw it onboard
+      expect(suite.ctx.store.require('OPI-REDIR').state).toBe('redirected');
+      expect(suite.ctx.store.recentHistory('OPI-REDIR', 10, 'request').at(-1)!.data).toMatchObject({ response: 'redirect-information' });
+      expect(second.suite.ctx.store.require('OPI-REDIR').state).toBe('onboarded');
+      expect(second.suite.ctx.store.recentHistory('OPI-REDIR', 100, 'progress').at(-1)!.data.progressType).toBe('bootstrap-complete');
+    } finally {
+      await second.suite.stop();
+    }
   });
 
   it('encrypted conveyed information: EnvelopedData to the IDevID, signed inside, decrypted by the device', async () => {
     // A second bootstrap app with encryption on shares the suite's store and PKI.
     const { createBootstrapService } = await import('../../src/bootstrap/service.js');
     const { imageResolver } = await import('../../src/bootstrap/images.js');
-    const port = await freePort();
-    const ctx = { ...suite.ctx, config: validateConfig({ ...suite.ctx.config, bootstrap: { ...suite.ctx.config.bootstrap, port, encrypt: true } }) };
+    // Port 0: the kernel picks, the service reports what it bound (no window for another worker).
+    const ctx = { ...suite.ctx, config: validateConfig({ ...suite.ctx.config, bootstrap: { ...suite.ctx.config.bootstrap, port: 0, encrypt: true } }) };
     const service = createBootstrapService(ctx, { images: imageResolver(undefined) });
-    await service.start();
+    const [listening] = await service.start();
+    const port = listening!.port;
+    expect(port).toBeGreaterThan(0);
     try {
       register('RFC-ENC', { profile: 'rfc8572', config: 'secret config' });
       const idevid = await issueDeviceIdentity(suite.ctx.pki, 'RFC-ENC');

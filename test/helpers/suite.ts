@@ -9,7 +9,7 @@ import { validateConfig } from '../../src/config.js';
 import { ImageCatalogue, imagesDirOf } from '../../src/images/catalogue.js';
 import { silentLogger } from '../../src/log.js';
 import { startSuite, type Suite } from '../../src/suite.js';
-import { freePort } from './ports.js';
+import { freePort, retryOnAddressInUse } from './ports.js';
 
 export const TEST_TOKEN = 'test-token';
 
@@ -33,7 +33,12 @@ export interface TestSuiteOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-export async function startTestSuite(scratchPrefix: string, opts: TestSuiteOptions = {}): Promise<TestSuite> {
+export function startTestSuite(scratchPrefix: string, opts: TestSuiteOptions = {}): Promise<TestSuite> {
+  // The ports go into the URLs the suite hands out, so they are chosen before it listens.
+  return retryOnAddressInUse(() => startOnce(scratchPrefix, opts));
+}
+
+async function startOnce(scratchPrefix: string, opts: TestSuiteOptions): Promise<TestSuite> {
   const dataDir = mkdtempSync(join(tmpdir(), scratchPrefix));
   const [bootstrapPort, apiPort, imagesPort, imagesTlsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const extra = opts.config ?? {};

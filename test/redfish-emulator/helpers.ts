@@ -15,7 +15,7 @@ import { imageUrl } from '../../src/images/urls.js';
 import { silentLogger } from '../../src/log.js';
 import { ensureLabPki } from '../../src/pki/lab.js';
 import type { BmcEmulator } from '../../src/redfish/emulator/index.js';
-import { freePort } from '../helpers/ports.js';
+import { freePort, retryOnAddressInUse } from '../helpers/ports.js';
 
 export const DEVICE = { serial: 'SN-EMU-1', mac: '02:00:00:00:e1:01' };
 export const ISO_NAME = 'dpu-installer.iso';
@@ -33,7 +33,12 @@ export interface ImageServer {
   stop(): Promise<void>;
 }
 
-export async function startImageServer(): Promise<ImageServer> {
+export function startImageServer(): Promise<ImageServer> {
+  // The ports go into the image URLs, so they are chosen before the server listens.
+  return retryOnAddressInUse(startImageServerOnce);
+}
+
+async function startImageServerOnce(): Promise<ImageServer> {
   const dir = mkdtempSync(join(tmpdir(), 'ztp-bmc-emu-'));
   const db = openDatabase({ file: join(dir, 'ztp.db') });
   const store = new DeviceStore(db);
