@@ -104,6 +104,9 @@ export const ERROR_CATALOGUE = {
   ONBOARDING_CONFLICT: { status: 409, message: 'the onboarding job is in a state that does not allow this' },
   ONBOARDING_DISABLED: { status: 503, message: 'the onboarding conductor is not running' },
   ONBOARDING_SERVER_UNREACHABLE: { status: 503, message: 'ztp serve is not reachable' },
+  // HTTP listeners (src/http/)
+  HTTP_RATE_LIMITED: { status: 429, message: 'too many requests from this address' },
+  LISTEN_PORT_IN_USE: { status: 503, message: 'a port the suite listens on is in use' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -3,6 +3,7 @@
 import type { Config } from './config.js';
 import type { Db } from './db/database.js';
 import type { DeviceStore, Clock } from './devices/store.js';
+import type { HttpListeners } from './http/listener.js';
 import type { Logger } from './log.js';
 import type { SuitePki } from './pki/material.js';
 
@@ -30,4 +31,13 @@ export interface SuiteContext {
   clock: Clock;
   /** host name or address devices and BMCs use to reach this machine */
   publicHost: string;
+  /** timeouts, connection cap, rate limit and health routes for HTTP listeners (absent in unit tests) */
+  http?: HttpListeners;
+}
+
+/** One service's readiness, as /readyz reports it. */
+export interface ServiceReadiness {
+  ready: boolean;
+  state: string;
+  reason?: string | undefined;
 }

@@ -35,11 +35,13 @@ export function createImagesService(ctx: SuiteContext, options: ImagesServiceOpt
         if (cfg.port !== 0) {
           const app = await buildImagesApp({ ...deps, scheme: 'http' });
           apps.push(app);
+          ctx.http?.harden(app, 'images-http');
           await app.listen({ host: cfg.host, port: cfg.port });
           out.push(info(app, 'http', cfg.host, ctx.publicHost));
         }
         if (cfg.tlsPort !== 0) {
           const https = {
+            ...ctx.http?.tlsOptions(),
             cert: ctx.pki.tls.certPem,
             key: ctx.pki.tls.keyPem,
             ca: ctx.pki.deviceTrustPem || undefined,
@@ -48,6 +50,7 @@ export function createImagesService(ctx: SuiteContext, options: ImagesServiceOpt
           };
           const app = await buildImagesApp({ ...deps, scheme: 'https', https });
           apps.push(app);
+          ctx.http?.harden(app, 'images-https');
           await app.listen({ host: cfg.host, port: cfg.tlsPort });
           out.push(info(app, 'https', cfg.host, ctx.publicHost));
         }
@@ -55,7 +58,6 @@ export function createImagesService(ctx: SuiteContext, options: ImagesServiceOpt
         await this.stop();
         throw err;
       }
-      for (const l of out) log.info({ url: l.url, address: l.address, port: l.port }, 'image server listening');
       return out;
     },
     async stop(): Promise<void> {
