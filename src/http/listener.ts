@@ -13,6 +13,7 @@
 // Node checks the header and request timeouts on a timer (connectionsCheckingInterval, 30 s by
 // default), so the interval is shortened to keep the closing time near the configured one.
 import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimitedLog, type Logger } from '../log.js';
 import type { ServiceReadiness } from '../service.js';
@@ -74,6 +75,10 @@ export function createHttpListeners(settings: HttpSettings, log: Logger, readine
     tlsOptions: () => ({ handshakeTimeout: Math.round(settings.handshakeTimeout * 1000) }),
     harden(app, listener, options = {}) {
       applyServerLimits(app.server, settings, options.requestTimeout);
+      // A TLS client error (handshake timeout, garbage instead of a ClientHello) always ends the
+      // connection: Node hands it to the app's clientError handler, and one that answers with an
+      // HTTP 400 on a socket still waiting for its handshake leaves the socket open for good.
+      app.server.prependListener('tlsClientError', (_err: Error, socket: Duplex) => socket.destroy());
       const dropped = new RateLimitedLog(log, 1, 10_000);
       app.server.on('drop', (data?: { remoteAddress?: string }) => {
         dropped.warn({ listener, remote: data?.remoteAddress, maxConnections: settings.maxConnections }, `${listener}: connection refused, http.maxConnections reached`);
