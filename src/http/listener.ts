@@ -102,3 +102,19 @@ export function createHttpListeners(settings: HttpSettings, log: Logger, readine
     },
   };
 }
+
+/**
+ * listen() without fastify's own "Server listening at" line, for apps built with a logger:
+ * `ztp serve` logs each listener once, in one format. Binds exactly the configured host.
+ */
+export async function listenQuietly(app: FastifyInstance, host: string, port: number): Promise<void> {
+  await app.ready();
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    app.server.once('error', onError);
+    app.server.listen({ host, port }, () => {
+      app.server.off('error', onError);
+      resolve();
+    });
+  });
+}

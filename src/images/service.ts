@@ -4,6 +4,7 @@
 // (optional in the handshake) and verified against the device trust bundle; images that need
 // one (images.requireClientCert, or per image) are refused with 403 without it.
 import type { FastifyInstance } from 'fastify';
+import { listenQuietly } from '../http/listener.js';
 import type { ListenInfo, Service, SuiteContext } from '../service.js';
 import { buildImagesApp } from './app.js';
 import { ImageCatalogue, imagesDirOf } from './catalogue.js';
@@ -36,7 +37,7 @@ export function createImagesService(ctx: SuiteContext, options: ImagesServiceOpt
           const app = await buildImagesApp({ ...deps, scheme: 'http' });
           apps.push(app);
           ctx.http?.harden(app, 'images-http');
-          await app.listen({ host: cfg.host, port: cfg.port });
+          await listenQuietly(app, cfg.host, cfg.port);
           out.push(info(app, 'http', cfg.host, ctx.publicHost));
         }
         if (cfg.tlsPort !== 0) {
@@ -51,7 +52,7 @@ export function createImagesService(ctx: SuiteContext, options: ImagesServiceOpt
           const app = await buildImagesApp({ ...deps, scheme: 'https', https });
           apps.push(app);
           ctx.http?.harden(app, 'images-https');
-          await app.listen({ host: cfg.host, port: cfg.tlsPort });
+          await listenQuietly(app, cfg.host, cfg.tlsPort);
           out.push(info(app, 'https', cfg.host, ctx.publicHost));
         }
       } catch (err) {
