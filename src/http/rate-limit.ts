@@ -7,15 +7,19 @@ export interface RateDecision {
   allowed: boolean;
   /** whole seconds until a request would be allowed (0 when allowed) */
   retryAfter: number;
-  /** the first refusal after a run of allowed requests: worth one log line */
+  /** the first refusal of this source for a minute: worth one log line (later ones are not) */
   firstRefusal: boolean;
 }
 
 interface Bucket {
   tokens: number;
   at: number;
-  refused: boolean;
+  /** when this source was last refused (-Infinity: never) */
+  refusedAt: number;
 }
+
+/** A source over its budget is logged once per this window, however it alternates. */
+const QUIET_MS = 60_000;
 
 export class TokenBuckets {
   private readonly buckets = new Map<string, Bucket>();
@@ -37,7 +41,7 @@ export class TokenBuckets {
     let b = this.buckets.get(source);
     if (!b) {
       if (this.buckets.size >= this.maxSources) this.sweep(now);
-      b = { tokens: this.burst, at: now, refused: false };
+      b = { tokens: this.burst, at: now, refusedAt: Number.NEGATIVE_INFINITY };
       this.buckets.set(source, b);
     } else {
       b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.rate);
@@ -45,11 +49,10 @@ export class TokenBuckets {
     }
     if (b.tokens >= 1) {
       b.tokens -= 1;
-      b.refused = false;
       return { allowed: true, retryAfter: 0, firstRefusal: false };
     }
-    const firstRefusal = !b.refused;
-    b.refused = true;
+    const firstRefusal = now - b.refusedAt >= QUIET_MS;
+    b.refusedAt = now;
     return { allowed: false, retryAfter: Math.max(1, Math.ceil((1 - b.tokens) / this.rate)), firstRefusal };
   }
 

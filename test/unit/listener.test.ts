@@ -20,15 +20,20 @@ describe('TokenBuckets (per-source request budget)', () => {
     expect([1, 2, 3].map(() => b.take('10.0.0.1').allowed)).toEqual([true, true, true]);
     const refused = b.take('10.0.0.1');
     expect(refused).toEqual({ allowed: false, retryAfter: 1, firstRefusal: true });
-    // only the first refusal of a run is flagged (one log line per burst, not one per request)
+    // only the first refusal in a minute is flagged (one log line, not one per request)
     expect(b.take('10.0.0.1').firstRefusal).toBe(false);
     // another source has its own bucket
     expect(b.take('10.0.0.2').allowed).toBe(true);
     now += 500; // half a second at 2/s: one token
     expect(b.take('10.0.0.1').allowed).toBe(true);
     expect(b.take('10.0.0.1').allowed).toBe(false);
+    const again = b.take('10.0.0.1');
+    // allowed and refused in turn (a client just over its rate): still no new log line
+    expect(again).toMatchObject({ allowed: false, firstRefusal: false });
     now += 10_000; // refills to the burst, never beyond
     expect([1, 2, 3, 4].map(() => b.take('10.0.0.1').allowed)).toEqual([true, true, true, false]);
+    now += 60_000;
+    expect([1, 2, 3, 4].map(() => b.take('10.0.0.1').firstRefusal)).toEqual([false, false, false, true]);
   });
 
   it('a slow rate says how many whole seconds to wait', () => {
