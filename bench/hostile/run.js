@@ -10,7 +10,8 @@
 //   node bench/hostile/run.js [--rounds 3] [--seconds 5] [--settle 1] [--rate 100] [--kinds a,b] [--config '{"http":{...}}'] [--no-build]
 // Kinds: wrong-password (HTTP Basic, bootstrap), big-body (60 KB authenticated bodies, bootstrap),
 // slow-body (a new connection per request trickling its body, bootstrap), image-range (64 KB
-// range reads, images), api-list (GET /api/v1/devices over 1,000 devices, admin API).
+// range reads, images), api-list (GET /api/v1/devices over 1,000 devices, admin API), and null
+// (the same client load against a bare server outside the suite: the machine's share).
 import { fork, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -100,6 +101,15 @@ async function loadRole() {
   const count = (k) => (statuses[k] = (statuses[k] ?? 0) + 1);
   const bigBody = JSON.stringify({ 'ietf-sztp-bootstrap-server:input': { 'hw-model': 'x'.repeat(60_000) } });
   const sockets = new Set();
+  // null: the same client load against a bare HTTP server in this process, not the suite. What
+  // it does to the probe is the machine's share (two cores, shared), not the suite's.
+  let nullPort = 0;
+  if (kind === 'null') {
+    const bare = (await import('node:http')).createServer((_req, res) => res.end('{}'));
+    await new Promise((r) => bare.listen(0, HOSTILE_ADDRESS, r));
+    nullPort = bare.address().port;
+    bare.unref();
+  }
   let i = 0;
   let inflight = 0;
   const one = async () => {
@@ -130,6 +140,8 @@ async function loadRole() {
       } else if (kind === 'image-range') {
         const start = Math.floor(Math.random() * (imageSize - 65_536));
         res = await request(`http://127.0.0.1:${ports.images}/images/big.img`, { dispatcher, headers: { range: `bytes=${start}-${start + 65_535}` } });
+      } else if (kind === 'null') {
+        res = await request(`http://${HOSTILE_ADDRESS}:${nullPort}/`, { dispatcher });
       } else if (kind === 'api-list') {
         res = await request(`http://127.0.0.1:${ports.api}/api/v1/devices`, { dispatcher, headers: { authorization: `Bearer ${TOKEN}` } });
       } else throw new Error(`unknown kind ${kind}`);
@@ -179,7 +191,7 @@ async function main() {
   const seconds = Number(opt('seconds', '5'));
   const rate = Number(opt('rate', '100'));
   const settle = Number(opt('settle', '1'));
-  const kinds = opt('kinds', 'wrong-password,big-body,slow-body,image-range,api-list').split(',');
+  const kinds = opt('kinds', 'null,wrong-password,big-body,slow-body,image-range,api-list').split(',');
   const extra = JSON.parse(opt('config', '{}'));
   const dist = compiledSources('hostile', 'cli/main.js');
   const dir = mkdtempSync(join(tmpdir(), 'ztp-bench-hostile-'));
@@ -244,7 +256,7 @@ async function main() {
       await new Promise((res) => setTimeout(res, 100));
     }
   };
-  const TARGET = { 'wrong-password': 'bootstrap', 'big-body': 'bootstrap', 'slow-body': 'bootstrap', 'image-range': 'images', 'api-list': 'api' };
+  const TARGET = { null: 'none', 'wrong-password': 'bootstrap', 'big-body': 'bootstrap', 'slow-body': 'bootstrap', 'image-range': 'images', 'api-list': 'api' };
   const results = []; // { kind, round, phase, window, cpuPerReq, load }
   const period = async (kind, round, phase) => {
     const cpu0 = cpuMs(server.pid);
