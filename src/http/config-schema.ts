@@ -19,6 +19,7 @@ export const HttpSectionSchema = Type.Object(
     keepAliveTimeout: Seconds(5, 600, 'ZTP_HTTP_KEEP_ALIVE_TIMEOUT', 'an idle keep-alive connection waits this long for its next request'),
     handshakeTimeout: Seconds(10, 600, 'ZTP_HTTP_HANDSHAKE_TIMEOUT', 'time a client has to finish the TLS handshake (HTTPS listeners)'),
     maxConnections: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 512, description: 'open connections per listener; more are closed on accept', ...env('ZTP_HTTP_MAX_CONNECTIONS') }),
+    maxConnectionsPerSource: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0, description: 'open connections one source address may hold to one listener; more are closed on accept, before TLS (0: no limit)', ...env('ZTP_HTTP_MAX_CONNECTIONS_PER_SOURCE') }),
     rateLimit: Type.Number({ minimum: 0, maximum: 1_000_000, default: 0, description: 'requests per second one source address may make to one listener (429 + Retry-After beyond; 0: no limit)', ...env('ZTP_HTTP_RATE_LIMIT') }),
     rateBurst: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 200, description: 'requests one source address may make at once before rateLimit applies', ...env('ZTP_HTTP_RATE_BURST') }),
   },

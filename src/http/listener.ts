@@ -13,6 +13,7 @@
 // Node checks the header and request timeouts on a timer (connectionsCheckingInterval, 30 s by
 // default), so the interval is shortened to keep the closing time near the configured one.
 import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RateLimitedLog, type Logger } from '../log.js';
@@ -57,6 +58,31 @@ export function registerHealthRoutes(app: FastifyInstance, readiness: Readiness)
   }
 }
 
+/**
+ * At most `cap` open connections per source address. Checked on accept, so a TLS listener drops
+ * the extra connection before paying for its handshake (which a request-rate limit cannot do:
+ * a client that opens a connection per request costs a handshake each time).
+ */
+export function limitConnectionsPerSource(server: Server, cap: number, listener: string, log: Logger): void {
+  const open = new Map<string, number>();
+  const refused = new RateLimitedLog(log, 1, 10_000);
+  server.on('connection', (socket: Socket) => {
+    const source = socket.remoteAddress ?? 'unknown';
+    const count = (open.get(source) ?? 0) + 1;
+    if (count > cap) {
+      refused.warn({ listener, remote: source, maxConnectionsPerSource: cap }, `${listener}: connection refused, source holds http.maxConnectionsPerSource connections`);
+      socket.destroy();
+      return;
+    }
+    open.set(source, count);
+    socket.once('close', () => {
+      const left = (open.get(source) ?? 1) - 1;
+      if (left > 0) open.set(source, left);
+      else open.delete(source);
+    });
+  });
+}
+
 /** Applies the timeouts and the connection cap to a Node server (before it listens). */
 export function applyServerLimits(server: Server, s: HttpSettings, requestTimeoutSeconds = s.requestTimeout): void {
   const ms = (seconds: number) => Math.round(seconds * 1000);
@@ -83,6 +109,7 @@ export function createHttpListeners(settings: HttpSettings, log: Logger, readine
       app.server.on('drop', (data?: { remoteAddress?: string }) => {
         dropped.warn({ listener, remote: data?.remoteAddress, maxConnections: settings.maxConnections }, `${listener}: connection refused, http.maxConnections reached`);
       });
+      if (settings.maxConnectionsPerSource > 0) limitConnectionsPerSource(app.server, settings.maxConnectionsPerSource, listener, log);
       if (settings.rateLimit > 0) {
         const buckets = new TokenBuckets(settings.rateLimit, settings.rateBurst);
         app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {

@@ -1,6 +1,7 @@
 // What every HTTP listener gets (src/http/): the per-source token bucket, /healthz and /readyz
 // with per-service readiness, and the http.* settings' cross-checks. Built without listening
 // and tested with inject(); the real-socket timeouts are in slow-clients.test.ts.
+import { connect as netConnect, type AddressInfo } from 'node:net';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config.js';
@@ -111,6 +112,41 @@ describe('listener hardening on an app (inject)', () => {
     createHttpListeners(settings({ rateBurst: 1 }), silentLogger, () => ({})).harden(app, 'test');
     const codes = await Promise.all(Array.from({ length: 20 }, () => app.inject({ url: '/work' }).then((r) => r.statusCode)));
     expect(new Set(codes)).toEqual(new Set([200]));
+    await app.close();
+  });
+});
+
+describe('http.maxConnectionsPerSource (real sockets)', () => {
+  it('closes a source\'s connections beyond the cap on accept, and accepts again once one closes', async () => {
+    const app = Fastify();
+    createHttpListeners(settings({ maxConnectionsPerSource: 3 }), silentLogger, () => ({})).harden(app, 'test');
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as AddressInfo).port;
+    const open = () => {
+      const s = netConnect({ host: '127.0.0.1', port });
+      s.on('error', () => undefined);
+      s.resume();
+      const closed = new Promise<boolean>((r) => {
+        s.once('close', () => r(true));
+        setTimeout(() => r(false), 1500).unref();
+      });
+      return { s, closed };
+    };
+    const first = [open(), open(), open()];
+    await Promise.all(first.map((c) => new Promise((r) => c.s.once('connect', r))));
+    await new Promise((r) => setTimeout(r, 100)); // the server has accepted all three
+    const extra = open();
+    expect(await extra.closed).toBe(true);
+    first[0]!.s.destroy();
+    await first[0]!.closed;
+    await new Promise((r) => setTimeout(r, 100));
+    const again = open();
+    expect(await again.closed).toBe(false);
+    // the three held all along were never touched
+    for (const c of [first[1]!, first[2]!, again]) {
+      expect(c.s.destroyed).toBe(false);
+      c.s.destroy();
+    }
     await app.close();
   });
 });
