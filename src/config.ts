@@ -9,6 +9,7 @@ import { ZtpError } from './errors.js';
 import { DhcpSectionSchema } from './dhcp/config-schema.js';
 import { validateDhcpSettings } from './dhcp/settings.js';
 import { preflightDhcp } from './dhcp/preflight.js';
+import { HttpSectionSchema, validateHttpSettings } from './http/config-schema.js';
 
 /** Marks a leaf with its environment variable; the flag is derived (--bootstrap-port). */
 const env = (name: string) => ({ env: name });
@@ -140,6 +141,8 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    // Limits shared by every HTTP listener (src/http/config-schema.ts).
+    http: HttpSectionSchema,
   },
   { additionalProperties: false },
 );
@@ -289,5 +292,6 @@ export function validateConfig(raw: unknown): Config {
   }
   validateDhcpSettings(config.dhcp);
   preflightDhcp(config.dhcp);
+  validateHttpSettings(config.http);
   return config;
 }

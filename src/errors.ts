@@ -109,6 +109,9 @@ export const ERROR_CATALOGUE = {
   ONBOARDING_SERVER_UNREACHABLE: { status: 503, message: 'ztp serve is not reachable' },
   // the ztp command line (unknown command or option, missing argument)
   CLI_USAGE: { status: 400, message: 'the command line is not valid' },
+  // HTTP listeners (src/http/)
+  HTTP_RATE_LIMITED: { status: 429, message: 'too many requests from this address' },
+  LISTEN_PORT_IN_USE: { status: 503, message: 'a port the suite listens on is in use' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -3,6 +3,7 @@
 import type { Config } from './config.js';
 import type { Db } from './db/database.js';
 import type { DeviceStore, Clock } from './devices/store.js';
+import type { HttpListeners } from './http/listener.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import type { SuitePki } from './pki/material.js';
@@ -36,4 +37,15 @@ export interface SuiteContext {
   metrics?: Metrics;
   /** OpenTelemetry export (absent or no-op unless OTEL_EXPORTER_OTLP_* is set) */
   telemetry?: Telemetry;
+  /** timeouts, connection cap, rate limit and health routes for HTTP listeners (absent in unit tests) */
+  http?: HttpListeners;
+}
+
+/** One service's readiness, as /readyz reports it. */
+export interface ServiceReadiness {
+  ready: boolean;
+  state: string;
+  reason?: string | undefined;
+  /** per-interface detail when DHCP serves several interfaces */
+  interfaces?: { interface: string; state: string; reason?: string; address?: string }[];
 }

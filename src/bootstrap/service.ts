@@ -25,6 +25,7 @@ export function createBootstrapService(ctx: SuiteContext, deps: BootstrapService
     telemetry: ctx.telemetry,
     failures: { windowMs: cfg.failureWindow * 1000, limit: cfg.failureLimit },
     https: {
+      ...ctx.http?.tlsOptions(),
       cert: ctx.pki.tls.certPem,
       key: ctx.pki.tls.keyPem,
       // Ask for the IDevID; verify it against the device trust bundle, but let auth.ts decide
@@ -40,6 +41,7 @@ export function createBootstrapService(ctx: SuiteContext, deps: BootstrapService
     app,
     responder,
     async start(): Promise<ListenInfo[]> {
+      ctx.http?.harden(app, 'bootstrap');
       await app.listen({ host: cfg.host, port: cfg.port });
       const address = app.server.address();
       const port = typeof address === 'object' && address ? address.port : cfg.port;

@@ -53,6 +53,7 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   REDFISH_SYSTEM_NOT_FOUND: EXIT.NOT_FOUND,
   REDFISH_INVALID_ENDPOINT: EXIT.INVALID,
   REDFISH_TLS_FAILED: EXIT.INVALID,
+  LISTEN_PORT_IN_USE: EXIT.UNAVAILABLE,
 };
 
 export function exitCodeFor(err: unknown): number {

@@ -26,10 +26,13 @@ export const registerServeCommand: CliRegistrar = (program, action, io) => {
       const log = createLogger(config.logLevel);
       const suite = await startSuite(config, log);
       for (const l of suite.listeners) log.info({ service: l.service, protocol: l.protocol, address: l.address, port: l.port, url: l.url }, `${l.service} listening on ${l.protocol}://${l.address}:${l.port}`);
-      // The one place a secret is shown on purpose: the operator needs it to use the API.
-      io.err(`admin token: ${suite.adminToken}${suite.adminTokenFile ? ` (stored in ${suite.adminTokenFile})` : ''}`);
+      // The one place a secret is shown on purpose, and only once: when it is generated. Later
+      // starts name the file that holds it (a token from the configuration is never shown).
+      if (suite.adminTokenGenerated) io.err(`admin token: ${suite.adminToken} (generated; stored in ${suite.adminTokenFile}, shown only this once)`);
+      else io.err(`admin token: ${suite.adminTokenFile ? `in ${suite.adminTokenFile}` : 'from the configuration (api.token / ZTP_API_TOKEN)'}`);
       const api = suite.listeners.find((l) => l.service === 'api');
-      if (api) io.err(`dashboard: ${api.url}#token=${suite.adminToken}`);
+      if (api) io.err(`dashboard: ${api.url} (sign in with the admin token, or open ${api.url}#token=<admin token>)`);
+      log.info({ listeners: suite.listeners.length }, 'ztp serve ready');
       await new Promise<void>((resolveStop) => {
         let stopping = false;
         const onSignal = (signal: string) => {

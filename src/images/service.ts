@@ -5,6 +5,7 @@
 // one (images.requireClientCert, or per image) are refused with 403 without it.
 import type { FastifyInstance } from 'fastify';
 import { observeHttp } from '../observability.js';
+import { listenQuietly } from '../http/listener.js';
 import type { ListenInfo, Service, SuiteContext } from '../service.js';
 import { buildImagesApp } from './app.js';
 import { ImageCatalogue, imagesDirOf } from './catalogue.js';
@@ -40,11 +41,13 @@ export function createImagesService(ctx: SuiteContext, options: ImagesServiceOpt
           const app = await buildImagesApp({ ...deps, scheme: 'http' });
           observeHttp(app, 'images', ctx);
           apps.push(app);
-          await app.listen({ host: cfg.host, port: cfg.port });
+          ctx.http?.harden(app, 'images-http');
+          await listenQuietly(app, cfg.host, cfg.port);
           out.push(info(app, 'http', cfg.host, ctx.publicHost));
         }
         if (cfg.tlsPort !== 0) {
           const https = {
+            ...ctx.http?.tlsOptions(),
             cert: ctx.pki.tls.certPem,
             key: ctx.pki.tls.keyPem,
             ca: ctx.pki.deviceTrustPem || undefined,
@@ -54,14 +57,14 @@ export function createImagesService(ctx: SuiteContext, options: ImagesServiceOpt
           const app = await buildImagesApp({ ...deps, scheme: 'https', https });
           observeHttp(app, 'images', ctx);
           apps.push(app);
-          await app.listen({ host: cfg.host, port: cfg.tlsPort });
+          ctx.http?.harden(app, 'images-https');
+          await listenQuietly(app, cfg.host, cfg.tlsPort);
           out.push(info(app, 'https', cfg.host, ctx.publicHost));
         }
       } catch (err) {
         await this.stop();
         throw err;
       }
-      for (const l of out) log.info({ url: l.url, address: l.address, port: l.port }, 'image server listening');
       return out;
     },
     async stop(): Promise<void> {
