@@ -31,7 +31,7 @@ export const registerServeCommand: CliRegistrar = (program, action, io) => {
       if (suite.adminTokenGenerated) io.err(`admin token: ${suite.adminToken} (generated; stored in ${suite.adminTokenFile}, shown only this once)`);
       else io.err(`admin token: ${suite.adminTokenFile ? `in ${suite.adminTokenFile}` : 'from the configuration (api.token / ZTP_API_TOKEN)'}`);
       const api = suite.listeners.find((l) => l.service === 'api');
-      if (api) io.err(`dashboard: ${api.url} (sign in with the admin token, or open ${api.url}#token=<admin token>)`);
+      if (api) io.err(`dashboard: ${api.url} (sign in with the admin token)`);
       log.info({ listeners: suite.listeners.length }, 'ztp serve ready');
       await new Promise<void>((resolveStop) => {
         let stopping = false;
