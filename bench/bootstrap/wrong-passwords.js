@@ -243,9 +243,11 @@ function report(results, { ROUNDS, SECONDS, CLIENTS, SERIALS }) {
       `${spread(rs.map((r) => r.floodRps), 0)} [${mix}]`, spread(rs.map((r) => r.cpuMsPerRequest), 2), spread(rs.map((r) => r.unknownMs)), spread(rs.map((r) => r.knownMs)),
     ]));
   }
-  const ratio = (a, b) => median(results[a].map((r, i) => r.adminP99 / results[b][i].adminP99));
-  console.log(`\nadmin p99, before / after (same round): ${f(ratio('before', 'after'), 1)}x; before / after+limit: ${f(ratio('before', 'after+limit'), 1)}x; after / idle: ${f(ratio('after', 'idle'), 1)}x`);
-  console.log(`timing oracle, unknown / known serial 401: before ${f(median(results.before.map((r) => r.unknownMs / r.knownMs)), 2)}, after ${f(median(results.after.map((r) => r.unknownMs / r.knownMs)), 2)}`);
+  // Ratios of the same rounds, for the variants that ran (--variants may pick a subset).
+  const ratio = (a, b) => (results[a] && results[b] ? median(results[a].map((r, i) => r.adminP99 / results[b][i].adminP99)) : NaN);
+  const oracle = (v) => (results[v] ? median(results[v].map((r) => r.unknownMs / r.knownMs)) : NaN);
+  console.log(`\nadmin p99, before / after (same round): ${f(ratio('before', 'after'), 1)}x; before / after+limit: ${f(ratio('before', 'after+limit'), 1)}x; after / idle: ${f(ratio('after', 'idle'), 1)}x; after+limit / idle: ${f(ratio('after+limit', 'idle'), 1)}x`);
+  console.log(`timing oracle, unknown / known serial 401: before ${f(oracle('before'), 2)}, after ${f(oracle('after'), 2)}`);
 }
 
 if (args[0] === '--serve') await serve();

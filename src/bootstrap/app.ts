@@ -131,14 +131,19 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
   async function authenticate(req: FastifyRequest): Promise<Authenticated> {
     const credentials = credentialsOf(req);
     const claimed = deps.authenticator.claimedSerial(credentials);
-    const retryAfter = claimed === undefined ? undefined : failures.retryAfter(claimed, req.ip);
-    if (retryAfter !== undefined) {
+    const limited = () => {
+      const retryAfter = claimed === undefined ? undefined : failures.retryAfter(claimed, req.ip);
+      return retryAfter === undefined ? undefined : new ZtpError('SZTP_RATE_LIMITED', undefined, { details: { serial: claimed, retryAfter } });
+    };
+    const refusal = limited();
+    if (refusal) {
       // Held a moment: a client looping on 429 gets one cheap reply per second per connection,
       // not as many as the event loop can write.
       await sleep(deps.rateLimitHoldMs ?? 1000);
-      throw new ZtpError('SZTP_RATE_LIMITED', undefined, { details: { serial: claimed, retryAfter } });
+      throw refusal;
     }
-    const auth = await deps.authenticator.authenticate(credentials);
+    // Checked again when a queued password check gets its turn: the limit may have been hit meanwhile.
+    const auth = await deps.authenticator.authenticate(credentials, limited);
     counters.inc('ztp_bootstrap_auth_total', { method: auth.method });
     return auth;
   }

@@ -145,6 +145,9 @@ function denied(reason: string, details: Record<string, unknown> = {}): ZtpError
  * refusing at once is deliberate: an instant 503 lets a flood loop on cheap replies and keeps the
  * event loop busier than the checks did (bench/bootstrap/wrong-passwords.js).
  */
+/** Decides, just before a password is checked, whether it still may be: undefined = go on. */
+export type Gate = () => ZtpError | undefined;
+
 export class PasswordVerifier {
   private readonly limit: LimitFunction;
 
@@ -156,7 +159,11 @@ export class PasswordVerifier {
     this.limit = pLimit(concurrency);
   }
 
-  verify(password: string, stored: string): Promise<boolean> {
+  /**
+   * `gate` runs when the check's turn comes, before scrypt: a refusal it returns is thrown instead
+   * (a (serial, address) that hit its failure limit while waiting costs no scrypt).
+   */
+  verify(password: string, stored: string, gate?: Gate): Promise<boolean> {
     // p-limit counts a check as pending until a microtask starts it: bound the total instead.
     if (this.limit.activeCount + this.limit.pendingCount >= this.concurrency + this.queue) return Promise.reject(this.busy('password check queue is full'));
     return new Promise((resolve, reject) => {
@@ -169,7 +176,8 @@ export class PasswordVerifier {
         // An abandoned check was already answered 503: skip its scrypt.
         if (abandoned) return Promise.resolve(false);
         clearTimeout(timer);
-        return verifyPasswordAsync(password, stored);
+        const refusal = gate?.();
+        return refusal ? Promise.reject(refusal) : verifyPasswordAsync(password, stored);
       }).then(resolve, reject);
     });
   }
@@ -210,7 +218,7 @@ export class DeviceAuthenticator {
     return serial;
   }
 
-  async authenticate(credentials: Credentials): Promise<Authenticated> {
+  async authenticate(credentials: Credentials, gate?: Gate): Promise<Authenticated> {
     const { mode } = this.options;
     let certSerial: string | undefined;
     const cert = credentials.certificate;
@@ -235,7 +243,7 @@ export class DeviceAuthenticator {
       // Credentials presented must be right whatever the mode (issue 11: auth=cert took a wrong
       // password beside a valid certificate). An unknown serial or a device without a password
       // costs the same scrypt as a wrong password, so timing does not tell them apart.
-      const matched = await this.checkPassword(serial, basic.password, stored ?? undefined);
+      const matched = await this.checkPassword(serial, basic.password, stored ?? undefined, gate);
       if (stored === undefined) throw denied('unknown serial number', { serial });
       if (stored === null) throw denied('device has no password', { serial });
       if (!matched) throw denied('wrong password', { serial });
@@ -246,10 +254,10 @@ export class DeviceAuthenticator {
     return { serial, method, ...(cert ? { certificatePem: cert.pem } : {}) };
   }
 
-  private async checkPassword(serial: string, password: string, stored: string | undefined): Promise<boolean> {
+  private async checkPassword(serial: string, password: string, stored: string | undefined, gate: Gate | undefined): Promise<boolean> {
     const key = `${serial}\0${createHash('sha256').update(password).digest('base64')}`;
     if (stored !== undefined && this.verified.get(key) === stored) return true;
-    const matched = await this.verifier.verify(password, stored ?? DUMMY_PASSWORD_HASH);
+    const matched = await this.verifier.verify(password, stored ?? DUMMY_PASSWORD_HASH, gate);
     if (!matched || stored === undefined) return false;
     if (this.verified.size > 50_000) this.verified.clear();
     this.verified.set(key, stored);

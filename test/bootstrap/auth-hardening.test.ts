@@ -190,6 +190,20 @@ describe('failed attempts: coalesced per (serial, address) and rate-limited', ()
     expect(summary.data).toMatchObject({ repeated: 24, rateLimited: 22, codes: { SZTP_ACCESS_DENIED: 2, SZTP_RATE_LIMITED: 22 } });
   });
 
+  it('checks queued before the limit was hit are refused 429 when their turn comes, without scrypt', async () => {
+    const f = await bootstrapFixture({ config: { failureLimit: 3, passwordChecks: 1, passwordQueue: 100 } });
+    f.store.upsert({ serial: 'QUEUED-1', password: 'right' });
+    // Ten guesses at once: all pass the first limit check and queue for the single slot.
+    const replies = await Promise.all(Array.from({ length: 10 }, () => gbd(f, basic('QUEUED-1', 'wrong'))));
+    const count = (status: number) => replies.filter((r) => r.statusCode === status).length;
+    // The limit is 3; a fourth check may already have started before the third failure was
+    // counted (p-limit starts the next task a few microtasks before the route records the
+    // failure). Before the gate, all ten ran scrypt and answered 401.
+    expect(count(401)).toBeGreaterThanOrEqual(3);
+    expect(count(401)).toBeLessThanOrEqual(4);
+    expect(count(429)).toBe(10 - count(401));
+  });
+
   it('authenticated devices sending bad bodies are coalesced too, but never rate-limited', async () => {
     const now = Date.parse('2030-01-01T00:00:00Z');
     const f = await bootstrapFixture({ now: () => now, config: { failureLimit: 2 } });
