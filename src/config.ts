@@ -51,7 +51,7 @@ export const ConfigSchema = Type.Object(
         failureWindow: Type.Integer({ minimum: 1, maximum: 86_400, default: 60, description: 'failed requests of one serial from one address are counted per window of this many seconds: the first goes to the history at once, the rest as one summary row', ...env('ZTP_BOOTSTRAP_FAILURE_WINDOW') }),
         failureLimit: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10, description: 'failed authentications of one serial from one address per window before 429 with Retry-After', ...env('ZTP_BOOTSTRAP_FAILURE_LIMIT') }),
         passwordChecks: Type.Integer({ minimum: 1, maximum: 64, default: 2, description: 'password verifications (scrypt, ~90 ms each) running at once, off the event loop', ...env('ZTP_BOOTSTRAP_PASSWORD_CHECKS') }),
-        passwordQueue: Type.Integer({ minimum: 0, maximum: 100_000, default: 64, description: 'password verifications waiting at most; beyond, 503 with Retry-After', ...env('ZTP_BOOTSTRAP_PASSWORD_QUEUE') }),
+        passwordQueue: Type.Integer({ minimum: 0, maximum: 100_000, default: 1024, description: 'password verifications waiting at most, each for up to 10 s; beyond either, 503 with Retry-After', ...env('ZTP_BOOTSTRAP_PASSWORD_QUEUE') }),
       },
       { additionalProperties: false, default: {} },
     ),

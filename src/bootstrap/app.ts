@@ -5,15 +5,16 @@
 //   POST /restconf/operations/ietf-sztp-bootstrap-server:report-progress
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ServerOptions } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeviceStore } from '../devices/store.js';
 import { isZtpError, ZtpError } from '../errors.js';
-import { redactUrl, type Logger } from '../log.js';
+import { RateLimitedLog, redactUrl, type Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { observeHttp } from '../observability.js';
 import type { Telemetry } from '../telemetry.js';
 import type { DeviceAuthenticator} from './auth.js';
 import { parseBasic, peerCertificate, type Authenticated, type Credentials } from './auth.js';
-import { FailureLimiter, type FailureRecord, type FailureSummary } from './failures.js';
+import { FailureLimiter, historyFailureWriter } from './failures.js';
 import type { BootstrapResponder } from './responder.js';
 import {
   decodeBootstrapRequest, decodeProgressReport, MEDIA_TYPE, requestEncoding, responseEncoding,
@@ -38,6 +39,8 @@ export interface BootstrapAppDeps {
   failures?: { windowMs: number; limit: number };
   /** epoch ms; tests drive the failure windows with it */
   now?: () => number;
+  /** how long a 429 is held before it is sent, ms (default 1000) */
+  rateLimitHoldMs?: number;
 }
 
 function defaultCredentials(req: FastifyRequest): Credentials {
@@ -93,13 +96,15 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
     });
   }
 
+  const busyLog = new RateLimitedLog(log);
   function sendError(req: FastifyRequest, reply: FastifyReply, err: unknown, rpc: string, serial?: string): FastifyReply {
     const enc = errorEncoding(req);
     const out = restconfError(err, enc);
     const fields = { rpc, serial, status: out.status, code: isZtpError(err) ? err.code : 'INTERNAL', ip: req.ip, ...(isZtpError(err) && err.details ? { details: err.details } : {}) };
-    if (isZtpError(err, 'SZTP_BUSY')) log.warn(fields, err.message);
+    // Busy replies come in floods: 10 lines per 10 s, then a count. Rate-limited ones are
+    // counted in the history summary instead.
+    if (isZtpError(err, 'SZTP_BUSY')) busyLog.warn(fields, err.message);
     else if (out.status >= 500) log.error({ ...fields, err }, 'bootstrap request failed');
-    // A rate-limited burst is counted in the history summary; one line each would flood the log.
     else if (isZtpError(err, 'SZTP_RATE_LIMITED')) log.debug(fields, err.message);
     else log.warn(fields, isZtpError(err) ? err.message : 'bootstrap request refused');
     if (out.status === 401) reply.header('www-authenticate', 'Basic realm="sztp"');
@@ -124,20 +129,10 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
     reply.type('application/xrd+xml').send('<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">\n  <Link rel="restconf" href="/restconf"/>\n</XRD>\n'),
   );
 
-  // Failed requests: the first of a burst per (serial, address) goes to the device history at
-  // once, the rest as one summary row per window; past the limit, 429 before any password check.
+  // Failed requests per (serial, address): the first of each kind goes to the device history at
+  // once, repeats into one summary row per window; past the limit, 429 before any password check.
   const failureWindowMs = deps.failures?.windowMs ?? 60_000;
-  const registered = (serial: string) => deps.store.passwordHashOf(serial) !== undefined;
-  const failures = new FailureLimiter({
-    first: (r: FailureRecord) => {
-      if (registered(r.serial)) deps.store.record({ serial: r.serial, source: 'bootstrap', type: 'request', data: { rpc: r.rpc, result: 'error', code: r.code, ip: r.ip, error: r.error } });
-    },
-    summary: (s: FailureSummary) => {
-      if (!registered(s.serial)) return;
-      deps.store.record({ serial: s.serial, source: 'bootstrap', type: 'request', data: { rpc: 'summary', result: 'error', repeated: s.count, rateLimited: s.rateLimited, codes: s.codes, rpcs: s.rpcs, ip: s.ip, firstAt: s.firstAt, lastAt: s.lastAt, windowSeconds: s.windowSeconds } });
-      log.warn({ serial: s.serial, ip: s.ip, repeated: s.count, rateLimited: s.rateLimited, codes: s.codes }, 'repeated failed bootstrap requests');
-    },
-  }, { windowMs: failureWindowMs, limit: deps.failures?.limit ?? 10, ...(deps.now ? { now: deps.now } : {}) });
+  const failures = new FailureLimiter(historyFailureWriter(deps.store, log), { windowMs: failureWindowMs, limit: deps.failures?.limit ?? 10, ...(deps.now ? { now: deps.now } : {}) });
   const sweeper = setInterval(() => guarded(() => failures.sweep()), Math.min(failureWindowMs, 10_000));
   sweeper.unref();
   app.addHook('onClose', async () => {
@@ -156,9 +151,19 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
   async function authenticate(req: FastifyRequest): Promise<Authenticated> {
     const credentials = credentialsOf(req);
     const claimed = deps.authenticator.claimedSerial(credentials);
-    const retryAfter = claimed === undefined ? undefined : failures.retryAfter(claimed, req.ip);
-    if (retryAfter !== undefined) throw new ZtpError('SZTP_RATE_LIMITED', undefined, { details: { serial: claimed, retryAfter } });
-    const auth = await deps.authenticator.authenticate(credentials);
+    const limited = () => {
+      const retryAfter = claimed === undefined ? undefined : failures.retryAfter(claimed, req.ip);
+      return retryAfter === undefined ? undefined : new ZtpError('SZTP_RATE_LIMITED', undefined, { details: { serial: claimed, retryAfter } });
+    };
+    const refusal = limited();
+    if (refusal) {
+      // Held a moment: a client looping on 429 gets one cheap reply per second per connection,
+      // not as many as the event loop can write.
+      await sleep(deps.rateLimitHoldMs ?? 1000);
+      throw refusal;
+    }
+    // Checked again when a queued password check gets its turn: the limit may have been hit meanwhile.
+    const auth = await deps.authenticator.authenticate(credentials, limited);
     serialOf.set(req, auth.serial);
     metrics?.bootstrapAuth.inc({ method: auth.method });
     return auth;

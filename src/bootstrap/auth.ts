@@ -127,8 +127,10 @@ export interface AuthenticatorOptions {
   serialRegex?: string;
   /** password verifications running at once on the libuv pool (default 2) */
   passwordChecks?: number;
-  /** verifications allowed to wait for a slot; beyond, 503 with Retry-After (default 64) */
+  /** verifications allowed to wait for a slot; beyond, 503 with Retry-After (default 1024) */
   passwordQueue?: number;
+  /** longest wait for a slot before 503, ms (default 10 s) */
+  passwordWaitMs?: number;
 }
 
 function denied(reason: string, details: Record<string, unknown> = {}): ZtpError {
@@ -138,32 +140,52 @@ function denied(reason: string, details: Record<string, unknown> = {}): ZtpError
 
 /**
  * scrypt off the event loop, a few at a time (issue 11: each wrong password blocked the process
- * ~90 ms; 200 of them stalled the admin API for seconds). Excess checks wait in a bounded queue;
- * past it the request is refused at once with 503 + Retry-After rather than queued without end.
+ * ~90 ms; 200 of them stalled the admin API for seconds). Excess checks wait, FIFO, up to
+ * `maxWaitMs`; then, or when `queue` checks already wait, 503 + Retry-After. Waiting rather than
+ * refusing at once is deliberate: an instant 503 lets a flood loop on cheap replies and keeps the
+ * event loop busier than the checks did (bench/bootstrap/wrong-passwords.js).
  */
+/** Decides, just before a password is checked, whether it still may be: undefined = go on. */
+export type Gate = () => ZtpError | undefined;
+
 export class PasswordVerifier {
   private readonly limit: LimitFunction;
 
   constructor(
     readonly concurrency = 2,
-    readonly queue = 64,
+    readonly queue = 1024,
+    readonly maxWaitMs = 10_000,
   ) {
     this.limit = pLimit(concurrency);
   }
 
-  /** Checks in flight and waiting: for tests and metrics. */
-  get load(): { active: number; pending: number } {
-    return { active: this.limit.activeCount, pending: this.limit.pendingCount };
+  /**
+   * `gate` runs when the check's turn comes, before scrypt: a refusal it returns is thrown instead
+   * (a (serial, address) that hit its failure limit while waiting costs no scrypt).
+   */
+  verify(password: string, stored: string, gate?: Gate): Promise<boolean> {
+    // p-limit counts a check as pending until a microtask starts it: bound the total instead.
+    if (this.limit.activeCount + this.limit.pendingCount >= this.concurrency + this.queue) return Promise.reject(this.busy('password check queue is full'));
+    return new Promise((resolve, reject) => {
+      let abandoned = false;
+      const timer = setTimeout(() => {
+        abandoned = true;
+        reject(this.busy(`password check waited ${this.maxWaitMs} ms`));
+      }, this.maxWaitMs);
+      this.limit(() => {
+        // An abandoned check was already answered 503: skip its scrypt.
+        if (abandoned) return Promise.resolve(false);
+        clearTimeout(timer);
+        const refusal = gate?.();
+        return refusal ? Promise.reject(refusal) : verifyPasswordAsync(password, stored);
+      }).then(resolve, reject);
+    });
   }
 
-  verify(password: string, stored: string): Promise<boolean> {
-    // p-limit counts a check as pending until a microtask starts it: bound the total instead.
-    if (this.limit.activeCount + this.limit.pendingCount >= this.concurrency + this.queue) {
-      // A scrypt takes ~0.1 s: the queue drains in about queue / concurrency tenths of a second.
-      const retryAfter = Math.max(1, Math.ceil((this.queue / this.concurrency) * 0.1));
-      return Promise.reject(new ZtpError('SZTP_BUSY', undefined, { details: { reason: 'password check queue is full', retryAfter, queue: this.queue } }));
-    }
-    return this.limit(() => verifyPasswordAsync(password, stored));
+  private busy(reason: string): ZtpError {
+    // A scrypt takes ~0.1 s: the checks ahead drain in about that many tenths per slot.
+    const retryAfter = Math.max(1, Math.ceil(((this.limit.activeCount + this.limit.pendingCount) / this.concurrency) * 0.1));
+    return new ZtpError('SZTP_BUSY', undefined, { details: { reason, retryAfter } });
   }
 }
 
@@ -171,6 +193,8 @@ export class DeviceAuthenticator {
   private readonly regex: RegExp | undefined;
   /** serial\0sha256(password) → the stored hash it matched; scrypt runs once per credential. */
   private readonly verified = new Map<string, string>();
+  /** serial per certificate object: peerCertificate() reuses one per connection, so keep-alive parses once */
+  private readonly certSerials = new WeakMap<X509Certificate, string | undefined>();
   readonly verifier: PasswordVerifier;
 
   constructor(
@@ -178,26 +202,33 @@ export class DeviceAuthenticator {
     private readonly options: AuthenticatorOptions,
   ) {
     this.regex = options.serialRegex ? new RegExp(options.serialRegex) : undefined;
-    this.verifier = new PasswordVerifier(options.passwordChecks, options.passwordQueue);
+    this.verifier = new PasswordVerifier(options.passwordChecks, options.passwordQueue, options.passwordWaitMs);
   }
 
   /** The serial a request claims (Basic user, else the certificate's), before anything is verified. */
   claimedSerial(credentials: Credentials): string | undefined {
     if (credentials.basic) return credentials.basic.serial;
-    return credentials.certificate ? serialFromCertificate(credentials.certificate.x509, this.options.serialFrom, this.regex) : undefined;
+    return credentials.certificate ? this.certSerial(credentials.certificate.x509) : undefined;
   }
 
-  async authenticate(credentials: Credentials): Promise<Authenticated> {
+  private certSerial(x509: X509Certificate): string | undefined {
+    if (this.certSerials.has(x509)) return this.certSerials.get(x509);
+    const serial = serialFromCertificate(x509, this.options.serialFrom, this.regex);
+    this.certSerials.set(x509, serial);
+    return serial;
+  }
+
+  async authenticate(credentials: Credentials, gate?: Gate): Promise<Authenticated> {
     const { mode } = this.options;
     let certSerial: string | undefined;
     const cert = credentials.certificate;
     if (cert) {
       if (!cert.authorized) {
         // Unverified, but worth an audit entry on the device it claims to be.
-        const claimedSerial = serialFromCertificate(cert.x509, this.options.serialFrom, this.regex);
+        const claimedSerial = this.certSerial(cert.x509);
         throw denied(`client certificate rejected: ${cert.error ?? 'not trusted'}`, { subject: cert.x509.subject.replace(/\n/g, ', '), ...(claimedSerial ? { claimedSerial } : {}) });
       }
-      certSerial = serialFromCertificate(cert.x509, this.options.serialFrom, this.regex);
+      certSerial = this.certSerial(cert.x509);
       if (!certSerial) throw denied(`client certificate names no serial number (${this.options.serialFrom})`);
     }
     const basic = credentials.basic;
@@ -212,7 +243,7 @@ export class DeviceAuthenticator {
       // Credentials presented must be right whatever the mode (issue 11: auth=cert took a wrong
       // password beside a valid certificate). An unknown serial or a device without a password
       // costs the same scrypt as a wrong password, so timing does not tell them apart.
-      const matched = await this.checkPassword(serial, basic.password, stored ?? undefined);
+      const matched = await this.checkPassword(serial, basic.password, stored ?? undefined, gate);
       if (stored === undefined) throw denied('unknown serial number', { serial });
       if (stored === null) throw denied('device has no password', { serial });
       if (!matched) throw denied('wrong password', { serial });
@@ -223,10 +254,10 @@ export class DeviceAuthenticator {
     return { serial, method, ...(cert ? { certificatePem: cert.pem } : {}) };
   }
 
-  private async checkPassword(serial: string, password: string, stored: string | undefined): Promise<boolean> {
+  private async checkPassword(serial: string, password: string, stored: string | undefined, gate: Gate | undefined): Promise<boolean> {
     const key = `${serial}\0${createHash('sha256').update(password).digest('base64')}`;
     if (stored !== undefined && this.verified.get(key) === stored) return true;
-    const matched = await this.verifier.verify(password, stored ?? DUMMY_PASSWORD_HASH);
+    const matched = await this.verifier.verify(password, stored ?? DUMMY_PASSWORD_HASH, gate);
     if (!matched || stored === undefined) return false;
     if (this.verified.size > 50_000) this.verified.clear();
     this.verified.set(key, stored);

@@ -1,6 +1,7 @@
 // Failed bootstrap requests per (serial, source address): coalesced for the history and
 // rate-limited (issue 11: every failed attempt appended a row; one device reached 19,904).
-// Policy only: the clock is injected and the writer is a port, so tests drive windows by hand.
+// Policy with an injected clock and a writer port (tests drive windows by hand); the history
+// adapter is historyFailureWriter at the end.
 //
 // Per key, a fixed window opens at the first failure. The first failure of each kind (code, and
 // for access-denied the reason: wrong password, expired certificate, ...) is written at once, so
@@ -9,6 +10,9 @@
 // 429 refusals are only ever counted. Once a key has
 // `limit` failed authentications in its window, further requests are refused with 429 and
 // Retry-After until the window ends, before any password is checked.
+
+import type { DeviceStore } from '../devices/store.js';
+import type { Logger } from '../log.js';
 
 export interface FailureRecord {
   serial: string;
@@ -154,4 +158,22 @@ export class FailureLimiter {
 
 function keyOf(serial: string, ip: string): string {
   return `${serial}\0${ip}`;
+}
+
+/** Adapter: rows in the device history, for registered devices only (unknown serials have none). */
+export function historyFailureWriter(store: DeviceStore, log: Logger): FailureWriter {
+  const registered = (serial: string) => store.passwordHashOf(serial) !== undefined;
+  return {
+    first(r) {
+      if (registered(r.serial)) store.record({ serial: r.serial, source: 'bootstrap', type: 'request', data: { rpc: r.rpc, result: 'error', code: r.code, ip: r.ip, error: r.error } });
+    },
+    summary(s) {
+      if (!registered(s.serial)) return;
+      store.record({
+        serial: s.serial, source: 'bootstrap', type: 'request',
+        data: { rpc: 'summary', result: 'error', repeated: s.count, rateLimited: s.rateLimited, codes: s.codes, rpcs: s.rpcs, ip: s.ip, firstAt: s.firstAt, lastAt: s.lastAt, windowSeconds: s.windowSeconds },
+      });
+      log.warn({ serial: s.serial, ip: s.ip, repeated: s.count, rateLimited: s.rateLimited, codes: s.codes }, 'repeated failed bootstrap requests');
+    },
+  };
 }

@@ -50,6 +50,18 @@ describe('password checks run off the event loop, a bounded number at a time', (
     expect((await gbd(f, basic('BUSY-0', 'right'))).statusCode).toBe(200);
   });
 
+  it('a check that waited passwordWaitMs for a slot is refused 503, and its scrypt is skipped', async () => {
+    const store = new DeviceStore(openDatabase({ file: ':memory:' }));
+    store.upsert({ serial: 'WAIT-1', password: 'right' });
+    const auth = new DeviceAuthenticator(store, { mode: 'basic', serialFrom: 'serialNumber', passwordChecks: 1, passwordQueue: 10, passwordWaitMs: 1 });
+    const creds = (password: string): Credentials => ({ basic: { serial: 'WAIT-1', password } });
+    // The first holds the slot for a whole scrypt (~90 ms); the others wait more than 1 ms.
+    const outcomes = await Promise.allSettled([auth.authenticate(creds('wrong')), auth.authenticate(creds('wrong')), auth.authenticate(creds('right'))]);
+    expect(outcomes[0]).toMatchObject({ status: 'rejected', reason: { code: 'SZTP_ACCESS_DENIED' } });
+    for (const o of outcomes.slice(1)) expect(o).toMatchObject({ status: 'rejected', reason: { code: 'SZTP_BUSY', details: { retryAfter: 1 } } });
+    expect(String((outcomes[1] as PromiseRejectedResult).reason.details.reason)).toMatch(/waited 1 ms/);
+  });
+
   it('the verified-credential cache is kept: a known good password skips scrypt', async () => {
     const f = await bootstrapFixture({ config: { passwordChecks: 1, passwordQueue: 0 } });
     f.store.upsert({ serial: 'CACHE-1', password: 'right' });
@@ -158,7 +170,10 @@ describe('failed attempts: coalesced per (serial, address) and rate-limited', ()
     f.store.upsert({ serial: 'LIMIT-1', password: 'right', config: 'c' });
     for (let i = 0; i < 3; i++) expect((await gbd(f, basic('LIMIT-1', 'wrong'))).statusCode).toBe(401);
     now += 10_000;
+    const heldFrom = performance.now();
     const limited = await gbd(f, basic('LIMIT-1', 'wrong'));
+    // Held ~1 s before it is sent, so a client looping on 429 cannot spin the event loop.
+    expect(performance.now() - heldFrom).toBeGreaterThanOrEqual(990);
     expect(limited.statusCode).toBe(429);
     expect(limited.headers['retry-after']).toBe('20');
     expect(JSON.parse(limited.body)['ietf-restconf:errors'].error[0]['error-tag']).toBe('resource-denied');
@@ -173,6 +188,20 @@ describe('failed attempts: coalesced per (serial, address) and rate-limited', ()
     expect((await gbd(f, basic('LIMIT-1', 'right'))).statusCode).toBe(200);
     const summary = errorsOf(f, 'LIMIT-1').find((e) => e.data.rpc === 'summary')!;
     expect(summary.data).toMatchObject({ repeated: 24, rateLimited: 22, codes: { SZTP_ACCESS_DENIED: 2, SZTP_RATE_LIMITED: 22 } });
+  });
+
+  it('checks queued before the limit was hit are refused 429 when their turn comes, without scrypt', async () => {
+    const f = await bootstrapFixture({ config: { failureLimit: 3, passwordChecks: 1, passwordQueue: 100 } });
+    f.store.upsert({ serial: 'QUEUED-1', password: 'right' });
+    // Ten guesses at once: all pass the first limit check and queue for the single slot.
+    const replies = await Promise.all(Array.from({ length: 10 }, () => gbd(f, basic('QUEUED-1', 'wrong'))));
+    const count = (status: number) => replies.filter((r) => r.statusCode === status).length;
+    // The limit is 3; a fourth check may already have started before the third failure was
+    // counted (p-limit starts the next task a few microtasks before the route records the
+    // failure). Before the gate, all ten ran scrypt and answered 401.
+    expect(count(401)).toBeGreaterThanOrEqual(3);
+    expect(count(401)).toBeLessThanOrEqual(4);
+    expect(count(429)).toBe(10 - count(401));
   });
 
   it('authenticated devices sending bad bodies are coalesced too, but never rate-limited', async () => {
