@@ -14,7 +14,7 @@
 //   different machine loads), and a ratio whose spread is wider than its distance to the aim is
 //   flagged as not a result.
 //   node bench/bootstrap/run.js [--rounds 3] [--seconds 6] [--concurrency 200] [--devices 10000]
-//                               [--loaders 3] [--no-build] [--cpu-prof <dir>]
+//                               [--loaders 3] [--phases signed,bareSigned,...] [--no-build] [--cpu-prof <dir>]
 import { compiledSources, log, opt } from '../common.js';
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +28,7 @@ const CONCURRENCY = Number(opt('concurrency', 200));
 const DEVICES = Number(opt('devices', 10000));
 const LOADERS = Number(opt('loaders', 3));
 const PROFILE = opt('cpu-prof', null);
+const ONLY = opt('phases', null)?.split(',');
 const RPC = '/restconf/operations/ietf-sztp-bootstrap-server:';
 const serverScript = new URL('./server.js', import.meta.url).pathname;
 const loaderScript = new URL('./loader.js', import.meta.url).pathname;
@@ -157,7 +158,7 @@ const results = Object.fromEntries(Object.keys(PHASES).map((k) => [k, []]));
 for (let round = 0; round < ROUNDS; round++) {
   // Alternate which of each pair goes first, so neither always meets the same machine load.
   const order = round % 2 === 0 ? ['signed', 'bareSigned', 'bareUnsigned', 'unsigned', 'progress'] : ['bareSigned', 'signed', 'unsigned', 'bareUnsigned', 'progress'];
-  for (const name of order) {
+  for (const name of order.filter((n) => !ONLY || ONLY.includes(n))) {
     const r = await PHASES[name]();
     results[name].push(r);
     log(`round ${round + 1} ${name}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(1)} ms, server ${r.serverUsPerReq.toFixed(0)} µs/req (${r.serverCores.toFixed(2)} cores), loaders ${r.loadCores.toFixed(2)} cores, errors ${r.errors}`);
@@ -178,7 +179,7 @@ console.log(`bootstrap benchmark: ${DEVICES} registered devices, ${CONCURRENCY} 
 console.log(`node ${process.version}, ${cpus().length} cores shared by server and load generator (load average ${loadavg()[0].toFixed(1)} at the end)`);
 console.log(`median (min–max) over the rounds\n`);
 console.log(pad('phase', 34) + pad('req/s', 20) + pad('server µs/req', 18) + pad('p50 ms', 18) + pad('p99 ms', 20) + pad('srv cores', 11) + pad('gen cores', 11) + pad('RSS MB', 8) + pad('body B', 8) + 'errors');
-for (const [k, rs] of Object.entries(results)) {
+for (const [k, rs] of Object.entries(results).filter(([, rs]) => rs.length)) {
   console.log(pad(names[k], 34) + pad(ms(rs.map((r) => r.rps)), 20) + pad(ms(rs.map((r) => r.serverUsPerReq)), 18) + pad(ms(rs.map((r) => r.p50), 1), 18) + pad(ms(rs.map((r) => r.p99), 1), 20) +
     pad(median(rs.map((r) => r.serverCores)).toFixed(2), 11) + pad(median(rs.map((r) => r.loadCores)).toFixed(2), 11) + pad(median(rs.map((r) => r.rssMb)).toFixed(0), 8) + pad(rs[0].bytes, 8) + rs.reduce((a, r) => a + r.errors, 0));
 }
@@ -195,6 +196,7 @@ function verdict(label, xs, aim, higherIsBetter, unit = '×') {
 }
 const per = (a, b, f) => results[a].map((r, i) => f(r, results[b][i]));
 console.log('');
+if (ONLY) process.exit(0);
 verdict('signed / bare req/s (per round)', per('signed', 'bareSigned', (a, b) => a.rps / b.rps), 0.95, true, '%');
 verdict('signed p99 / bare p99 (per round)', per('signed', 'bareSigned', (a, b) => a.p99 / b.p99), 1.2, false);
 verdict('unsigned / bare req/s (per round)', per('unsigned', 'bareUnsigned', (a, b) => a.rps / b.rps), 0.95, true, '%');
