@@ -6,10 +6,11 @@
 //   shared-loop      bench/dhcp/shared-loop.js: admin API + bootstrap latency while DHCP takes 5,000 packets/s
 //   bench/redfish    Redfish client driving 250/500/1,000 emulated BMCs through bootFromIso; python3-sushy as peer
 //   bench/fleet      250/500/1,000 simulated DPUs + emulated BMCs onboarded end to end by `ztp serve`
+//   bench/startup    `ztp serve` cold start to ready and idle RSS (median of several starts)
 // Pass names to run a subset: npm run bench -- bootstrap images
 import { spawnSync } from 'node:child_process';
 
-const all = ['bootstrap', 'images', 'dhcp', 'shared-loop', 'redfish', 'fleet'];
+const all = ['bootstrap', 'images', 'dhcp', 'shared-loop', 'redfish', 'fleet', 'startup'];
 const scripts = { 'shared-loop': './dhcp/shared-loop.js' };
 const chosen = process.argv.slice(2).filter((a) => all.includes(a));
 let failed = 0;
