@@ -8,10 +8,11 @@
 //   bench/fleet      250/500/1,000 simulated DPUs + emulated BMCs onboarded end to end by `ztp serve`
 //   bench/dashboard  server CPU of 0 / 1 / 10 open dashboard event streams while a 1,000-device lab is written
 //   bench/hostile    other services' p99 while one client sends 100 req/s of each costly kind (issue 11)
+//   bench/startup    `ztp serve` cold start to ready and idle RSS (median of several starts)
 // Pass names to run a subset: npm run bench -- bootstrap images
 import { spawnSync } from 'node:child_process';
 
-const all = ['bootstrap', 'images', 'dhcp', 'shared-loop', 'redfish', 'fleet', 'dashboard', 'hostile'];
+const all = ['bootstrap', 'images', 'dhcp', 'shared-loop', 'redfish', 'fleet', 'dashboard', 'hostile', 'startup'];
 const scripts = { 'shared-loop': './dhcp/shared-loop.js' };
 const chosen = process.argv.slice(2).filter((a) => all.includes(a));
 let failed = 0;

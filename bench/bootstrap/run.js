@@ -14,7 +14,7 @@
 //   different machine loads), and a ratio whose spread is wider than its distance to the aim is
 //   flagged as not a result.
 //   node bench/bootstrap/run.js [--rounds 3] [--seconds 6] [--concurrency 200] [--devices 10000]
-//                               [--loaders 3] [--no-build] [--cpu-prof <dir>]
+//                               [--loaders 3] [--phases signed,bareSigned,...] [--no-build] [--cpu-prof <dir>]
 import { compiledSources, log, opt } from '../common.js';
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,6 +28,7 @@ const CONCURRENCY = Number(opt('concurrency', 200));
 const DEVICES = Number(opt('devices', 10000));
 const LOADERS = Number(opt('loaders', 3));
 const PROFILE = opt('cpu-prof', null);
+const ONLY = opt('phases', null)?.split(',');
 const RPC = '/restconf/operations/ietf-sztp-bootstrap-server:';
 const serverScript = new URL('./server.js', import.meta.url).pathname;
 const loaderScript = new URL('./loader.js', import.meta.url).pathname;
@@ -117,6 +118,9 @@ async function phase(mode, path, bodies, expect, size) {
 
 const input = (o) => JSON.stringify({ 'ietf-sztp-bootstrap-server:input': o });
 const signedBody = [input({ 'signed-data-preferred': [null] })];
+// With a nonce the voucher carries it, so every reply is signed afresh (never cached): what a
+// fleet where each device calls once costs per device.
+const nonceBody = [input({ 'signed-data-preferred': [null], nonce: Buffer.from('bench-nonce-0123').toString('base64') })];
 const plainBody = [input({})];
 const progressBodies = identities.map((_, i) => input({ 'progress-type': 'informational', message: `bench ${i}` }));
 const GET = RPC + 'get-bootstrapping-data';
@@ -148,6 +152,7 @@ async function loadOnce(server, bodies) {
 
 const PHASES = {
   signed: () => phase('suite', GET, signedBody, 200),
+  signedNonce: () => phase('suite', GET, nonceBody, 200),
   bareSigned: () => phase('bare', GET, plainBody, 200, sizes.signed),
   unsigned: () => phase('suite', GET, plainBody, 200),
   bareUnsigned: () => phase('bare', GET, plainBody, 200, sizes.unsigned),
@@ -156,8 +161,8 @@ const PHASES = {
 const results = Object.fromEntries(Object.keys(PHASES).map((k) => [k, []]));
 for (let round = 0; round < ROUNDS; round++) {
   // Alternate which of each pair goes first, so neither always meets the same machine load.
-  const order = round % 2 === 0 ? ['signed', 'bareSigned', 'bareUnsigned', 'unsigned', 'progress'] : ['bareSigned', 'signed', 'unsigned', 'bareUnsigned', 'progress'];
-  for (const name of order) {
+  const order = round % 2 === 0 ? ['signed', 'bareSigned', 'bareUnsigned', 'unsigned', 'progress', 'signedNonce'] : ['bareSigned', 'signed', 'unsigned', 'bareUnsigned', 'progress', 'signedNonce'];
+  for (const name of order.filter((n) => !ONLY || ONLY.includes(n))) {
     const r = await PHASES[name]();
     results[name].push(r);
     log(`round ${round + 1} ${name}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(1)} ms, server ${r.serverUsPerReq.toFixed(0)} µs/req (${r.serverCores.toFixed(2)} cores), loaders ${r.loadCores.toFixed(2)} cores, errors ${r.errors}`);
@@ -172,13 +177,13 @@ const median = (xs) => {
 };
 const ms = (xs, d = 0) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
 const pad = (s, n) => String(s).padEnd(n);
-const names = { signed: 'get-bootstrapping-data, signed', bareSigned: 'bare fastify, signed body size', unsigned: 'get-bootstrapping-data, unsigned', bareUnsigned: 'bare fastify, unsigned body size', progress: 'report-progress (committed)' };
+const names = { signed: 'get-bootstrapping-data, signed', signedNonce: 'signed + nonce (never cached)', bareSigned: 'bare fastify, signed body size', unsigned: 'get-bootstrapping-data, unsigned', bareUnsigned: 'bare fastify, unsigned body size', progress: 'report-progress (committed)' };
 
 console.log(`bootstrap benchmark: ${DEVICES} registered devices, ${CONCURRENCY} concurrent mTLS devices, ${LOADERS} load processes, ${ROUNDS} rounds × ${SECONDS} s per phase`);
 console.log(`node ${process.version}, ${cpus().length} cores shared by server and load generator (load average ${loadavg()[0].toFixed(1)} at the end)`);
 console.log(`median (min–max) over the rounds\n`);
 console.log(pad('phase', 34) + pad('req/s', 20) + pad('server µs/req', 18) + pad('p50 ms', 18) + pad('p99 ms', 20) + pad('srv cores', 11) + pad('gen cores', 11) + pad('RSS MB', 8) + pad('body B', 8) + 'errors');
-for (const [k, rs] of Object.entries(results)) {
+for (const [k, rs] of Object.entries(results).filter(([, rs]) => rs.length)) {
   console.log(pad(names[k], 34) + pad(ms(rs.map((r) => r.rps)), 20) + pad(ms(rs.map((r) => r.serverUsPerReq)), 18) + pad(ms(rs.map((r) => r.p50), 1), 18) + pad(ms(rs.map((r) => r.p99), 1), 20) +
     pad(median(rs.map((r) => r.serverCores)).toFixed(2), 11) + pad(median(rs.map((r) => r.loadCores)).toFixed(2), 11) + pad(median(rs.map((r) => r.rssMb)).toFixed(0), 8) + pad(rs[0].bytes, 8) + rs.reduce((a, r) => a + r.errors, 0));
 }
@@ -195,10 +200,12 @@ function verdict(label, xs, aim, higherIsBetter, unit = '×') {
 }
 const per = (a, b, f) => results[a].map((r, i) => f(r, results[b][i]));
 console.log('');
+if (ONLY) process.exit(0);
 verdict('signed / bare req/s (per round)', per('signed', 'bareSigned', (a, b) => a.rps / b.rps), 0.95, true, '%');
 verdict('signed p99 / bare p99 (per round)', per('signed', 'bareSigned', (a, b) => a.p99 / b.p99), 1.2, false);
 verdict('unsigned / bare req/s (per round)', per('unsigned', 'bareUnsigned', (a, b) => a.rps / b.rps), 0.95, true, '%');
 verdict('signed: server CPU per request / bare', per('signed', 'bareSigned', (a, b) => a.serverUsPerReq / b.serverUsPerReq), 1.05, false);
 verdict('unsigned: server CPU per request / bare', per('unsigned', 'bareUnsigned', (a, b) => a.serverUsPerReq / b.serverUsPerReq), 1.05, false);
+verdict('signed + nonce: server CPU per request / bare', per('signedNonce', 'bareSigned', (a, b) => a.serverUsPerReq / b.serverUsPerReq), 1.05, false);
 const rp = results.progress.map((r) => r.rps);
 console.log(`${pad('report-progress committed/s', 44)} ${ms(rp)}  aim ≥ 20,000: ${Math.min(...rp) < 20000 && Math.max(...rp) > 20000 ? 'spread spans the aim — not a result' : median(rp) >= 20000 ? 'met' : 'not met'}`);

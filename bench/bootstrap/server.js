@@ -44,7 +44,7 @@ if (mode === 'bare') {
 
 let peakRss = 0;
 let cpu0 = process.cpuUsage();
-const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage().rss));
+const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
 setInterval(sample, 100).unref();
 process.on('message', (msg) => {
   sample();

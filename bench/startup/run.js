@@ -7,17 +7,21 @@
 //   CPU             utime + stime of the server until ready, from /proc
 // The first start in a fresh data directory also generates the lab PKI: reported on its own
 // line, not in the median. Rounds after it reuse the data directory (an ordinary restart).
-//   node bench/startup/run.js [--rounds 7] [--idle 2] [--no-build] [--cpu-prof <dir>]
-import { args, compiledSources, log, opt } from '../common.js';
+// --against <dir>: a compiled dist of another checkout (e.g. the commit before a change), started
+// in alternating rounds in the same run (its first start too), so the two are compared under the
+// same machine load.
+//   node bench/startup/run.js [--rounds 7] [--idle 2] [--against <dist>] [--no-build] [--cpu-prof <dir>]
+import { compiledSources, log, opt } from '../common.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const dist = compiledSources('startup', 'cli/main.js');
 const ROUNDS = Number(opt('rounds', 7));
 const IDLE_S = Number(opt('idle', 2));
 const PROFILE = opt('cpu-prof', null);
+const AGAINST = opt('against', null) && resolve(opt('against'));
 const TICK = 100; // USER_HZ on Linux
 
 const dir = mkdtempSync(join(tmpdir(), 'ztp-bench-startup-'));
@@ -33,8 +37,8 @@ function proc(pid) {
   return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024, cpuS: (Number(f[11]) + Number(f[12])) / TICK };
 }
 
-async function once() {
-  const entry = `import { main } from ${JSON.stringify(join(dist, 'cli/main.js'))}; process.exitCode = await main(['serve']);`;
+async function once(build = dist) {
+  const entry = `import { main } from ${JSON.stringify(join(build, 'cli/main.js'))}; process.exitCode = await main(['serve']);`;
   const t0 = performance.now();
   const child = spawn(process.execPath, [...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : []), '--input-type=module', '-e', entry], { env: { ...process.env, ZTP_CONFIG: configFile }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -62,18 +66,35 @@ const median = (xs) => {
 };
 const fmt = (xs, d = 0) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
 
-try {
-  log(`first start (generates the lab PKI), then ${ROUNDS} restarts`);
-  const first = await once();
-  const rounds = [];
-  for (let i = 0; i < ROUNDS; i++) rounds.push(await once());
-  console.log(`ztp serve start-up: ${ROUNDS} cold starts after a first one, node ${process.version}, ${cpus().length} cores, load average ${loadavg()[0].toFixed(1)} at the end${args.includes('--no-build') ? '' : ''}`);
-  console.log(`first start, PKI generated: ready ${first.readyMs.toFixed(0)} ms, CPU ${first.cpuMs.toFixed(0)} ms, idle RSS ${first.rssMb.toFixed(1)} MB`);
-  console.log('\nfigure                         median (min–max)      aim');
+function report(label, first, rounds) {
+  console.log(`\n${label}: first start, PKI generated: ready ${first.readyMs.toFixed(0)} ms, CPU ${first.cpuMs.toFixed(0)} ms, idle RSS ${first.rssMb.toFixed(1)} MB`);
+  console.log('figure                         median (min–max)      aim');
   console.log(`start → ready, ms              ${fmt(rounds.map((r) => r.readyMs)).padEnd(22)}< 500`);
   console.log(`CPU until ready, ms            ${fmt(rounds.map((r) => r.cpuMs)).padEnd(22)}`);
   console.log(`idle RSS after ${IDLE_S} s, MB         ${fmt(rounds.map((r) => r.rssMb), 1).padEnd(22)}< 80`);
   console.log(`peak RSS (VmHWM), MB           ${fmt(rounds.map((r) => r.hwmMb), 1).padEnd(22)}`);
+}
+
+try {
+  log(`first start (generates the lab PKI), then ${ROUNDS} restarts${AGAINST ? `, alternating with ${AGAINST}` : ''}`);
+  const first = await once();
+  const rounds = [];
+  const other = { rounds: [] };
+  if (AGAINST) {
+    rmSync(join(dir, 'data'), { recursive: true, force: true });
+    other.first = await once(AGAINST);
+  }
+  for (let i = 0; i < ROUNDS; i++) {
+    rounds.push(await once());
+    if (AGAINST) other.rounds.push(await once(AGAINST));
+  }
+  console.log(`ztp serve start-up: ${ROUNDS} cold starts after a first one, node ${process.version}, ${cpus().length} cores shared with other work (load average ${loadavg()[0].toFixed(1)} at the end)`);
+  report('this checkout', first, rounds);
+  if (AGAINST) {
+    report(AGAINST, other.first, other.rounds);
+    const ratio = (f) => median(rounds.map((r, i) => f(r) / f(other.rounds[i])));
+    console.log(`\nthis / ${AGAINST}, per round then median: start → ready ${ratio((r) => r.readyMs).toFixed(2)}×, CPU until ready ${ratio((r) => r.cpuMs).toFixed(2)}×, idle RSS ${ratio((r) => r.rssMb).toFixed(2)}×`);
+  }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

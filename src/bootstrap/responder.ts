@@ -29,7 +29,11 @@ type CmsModules = [typeof Cms, typeof Voucher];
 let cmsModules: Promise<CmsModules> | undefined;
 /** pki/cms.js and pki/voucher.js, imported once, on first use. */
 function cms(): Promise<CmsModules> {
-  cmsModules ??= Promise.all([import('../pki/cms.js'), import('../pki/voucher.js')]);
+  // A failed import is not remembered: the next reply tries again.
+  cmsModules ??= Promise.all([import('../pki/cms.js'), import('../pki/voucher.js')]).catch((err: unknown) => {
+    cmsModules = undefined;
+    throw err;
+  });
   return cmsModules;
 }
 
