@@ -29,14 +29,22 @@ function parseHash(stored: string): ParsedHash | undefined {
   const parts = stored.split('$');
   if (parts.length !== 6 || parts[0] !== 'scrypt') return undefined;
   const [, n, r, p, salt, hash] = parts as [string, string, string, string, string, string];
-  return { salt: Buffer.from(salt, 'base64'), expected: Buffer.from(hash, 'base64'), params: { N: Number(n), r: Number(r), p: Number(p) } };
+  const expected = Buffer.from(hash, 'base64');
+  // An empty or truncated hash would compare equal to a derivation of the same (zero) length.
+  if (expected.length < 16) return undefined;
+  return { salt: Buffer.from(salt, 'base64'), expected, params: { N: Number(n), r: Number(r), p: Number(p) } };
 }
 
 /** Synchronous check, for the CLI and imports (one at a time); servers use verifyPasswordAsync. */
 export function verifyPassword(password: string, stored: string): boolean {
   const h = parseHash(stored);
   if (!h) return false;
-  const actual = scryptSync(password, h.salt, h.expected.length, h.params);
+  let actual: Buffer;
+  try {
+    actual = scryptSync(password, h.salt, h.expected.length, h.params);
+  } catch {
+    return false; // impossible parameters match nothing
+  }
   return h.expected.length === actual.length && timingSafeEqual(h.expected, actual);
 }
 

@@ -218,6 +218,16 @@ describe('failed attempts: coalesced per (serial, address) and rate-limited', ()
   });
 });
 
+describe('password hashes', () => {
+  it('a stored hash with an empty or short digest matches nothing (async and sync)', async () => {
+    const { verifyPassword, verifyPasswordAsync } = await import('../../src/devices/password.js');
+    for (const stored of ['scrypt$16384$8$1$c2FsdA==$', 'scrypt$16384$8$1$c2FsdA==$AAAA', 'scrypt$3$8$1$c2FsdA==$' + 'A'.repeat(44), 'bcrypt$x']) {
+      expect(await verifyPasswordAsync('', stored)).toBe(false);
+      expect(verifyPassword('', stored)).toBe(false);
+    }
+  });
+});
+
 describe('FailureLimiter (policy, injected clock)', () => {
   it('sweep() closes ended windows; maxKeys bounds memory by closing the oldest early', () => {
     let now = 0;
