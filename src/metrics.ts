@@ -146,8 +146,22 @@ export class Metrics {
       collect() {
         this.reset();
         for (const [key, n] of Object.entries(sources().dhcpStats?.() ?? {})) {
+          if (key.includes(':')) continue; // per message type: ztp_dhcp_messages_total
           const v6 = key.startsWith('v6-');
           this.inc({ family: v6 ? '6' : '4', outcome: v6 ? key.slice(3) : key }, n);
+        }
+      },
+    });
+    new Counter({
+      name: 'ztp_dhcp_messages_total',
+      help: 'DHCP messages by family, direction (rx: received, tx: sent) and message type (DISCOVER, OFFER, SOLICIT, REPLY, ...)',
+      labelNames: ['family', 'direction', 'type'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [key, n] of Object.entries(sources().dhcpStats?.() ?? {})) {
+          const m = /^(v6-)?(rx|tx):(.+)$/.exec(key);
+          if (m) this.inc({ family: m[1] ? '6' : '4', direction: m[2]!, type: m[3]! }, n);
         }
       },
     });

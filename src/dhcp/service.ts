@@ -20,7 +20,8 @@ import { errorMessage, isZtpError } from '../errors.js';
 import { RateLimitedLog } from '../log.js';
 import type { NewEvent } from '../devices/store.js';
 import { ipv4ToNumber } from './codec/bytes.js';
-import { decodeV4, encodeV4 } from './codec/v4.js';
+import { decodeV4, encodeV4, getOption, MESSAGE_TYPE_NAMES, Opt, type DhcpV4Packet } from './codec/v4.js';
+import { MSG_V6_NAMES } from './codec/v6.js';
 import { LeaseTable, SqliteLeasePersistence, type Lease } from './leases.js';
 import type { Inventory, PolicyInput } from './policy.js';
 import { buildSubnets, CLIENT_PORT, LIMITED_BROADCAST, ResponderV4, SERVER_PORT, type V4Outcome } from './responder-v4.js';
@@ -28,6 +29,21 @@ import { ALL_DHCP_RELAY_AGENTS_AND_SERVERS, buildSubnetsV6, ResponderV6, type V6
 import { dhcpInterfaces, inCidr, parseCidrV4 } from './settings.js';
 import { ClientRateLimiter } from './limits.js';
 import { bindToDevice } from './bind-device.js';
+
+// Counter keys per DHCP message type ('rx:DISCOVER', 'tx:OFFER', 'v6-rx:SOLICIT', ...), built
+// once: counting by type costs a lookup per packet, no string building.
+const V4_KEYS = { rx: new Map<number, string>(), tx: new Map<number, string>() };
+for (const [n, name] of Object.entries(MESSAGE_TYPE_NAMES)) {
+  V4_KEYS.rx.set(Number(n), `rx:${name}`);
+  V4_KEYS.tx.set(Number(n), `tx:${name}`);
+}
+const V6_RX_KEYS: Record<number, string> = Object.fromEntries(Object.entries(MSG_V6_NAMES).map(([n, name]) => [n, `v6-rx:${name}`]));
+const V6_TX_KEYS: Record<number, string> = Object.fromEntries(Object.entries(MSG_V6_NAMES).map(([n, name]) => [n, `v6-tx:${name}`]));
+
+function typeKey(p: DhcpV4Packet, dir: 'rx' | 'tx'): string {
+  const t = getOption(p, Opt.MESSAGE_TYPE);
+  return (t?.length === 1 ? V4_KEYS[dir].get(t[0]!) : undefined) ?? `${dir}:BOOTP`;
+}
 
 export type DhcpServiceContext = Pick<SuiteContext, 'config' | 'log' | 'db' | 'store' | 'clock' | 'publicHost'>;
 
@@ -368,18 +384,25 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
       const onMessage4 = (msg: Buffer, rinfo: RemoteInfo) => {
         try {
           count('received');
-          const outcome = responder.handle(decodeV4(msg));
+          const packet = decodeV4(msg);
+          count(typeKey(packet, 'rx'));
+          const outcome = responder.handle(packet);
           logOutcome(outcome, name);
           const reply = outcome.reply;
           let send: (() => void) | undefined;
           if (reply) {
             const bytes = encodeV4(reply.packet, { maxSize: reply.maxSize, allowOverload: true });
+            const txKey = typeKey(reply.packet, 'tx');
             const to = reply.to;
             const connected = to.port === CLIENT_PORT ? (to.address === LIMITED_BROADCAST && bcastConnected ? bcast4 : undefined) : to.port === SERVER_PORT ? relaySocket(to.address) : undefined;
             send = connected
-              ? () => sendConnected(connected, bytes, to)
+              ? () => {
+                  count(txKey);
+                  sendConnected(connected, bytes, to);
+                }
               : () => {
                   count('sent');
+                  count(txKey);
                   reply4.send(bytes, to.port, to.address, (err) => {
                     if (err) sendFailed(to, err, name);
                   });
@@ -446,6 +469,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
         socket6.on('message', (msg, rinfo) => {
           try {
             count('v6-received');
+            count(msg.length > 0 ? V6_RX_KEYS[msg[0]!] ?? 'v6-rx:unknown' : 'v6-rx:unknown');
             const from = { address: rinfo.address.includes('%') || !rinfo.address.startsWith('fe80') ? rinfo.address : `${rinfo.address}%${name}`, port: rinfo.port };
             const outcome = responder6.handle(msg, from);
             logOutcome(outcome, name);
@@ -455,6 +479,7 @@ export function createDhcpService(ctx: DhcpServiceContext, options: DhcpServiceO
               reply
                 ? () => {
                     count('v6-sent');
+                    count(V6_TX_KEYS[reply.data[0]!] ?? 'v6-tx:unknown');
                     socket6.send(reply.data, reply.to.port, reply.to.address, (err) => {
                       if (err) sendFailed(reply.to, err, name);
                     });

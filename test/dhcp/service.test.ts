@@ -102,6 +102,8 @@ describe('DHCP service lifecycle', () => {
     // port 0 in this test: the rebound socket has another port, which the state reports
     expect(await inform(svc.state().listen![0]!.port, '127.0.0.3')).toBe('127.0.0.3');
     expect(svc.stats()['send-failed'] ?? 0).toBe(0);
+    // Counted by message type too (ztp_dhcp_messages_total): two INFORMs in, two ACKs out.
+    expect(svc.stats()).toMatchObject({ 'rx:INFORM': 2, 'tx:ACK': 2 });
   });
 
   it('/readyz is 503 with the reason while DHCP waits, 200 once it runs', async () => {
