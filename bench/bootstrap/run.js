@@ -14,12 +14,15 @@
 //   different machine loads), and a ratio whose spread is wider than its distance to the aim is
 //   flagged as not a result.
 //   node bench/bootstrap/run.js [--rounds 3] [--seconds 6] [--concurrency 200] [--devices 10000]
-//                               [--loaders 3] [--phases signed,bareSigned,...] [--no-build] [--cpu-prof <dir>]
+//                               [--loaders 3] [--phases signed,bareSigned,...] [--against <dist>]
+//                               [--no-build] [--cpu-prof <dir>]
+// --against <dist>: a compiled dist of another checkout (e.g. the commit before a change) serves
+// the signed and unsigned phases too, in the same rounds, for a same-run before/after.
 import { compiledSources, log, opt } from '../common.js';
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 const dist = compiledSources('bootstrap', 'bootstrap/app.js');
 const ROUNDS = Number(opt('rounds', 3));
@@ -29,6 +32,7 @@ const DEVICES = Number(opt('devices', 10000));
 const LOADERS = Number(opt('loaders', 3));
 const PROFILE = opt('cpu-prof', null);
 const ONLY = opt('phases', null)?.split(',');
+const AGAINST = opt('against', null) && resolve(opt('against'));
 const RPC = '/restconf/operations/ietf-sztp-bootstrap-server:';
 const serverScript = new URL('./server.js', import.meta.url).pathname;
 const loaderScript = new URL('./loader.js', import.meta.url).pathname;
@@ -68,8 +72,8 @@ function waitMessage(child, pred) {
   });
 }
 
-async function startServer(mode, size = 0) {
-  const child = fork(serverScript, [mode, dist, dataDir, String(size)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + PROFILE] : [] });
+async function startServer(mode, size = 0, build = dist) {
+  const child = fork(serverScript, [mode, build, dataDir, String(size)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: PROFILE ? ['--cpu-prof', '--cpu-prof-dir=' + PROFILE] : [] });
   const { port } = await waitMessage(child, (m) => m.ready);
   return {
     port,
@@ -107,8 +111,8 @@ async function load(server, path, bodies, expect) {
   }
 }
 
-async function phase(mode, path, bodies, expect, size) {
-  const server = await startServer(mode, size);
+async function phase(mode, path, bodies, expect, size, build) {
+  const server = await startServer(mode, size, build);
   try {
     return await load(server, path, bodies, expect);
   } finally {
@@ -157,12 +161,14 @@ const PHASES = {
   unsigned: () => phase('suite', GET, plainBody, 200),
   bareUnsigned: () => phase('bare', GET, plainBody, 200, sizes.unsigned),
   progress: () => phase('suite', RPC + 'report-progress', progressBodies, 204),
+  ...(AGAINST ? { signedAgainst: () => phase('suite', GET, signedBody, 200, 0, AGAINST), unsignedAgainst: () => phase('suite', GET, plainBody, 200, 0, AGAINST) } : {}),
 };
 const results = Object.fromEntries(Object.keys(PHASES).map((k) => [k, []]));
 for (let round = 0; round < ROUNDS; round++) {
   // Alternate which of each pair goes first, so neither always meets the same machine load.
   const order = round % 2 === 0 ? ['signed', 'bareSigned', 'bareUnsigned', 'unsigned', 'progress', 'signedNonce'] : ['bareSigned', 'signed', 'unsigned', 'bareUnsigned', 'progress', 'signedNonce'];
-  for (const name of order.filter((n) => !ONLY || ONLY.includes(n))) {
+  const against = AGAINST ? (round % 2 === 0 ? ['signedAgainst', 'unsignedAgainst'] : ['unsignedAgainst', 'signedAgainst']) : [];
+  for (const name of [...order, ...against].filter((n) => !ONLY || ONLY.includes(n))) {
     const r = await PHASES[name]();
     results[name].push(r);
     log(`round ${round + 1} ${name}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(1)} ms, server ${r.serverUsPerReq.toFixed(0)} µs/req (${r.serverCores.toFixed(2)} cores), loaders ${r.loadCores.toFixed(2)} cores, errors ${r.errors}`);
@@ -177,7 +183,7 @@ const median = (xs) => {
 };
 const ms = (xs, d = 0) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
 const pad = (s, n) => String(s).padEnd(n);
-const names = { signed: 'get-bootstrapping-data, signed', signedNonce: 'signed + nonce (never cached)', bareSigned: 'bare fastify, signed body size', unsigned: 'get-bootstrapping-data, unsigned', bareUnsigned: 'bare fastify, unsigned body size', progress: 'report-progress (committed)' };
+const names = { signed: 'get-bootstrapping-data, signed', signedNonce: 'signed + nonce (never cached)', signedAgainst: 'signed, --against build', unsignedAgainst: 'unsigned, --against build', bareSigned: 'bare fastify, signed body size', unsigned: 'get-bootstrapping-data, unsigned', bareUnsigned: 'bare fastify, unsigned body size', progress: 'report-progress (committed)' };
 
 console.log(`bootstrap benchmark: ${DEVICES} registered devices, ${CONCURRENCY} concurrent mTLS devices, ${LOADERS} load processes, ${ROUNDS} rounds × ${SECONDS} s per phase`);
 console.log(`node ${process.version}, ${cpus().length} cores shared by server and load generator (load average ${loadavg()[0].toFixed(1)} at the end)`);
@@ -200,6 +206,11 @@ function verdict(label, xs, aim, higherIsBetter, unit = '×') {
 }
 const per = (a, b, f) => results[a].map((r, i) => f(r, results[b][i]));
 console.log('');
+if (AGAINST) {
+  const both = (a, b) => results[a].length && results[b].length;
+  if (both('signed', 'signedAgainst')) verdict('signed: CPU per request, this / --against', per('signed', 'signedAgainst', (a, b) => a.serverUsPerReq / b.serverUsPerReq), 1, false);
+  if (both('unsigned', 'unsignedAgainst')) verdict('unsigned: CPU per request, this / --against', per('unsigned', 'unsignedAgainst', (a, b) => a.serverUsPerReq / b.serverUsPerReq), 1, false);
+}
 if (ONLY) process.exit(0);
 verdict('signed / bare req/s (per round)', per('signed', 'bareSigned', (a, b) => a.rps / b.rps), 0.95, true, '%');
 verdict('signed p99 / bare p99 (per round)', per('signed', 'bareSigned', (a, b) => a.p99 / b.p99), 1.2, false);
