@@ -33,6 +33,9 @@ export function databaseMetricSources(db: Db, clock: Clock): Pick<MetricSources,
   };
 }
 
+/** One sample of a scrape-time family: its labels and value. */
+type Sample = [Record<string, string>, number];
+
 const SECONDS_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const STEP_BUCKETS = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600];
 
@@ -107,76 +110,36 @@ export class Metrics {
   });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
-    const sources = () => this.sources;
-    new Gauge({
-      name: 'ztp_devices',
-      help: 'Registered devices by onboarding state (read from the device records at scrape time)',
-      labelNames: ['state'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [state, n] of Object.entries(sources().deviceStates?.() ?? {})) this.set({ state }, n);
-      },
-    });
-    new Gauge({
-      name: 'ztp_onboarding_jobs',
-      help: 'Onboarding jobs by status (latest attempt per device)',
-      labelNames: ['status'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [status, n] of Object.entries(sources().jobStatuses?.() ?? {})) this.set({ status }, n);
-      },
-    });
-    new Counter({
-      name: 'ztp_history_events_total',
-      help: 'Events in the device histories by source and type (read from the history at scrape time)',
-      labelNames: ['source', 'type'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const row of sources().historyEvents?.() ?? []) this.inc({ source: row.source, type: row.type }, row.n);
-      },
-    });
-    new Counter({
-      name: 'ztp_dhcp_packets_total',
-      help: 'DHCP packets by family and outcome: received, sent, dropped (by reason), rate-limited, nak, ... (counted by the DHCP thread)',
-      labelNames: ['family', 'outcome'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [key, n] of Object.entries(sources().dhcpStats?.() ?? {})) {
-          if (key.includes(':')) continue; // per message type: ztp_dhcp_messages_total
-          const v6 = key.startsWith('v6-');
-          this.inc({ family: v6 ? '6' : '4', outcome: v6 ? key.slice(3) : key }, n);
-        }
-      },
-    });
-    new Counter({
-      name: 'ztp_dhcp_messages_total',
-      help: 'DHCP messages by family, direction (rx: received, tx: sent) and message type (DISCOVER, OFFER, SOLICIT, REPLY, ...)',
-      labelNames: ['family', 'direction', 'type'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const [key, n] of Object.entries(sources().dhcpStats?.() ?? {})) {
-          const m = /^(v6-)?(rx|tx):(.+)$/.exec(key);
-          if (m) this.inc({ family: m[1] ? '6' : '4', direction: m[2]!, type: m[3]! }, n);
-        }
-      },
-    });
-    new Gauge({
-      name: 'ztp_dhcp_leases_bound',
-      help: 'Bound, unexpired DHCP leases by address family',
-      labelNames: ['family'] as const,
-      registers: [this.registry],
-      collect() {
-        this.reset();
-        for (const row of sources().leasesBound?.() ?? []) this.set({ family: String(row.family) }, row.n);
-      },
-    });
+    const src = () => this.sources;
+    const dhcpKeys = () => Object.entries(src().dhcpStats?.() ?? {});
+    this.scraped('gauge', 'ztp_devices', 'Registered devices by onboarding state (read from the device records at scrape time)', ['state'], () =>
+      Object.entries(src().deviceStates?.() ?? {}).map(([state, n]) => [{ state }, n]));
+    this.scraped('gauge', 'ztp_onboarding_jobs', 'Onboarding jobs by status (latest attempt per device)', ['status'], () =>
+      Object.entries(src().jobStatuses?.() ?? {}).map(([status, n]) => [{ status }, n]));
+    this.scraped('counter', 'ztp_history_events_total', 'Events in the device histories by source and type (read from the history at scrape time)', ['source', 'type'], () =>
+      (src().historyEvents?.() ?? []).map((r) => [{ source: r.source, type: r.type }, r.n]));
+    this.scraped('counter', 'ztp_dhcp_packets_total', 'DHCP packets by family and outcome: received, sent, dropped (by reason), rate-limited, nak, ... (counted by the DHCP thread)', ['family', 'outcome'], () =>
+      // keys with a colon are per message type: ztp_dhcp_messages_total
+      dhcpKeys().filter(([key]) => !key.includes(':')).map(([key, n]) => [key.startsWith('v6-') ? { family: '6', outcome: key.slice(3) } : { family: '4', outcome: key }, n]));
+    this.scraped('counter', 'ztp_dhcp_messages_total', 'DHCP messages by family, direction (rx: received, tx: sent) and message type (DISCOVER, OFFER, SOLICIT, REPLY, ...)', ['family', 'direction', 'type'], () =>
+      dhcpKeys().flatMap(([key, n]): Sample[] => {
+        const m = /^(v6-)?(rx|tx):(.+)$/.exec(key);
+        return m ? [[{ family: m[1] ? '6' : '4', direction: m[2]!, type: m[3]! }, n]] : [];
+      }));
+    this.scraped('gauge', 'ztp_dhcp_leases_bound', 'Bound, unexpired DHCP leases by address family', ['family'], () =>
+      (src().leasesBound?.() ?? []).map((r) => [{ family: String(r.family) }, r.n]));
     // process_* and nodejs_* (CPU, memory, event-loop lag, GC), as every Node exporter names them.
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** A family whose samples are read at scrape time (replacing the previous scrape's). */
+  private scraped(kind: 'gauge' | 'counter', name: string, help: string, labelNames: string[], read: () => Sample[]): void {
+    const common = { name, help, labelNames, registers: [this.registry] };
+    if (kind === 'gauge') {
+      new Gauge({ ...common, collect() { this.reset(); for (const [labels, n] of read()) this.set(labels, n); } });
+    } else {
+      new Counter({ ...common, collect() { this.reset(); for (const [labels, n] of read()) this.inc(labels, n); } });
+    }
   }
 
   /** Sets where the scrape-time families read from (the composition root calls it once). */
