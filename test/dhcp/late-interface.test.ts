@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, REPO } from '../firmware/suite.js';
-import { Lab, labSkipReason, type Proc } from './netns.js';
+import { Lab, labSkipReason, untilReady, type Proc } from './netns.js';
 import { udhcpcLease } from './peers.js';
 
 const skip = labSkipReason('udhcpc', 'curl');
@@ -20,32 +20,6 @@ afterEach(async () => {
 beforeAll(() => {
   if (!skip) buildCli();
 }, 240_000);
-
-interface Readiness {
-  status: number;
-  body: { status: string; services: { dhcp?: { ready: boolean; state: string; reason?: string } } };
-}
-
-function readyz(lab: Lab, ns: string): Readiness {
-  const out = lab.run(ns, 'curl', ['-s', '-m', '3', '-w', '\n%{http_code}', 'http://127.0.0.1:8081/readyz']);
-  const nl = out.lastIndexOf('\n');
-  return { status: Number(out.slice(nl + 1)), body: JSON.parse(out.slice(0, nl)) as Readiness['body'] };
-}
-
-async function untilReady(lab: Lab, ns: string, test: (r: Readiness) => boolean, what: string, ms = 15_000): Promise<Readiness> {
-  let last: Readiness | undefined;
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      last = readyz(lab, ns);
-      if (test(last)) return last;
-    } catch {
-      /* API not listening yet */
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last /readyz: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 function logLines(proc: Proc): { msg?: string }[] {
   return proc

@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildCli, REPO } from '../firmware/suite.js';
-import { buildStandalone, Lab, labSkipReason, type Proc } from './netns.js';
+import { buildStandalone, Lab, labSkipReason, untilReady, type Proc } from './netns.js';
 import { dhclientLease, udhcpcLease } from './peers.js';
 
 const skip = labSkipReason('udhcpc', 'dhclient', 'curl', 'tcpdump');
@@ -27,38 +27,6 @@ beforeAll(() => {
     buildStandalone();
   }
 }, 240_000);
-
-interface InterfaceReadiness {
-  interface: string;
-  state: string;
-  reason?: string;
-  address?: string;
-}
-interface Readiness {
-  status: number;
-  body: { status: string; services: { dhcp?: { ready: boolean; state: string; reason?: string; interfaces?: InterfaceReadiness[] } } };
-}
-
-function readyz(lab: Lab, ns: string): Readiness {
-  const out = lab.run(ns, 'curl', ['-s', '-m', '3', '-w', '\n%{http_code}', 'http://127.0.0.1:8081/readyz']);
-  const nl = out.lastIndexOf('\n');
-  return { status: Number(out.slice(nl + 1)), body: JSON.parse(out.slice(0, nl)) as Readiness['body'] };
-}
-
-async function untilReady(lab: Lab, ns: string, test: (r: Readiness) => boolean, what: string, ms = 20_000): Promise<Readiness> {
-  let last: Readiness | undefined;
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      last = readyz(lab, ns);
-      if (test(last)) return last;
-    } catch {
-      /* API not listening yet */
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last /readyz: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** The DHCP packets in `tcpdump -n -l -v` output: source, destination and BOOTP op. */
 interface Seen {

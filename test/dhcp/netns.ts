@@ -84,3 +84,37 @@ export class Lab extends NamespaceLab {
     return proc;
   }
 }
+
+/** One DHCP interface as /readyz reports it. */
+export interface InterfaceReadiness {
+  interface: string;
+  state: string;
+  reason?: string;
+  address?: string;
+}
+export interface Readiness {
+  status: number;
+  body: { status: string; services: { dhcp?: { ready: boolean; state: string; reason?: string; interfaces?: InterfaceReadiness[] } } };
+}
+
+/** GET /readyz from inside namespace `ns` (curl: the API listens on the suite's loopback there). */
+export function readyz(lab: Lab, ns: string): Readiness {
+  const out = lab.run(ns, 'curl', ['-s', '-m', '3', '-w', '\n%{http_code}', 'http://127.0.0.1:8081/readyz']);
+  const nl = out.lastIndexOf('\n');
+  return { status: Number(out.slice(nl + 1)), body: JSON.parse(out.slice(0, nl)) as Readiness['body'] };
+}
+
+export async function untilReady(lab: Lab, ns: string, test: (r: Readiness) => boolean, what: string, ms = 20_000): Promise<Readiness> {
+  let last: Readiness | undefined;
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      last = readyz(lab, ns);
+      if (test(last)) return last;
+    } catch {
+      /* API not listening yet */
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last /readyz: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
