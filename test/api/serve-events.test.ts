@@ -6,8 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../helpers/ports.js';
-import { buildCli, startServe, startZtp, type ZtpProcess } from '../helpers/ztp-process.js';
+import { buildCli, loopbackServeConfig, startServe, startZtp, type ZtpProcess } from '../helpers/ztp-process.js';
 
 const TOKEN = 'serve-events-token';
 let dir: string;
@@ -18,17 +17,10 @@ let server: ZtpProcess | undefined;
 beforeAll(async () => {
   buildCli();
   dir = mkdtempSync(join(tmpdir(), 'ztp-serve-events-'));
-  const [bootstrapPort, apiPort, imagesPort, imagesTlsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   configFile = join(dir, 'config.json');
-  apiBase = `http://127.0.0.1:${apiPort}`;
-  server = await startServe(configFile, {
-    dataDir: join(dir, 'data'),
-    publicHost: 'localhost',
-    logLevel: 'info',
-    bootstrap: { host: '127.0.0.1', port: bootstrapPort },
-    api: { host: '127.0.0.1', port: apiPort, token: TOKEN },
-    images: { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort },
-  });
+  const serve = await loopbackServeConfig(join(dir, 'data'), TOKEN, 'info');
+  apiBase = serve.apiBase;
+  server = await startServe(configFile, serve.config);
 }, 300_000);
 
 afterAll(async () => {

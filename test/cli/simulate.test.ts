@@ -9,8 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/cli/common.js';
 import { main } from '../../src/cli/main.js';
-import { freePort } from '../helpers/ports.js';
-import { buildCli, startServe, startZtp, type ZtpProcess } from '../helpers/ztp-process.js';
+import { buildCli, loopbackServeConfig, startServe, startZtp, type ZtpProcess } from '../helpers/ztp-process.js';
 
 const TOKEN = 'sim-cli-token';
 let dir: string;
@@ -60,16 +59,9 @@ beforeAll(async () => {
   buildCli();
   dir = mkdtempSync(join(tmpdir(), 'ztp-simulate-cli-'));
   configFile = join(dir, 'config.json');
-  const [bootstrapPort, apiPort, imagesPort, imagesTlsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  apiUrl = `http://127.0.0.1:${apiPort}`;
-  server = await startServe(configFile, {
-    dataDir: join(dir, 'data'),
-    publicHost: 'localhost',
-    logLevel: 'warn',
-    bootstrap: { host: '127.0.0.1', port: bootstrapPort },
-    api: { host: '127.0.0.1', port: apiPort, token: TOKEN },
-    images: { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort },
-  });
+  const serve = await loopbackServeConfig(join(dir, 'data'), TOKEN, 'warn');
+  apiUrl = serve.apiBase;
+  server = await startServe(configFile, serve.config);
 }, 300_000);
 
 afterAll(async () => {

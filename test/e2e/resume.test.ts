@@ -24,8 +24,7 @@ import { ensureImage, registerDevices, type AdminApi } from '../../src/simulate/
 import { emulatedBmcs } from '../../src/simulate/bmcs.js';
 import { directDhcp } from '../../src/simulate/dhcp.js';
 import { VirtualLab } from '../../src/simulate/lab.js';
-import { freePort } from '../helpers/ports.js';
-import { buildCli, startServe, startZtp, type ZtpProcess } from '../helpers/ztp-process.js';
+import { buildCli, loopbackServeConfig, startServe, startZtp, type ZtpProcess } from '../helpers/ztp-process.js';
 
 const FLEET = 15;
 const TOKEN = 'resume-token';
@@ -69,18 +68,10 @@ async function history(serial: string): Promise<HistoryEvent[]> {
 beforeAll(async () => {
   buildCli();
   dir = mkdtempSync(join(tmpdir(), 'ztp-resume-'));
-  const [bootstrapPort, apiPort, imagesPort, imagesTlsPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  config = {
-    dataDir: join(dir, 'data'),
-    publicHost: 'localhost',
-    logLevel: 'info',
-    bootstrap: { host: '127.0.0.1', port: bootstrapPort },
-    api: { host: '127.0.0.1', port: apiPort, token: TOKEN },
-    images: { host: '127.0.0.1', port: imagesPort, tlsPort: imagesTlsPort },
-    // a few at a time, so that the kill finds devices queued, in BMC steps and bootstrapping
-    onboarding: { concurrency: 5 },
-  };
-  api = { url: `http://127.0.0.1:${apiPort}`, token: TOKEN };
+  const serve = await loopbackServeConfig(join(dir, 'data'), TOKEN, 'info');
+  // a few at a time, so that the kill finds devices queued, in BMC steps and bootstrapping
+  config = { ...serve.config, onboarding: { concurrency: 5 } };
+  api = { url: serve.apiBase, token: TOKEN };
   server = await startServe(join(dir, 'config.json'), config);
 }, 300_000);
 

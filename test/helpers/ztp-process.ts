@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from './ports.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const BIN = join(REPO, 'bin', 'ztp.js');
@@ -131,4 +132,24 @@ export async function startServe(configFile: string, config: Record<string, unkn
   const proc = startZtp(['--config-file', configFile, 'serve']);
   await proc.waitFor(/admin token: /);
   return proc;
+}
+
+/**
+ * A `ztp serve` configuration on loopback ports picked now (the process binds them itself, so
+ * they are in the file), with a fixed admin token: the preamble of the process-level tests.
+ */
+export async function loopbackServeConfig(dataDir: string, token: string, logLevel: string): Promise<{ config: Record<string, unknown>; apiBase: string; ports: { bootstrap: number; api: number; images: number; imagesTls: number } }> {
+  const [bootstrap, api, images, imagesTls] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  return {
+    config: {
+      dataDir,
+      publicHost: 'localhost',
+      logLevel,
+      bootstrap: { host: '127.0.0.1', port: bootstrap },
+      api: { host: '127.0.0.1', port: api, token },
+      images: { host: '127.0.0.1', port: images, tlsPort: imagesTls },
+    },
+    apiBase: `http://127.0.0.1:${api}`,
+    ports: { bootstrap, api, images, imagesTls },
+  };
 }
