@@ -8,7 +8,8 @@
 // and prints, per kind, the probe's p99 on the OTHER services (median and spread over rounds)
 // beside the control's, the hostile client's answers, and the server's CPU per request.
 //   node bench/hostile/run.js [--rounds 3] [--seconds 5] [--settle 1] [--rate 100] [--kinds a,b] [--config '{"http":{...}}'] [--no-build]
-// Kinds: wrong-password (HTTP Basic, bootstrap), big-body (60 KB authenticated bodies, bootstrap),
+// Kinds: wrong-password (HTTP Basic, bootstrap, one serial), wrong-password-rotating (a new serial
+// per attempt), big-body (60 KB authenticated bodies, bootstrap),
 // slow-body (a new connection per request trickling its body, bootstrap), image-range (64 KB
 // range reads, images), api-list (GET /api/v1/devices over 1,000 devices, admin API), and null
 // (the same client load against a bare server outside the suite: the machine's share).
@@ -133,8 +134,10 @@ async function loadRole() {
     inflight++;
     try {
       let res;
-      if (kind === 'wrong-password') {
-        res = await request(`https://127.0.0.1:${ports.bootstrap}${RPC}`, { method: 'POST', dispatcher, headers: { authorization: basic('PROBE-2', `wrong-${n}`), 'content-type': 'application/yang-data+json' }, body: '{}' });
+      if (kind === 'wrong-password' || kind === 'wrong-password-rotating') {
+        // rotating: a new serial per attempt (the 1,000 bulk ones), so no (serial, address) limit applies
+        const serial = kind === 'wrong-password' ? 'PROBE-2' : `BULK-${String(n % 1000).padStart(4, '0')}`;
+        res = await request(`https://127.0.0.1:${ports.bootstrap}${RPC}`, { method: 'POST', dispatcher, headers: { authorization: basic(serial, `wrong-${n}`), 'content-type': 'application/yang-data+json' }, body: '{}' });
       } else if (kind === 'big-body') {
         res = await request(`https://127.0.0.1:${ports.bootstrap}${RPC}`, { method: 'POST', dispatcher, headers: { authorization: basic('PROBE-2', 'target-secret'), 'content-type': 'application/yang-data+json' }, body: bigBody });
       } else if (kind === 'image-range') {
@@ -191,7 +194,7 @@ async function main() {
   const seconds = Number(opt('seconds', '5'));
   const rate = Number(opt('rate', '100'));
   const settle = Number(opt('settle', '1'));
-  const kinds = opt('kinds', 'null,wrong-password,big-body,slow-body,image-range,api-list').split(',');
+  const kinds = opt('kinds', 'null,wrong-password,wrong-password-rotating,big-body,slow-body,image-range,api-list').split(',');
   const extra = JSON.parse(opt('config', '{}'));
   const dist = compiledSources('hostile', 'cli/main.js');
   const dir = mkdtempSync(join(tmpdir(), 'ztp-bench-hostile-'));
@@ -256,7 +259,7 @@ async function main() {
       await new Promise((res) => setTimeout(res, 100));
     }
   };
-  const TARGET = { null: 'none', 'wrong-password': 'bootstrap', 'big-body': 'bootstrap', 'slow-body': 'bootstrap', 'image-range': 'images', 'api-list': 'api' };
+  const TARGET = { null: 'none', 'wrong-password': 'bootstrap', 'wrong-password-rotating': 'bootstrap', 'big-body': 'bootstrap', 'slow-body': 'bootstrap', 'image-range': 'images', 'api-list': 'api' };
   const results = []; // { kind, round, phase, window, cpuPerReq, load }
   const period = async (kind, round, phase) => {
     const cpu0 = cpuMs(server.pid);
