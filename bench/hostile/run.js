@@ -26,9 +26,10 @@ const ROLE = opt('role', 'main');
 const RPC = '/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data';
 const TOKEN = 'bench-hostile-token';
 const basic = (user, pass) => 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
-// The hostile client comes from its own address (127.0.0.2: all of 127/8 is loopback), so a
-// per-source limit tells it from the probe (127.0.0.1), as it would two hosts on a lab network.
-const HOSTILE_ADDRESS = '127.0.0.2';
+// The hostile client comes from its own address (127.0.0.2 and up, one per kind: all of 127/8 is
+// loopback), so a per-source limit tells it from the probe (127.0.0.1), as it would two hosts on a
+// lab network, and one kind's failures do not count against the next kind.
+const HOSTILE_ADDRESS = opt('address', '127.0.0.2');
 const insecure = (localAddress) => new Agent({ connect: { rejectUnauthorized: false, ...(localAddress ? { localAddress } : {}) }, keepAliveTimeout: 4_000, connections: 64, pipelining: 1 });
 const pct = (xs, p) => {
   if (!xs.length) return NaN;
@@ -139,7 +140,7 @@ async function loadRole() {
         const serial = kind === 'wrong-password' ? 'PROBE-2' : `BULK-${String(n % 1000).padStart(4, '0')}`;
         res = await request(`https://127.0.0.1:${ports.bootstrap}${RPC}`, { method: 'POST', dispatcher, headers: { authorization: basic(serial, `wrong-${n}`), 'content-type': 'application/yang-data+json' }, body: '{}' });
       } else if (kind === 'big-body') {
-        res = await request(`https://127.0.0.1:${ports.bootstrap}${RPC}`, { method: 'POST', dispatcher, headers: { authorization: basic('PROBE-2', 'target-secret'), 'content-type': 'application/yang-data+json' }, body: bigBody });
+        res = await request(`https://127.0.0.1:${ports.bootstrap}${RPC}`, { method: 'POST', dispatcher, headers: { authorization: basic('PROBE-3', 'body-secret'), 'content-type': 'application/yang-data+json' }, body: bigBody });
       } else if (kind === 'image-range') {
         const start = Math.floor(Math.random() * (imageSize - 65_536));
         res = await request(`http://127.0.0.1:${ports.images}/images/big.img`, { dispatcher, headers: { range: `bytes=${start}-${start + 65_535}` } });
@@ -221,15 +222,15 @@ async function main() {
   });
   log(`ztp serve up (pid ${server.pid}); ${JSON.stringify(extra)}`);
 
-  // Fixtures through the admin API: 1,000 devices (a list worth asking for), two with passwords
-  // (the probe's and the one the hostile client targets), a 4 KB probe image and a 64 MB one.
+  // Fixtures through the admin API: 1,000 devices (a list worth asking for), three with passwords
+  // (the probe's, the one wrong passwords target, the one big bodies authenticate as), a 4 KB probe image and a 64 MB one.
   const api = `http://127.0.0.1:${ports.api}/api/v1`;
   const auth = { authorization: `Bearer ${TOKEN}` };
   const devices = Array.from({ length: 1000 }, (_, n) => ({ serial: `BULK-${String(n).padStart(4, '0')}`, profile: 'rfc8572', macs: [`02:00:00:00:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`] }));
   let res = await request(`${api}/devices/import`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(devices) });
   if (res.statusCode >= 300) throw new Error(`import: ${res.statusCode} ${await res.body.text()}`);
   await res.body.dump();
-  for (const [serial, password] of [['PROBE-1', 'probe-secret'], ['PROBE-2', 'target-secret']]) {
+  for (const [serial, password] of [['PROBE-1', 'probe-secret'], ['PROBE-2', 'target-secret'], ['PROBE-3', 'body-secret']]) {
     res = await request(`${api}/devices`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ serial, password, profile: 'rfc8572', config: 'hostname probe\n' }) });
     if (res.statusCode >= 300) throw new Error(`device ${serial}: ${res.statusCode} ${await res.body.text()}`);
     await res.body.dump();
@@ -266,7 +267,7 @@ async function main() {
     const from = Date.now();
     let load;
     if (phase === 'hostile') {
-      const child = fork(self, ['--role', 'load', '--kind', kind, '--rate', String(rate), '--seconds', String(seconds), '--image-size', String(imageSize), ...portArgs], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(self, ['--role', 'load', '--kind', kind, '--address', `127.0.0.${2 + kinds.indexOf(kind)}`, '--rate', String(rate), '--seconds', String(seconds), '--image-size', String(imageSize), ...portArgs], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       load = await new Promise((r) => child.once('message', r));
       await new Promise((r) => child.once('exit', r));
     } else {
