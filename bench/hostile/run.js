@@ -30,7 +30,9 @@ const basic = (user, pass) => 'Basic ' + Buffer.from(`${user}:${pass}`).toString
 // loopback), so a per-source limit tells it from the probe (127.0.0.1), as it would two hosts on a
 // lab network, and one kind's failures do not count against the next kind.
 const HOSTILE_ADDRESS = opt('address', '127.0.0.2');
-const insecure = (localAddress) => new Agent({ connect: { rejectUnauthorized: false, ...(localAddress ? { localAddress } : {}) }, keepAliveTimeout: 4_000, connections: 64, pipelining: 1 });
+// localAddress is an Agent option: undici drops it inside `connect` (the hostile client came from
+// 127.0.0.1, like the probe, in every run before this was fixed).
+const insecure = (localAddress) => new Agent({ connect: { rejectUnauthorized: false }, ...(localAddress ? { localAddress } : {}), keepAliveTimeout: 4_000, connections: 64, pipelining: 1 });
 const pct = (xs, p) => {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
