@@ -210,8 +210,9 @@ async function main() {
     images: { host: '127.0.0.1', port: ports.images, tlsPort: ports.imagesTls },
     api: { host: '127.0.0.1', port: ports.api, token: TOKEN },
     onboarding: { enabled: false },
-    ...extra,
   };
+  // --config merges per section, so '{"bootstrap":{...}}' keeps the bench's host and port
+  for (const [k, v] of Object.entries(extra)) config[k] = v && typeof v === 'object' && !Array.isArray(v) ? { ...config[k], ...v } : v;
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
   const entry = `import { main } from ${JSON.stringify(join(dist, 'cli/main.js'))}; process.exitCode = await main(['serve']);`;
   const server = spawn(process.execPath, ['--input-type=module', '-e', entry], { env: { ...process.env, ZTP_CONFIG: join(dir, 'config.json') }, stdio: ['ignore', 'ignore', 'pipe'] });
