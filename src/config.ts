@@ -52,6 +52,8 @@ export const ConfigSchema = Type.Object(
         failureLimit: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10, description: 'failed authentications of one serial from one address per window before 429 with Retry-After', ...env('ZTP_BOOTSTRAP_FAILURE_LIMIT') }),
         passwordChecks: Type.Integer({ minimum: 1, maximum: 64, default: 2, description: 'password verifications (scrypt, ~90 ms each) running at once, off the event loop', ...env('ZTP_BOOTSTRAP_PASSWORD_CHECKS') }),
         passwordQueue: Type.Integer({ minimum: 0, maximum: 100_000, default: 1024, description: 'password verifications waiting at most, each for up to 10 s; beyond either, 503 with Retry-After', ...env('ZTP_BOOTSTRAP_PASSWORD_QUEUE') }),
+        sourceFailureLimit: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 30, description: 'failed authentications from one address, any serial, per failureWindow before that address gets 429 with Retry-After for anything needing a password check', ...env('ZTP_BOOTSTRAP_SOURCE_FAILURE_LIMIT') }),
+        passwordChecksPerSource: Type.Integer({ minimum: 0, maximum: 64, default: 0, description: 'password verifications one address may run at once (0: no cap beyond passwordChecks)', ...env('ZTP_BOOTSTRAP_PASSWORD_CHECKS_PER_SOURCE') }),
       },
       { additionalProperties: false, default: {} },
     ),

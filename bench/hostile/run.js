@@ -8,7 +8,8 @@
 // and prints, per kind, the probe's p99 on the OTHER services (median and spread over rounds)
 // beside the control's, the hostile client's answers, and the server's CPU per request.
 //   node bench/hostile/run.js [--rounds 3] [--seconds 5] [--settle 1] [--rate 100] [--kinds a,b] [--config '{"http":{...}}'] [--no-build]
-// Kinds: wrong-password (HTTP Basic, bootstrap), big-body (60 KB authenticated bodies, bootstrap),
+// Kinds: wrong-password (HTTP Basic, bootstrap, one serial), wrong-password-rotating (a new serial
+// per attempt), big-body (60 KB authenticated bodies, bootstrap),
 // slow-body (a new connection per request trickling its body, bootstrap), image-range (64 KB
 // range reads, images), api-list (GET /api/v1/devices over 1,000 devices, admin API), and null
 // (the same client load against a bare server outside the suite: the machine's share).
@@ -25,10 +26,13 @@ const ROLE = opt('role', 'main');
 const RPC = '/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data';
 const TOKEN = 'bench-hostile-token';
 const basic = (user, pass) => 'Basic ' + Buffer.from(`${user}:${pass}`).toString('base64');
-// The hostile client comes from its own address (127.0.0.2: all of 127/8 is loopback), so a
-// per-source limit tells it from the probe (127.0.0.1), as it would two hosts on a lab network.
-const HOSTILE_ADDRESS = '127.0.0.2';
-const insecure = (localAddress) => new Agent({ connect: { rejectUnauthorized: false, ...(localAddress ? { localAddress } : {}) }, keepAliveTimeout: 4_000, connections: 64, pipelining: 1 });
+// The hostile client comes from its own address (127.0.0.2 and up, one per kind: all of 127/8 is
+// loopback), so a per-source limit tells it from the probe (127.0.0.1), as it would two hosts on a
+// lab network, and one kind's failures do not count against the next kind.
+const HOSTILE_ADDRESS = opt('address', '127.0.0.2');
+// localAddress is an Agent option: undici drops it inside `connect` (the hostile client came from
+// 127.0.0.1, like the probe, in every run before this was fixed).
+const insecure = (localAddress) => new Agent({ connect: { rejectUnauthorized: false }, ...(localAddress ? { localAddress } : {}), keepAliveTimeout: 4_000, connections: 64, pipelining: 1 });
 const pct = (xs, p) => {
   if (!xs.length) return NaN;
   const s = [...xs].sort((a, b) => a - b);
@@ -133,10 +137,12 @@ async function loadRole() {
     inflight++;
     try {
       let res;
-      if (kind === 'wrong-password') {
-        res = await request(`https://127.0.0.1:${ports.bootstrap}${RPC}`, { method: 'POST', dispatcher, headers: { authorization: basic('PROBE-2', `wrong-${n}`), 'content-type': 'application/yang-data+json' }, body: '{}' });
+      if (kind === 'wrong-password' || kind === 'wrong-password-rotating') {
+        // rotating: a new serial per attempt (the 1,000 bulk ones), so no (serial, address) limit applies
+        const serial = kind === 'wrong-password' ? 'PROBE-2' : `BULK-${String(n % 1000).padStart(4, '0')}`;
+        res = await request(`https://127.0.0.1:${ports.bootstrap}${RPC}`, { method: 'POST', dispatcher, headers: { authorization: basic(serial, `wrong-${n}`), 'content-type': 'application/yang-data+json' }, body: '{}' });
       } else if (kind === 'big-body') {
-        res = await request(`https://127.0.0.1:${ports.bootstrap}${RPC}`, { method: 'POST', dispatcher, headers: { authorization: basic('PROBE-2', 'target-secret'), 'content-type': 'application/yang-data+json' }, body: bigBody });
+        res = await request(`https://127.0.0.1:${ports.bootstrap}${RPC}`, { method: 'POST', dispatcher, headers: { authorization: basic('PROBE-3', 'body-secret'), 'content-type': 'application/yang-data+json' }, body: bigBody });
       } else if (kind === 'image-range') {
         const start = Math.floor(Math.random() * (imageSize - 65_536));
         res = await request(`http://127.0.0.1:${ports.images}/images/big.img`, { dispatcher, headers: { range: `bytes=${start}-${start + 65_535}` } });
@@ -191,7 +197,7 @@ async function main() {
   const seconds = Number(opt('seconds', '5'));
   const rate = Number(opt('rate', '100'));
   const settle = Number(opt('settle', '1'));
-  const kinds = opt('kinds', 'null,wrong-password,big-body,slow-body,image-range,api-list').split(',');
+  const kinds = opt('kinds', 'null,wrong-password,wrong-password-rotating,big-body,slow-body,image-range,api-list').split(',');
   const extra = JSON.parse(opt('config', '{}'));
   const dist = compiledSources('hostile', 'cli/main.js');
   const dir = mkdtempSync(join(tmpdir(), 'ztp-bench-hostile-'));
@@ -204,8 +210,9 @@ async function main() {
     images: { host: '127.0.0.1', port: ports.images, tlsPort: ports.imagesTls },
     api: { host: '127.0.0.1', port: ports.api, token: TOKEN },
     onboarding: { enabled: false },
-    ...extra,
   };
+  // --config merges per section, so '{"bootstrap":{...}}' keeps the bench's host and port
+  for (const [k, v] of Object.entries(extra)) config[k] = v && typeof v === 'object' && !Array.isArray(v) ? { ...config[k], ...v } : v;
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
   const entry = `import { main } from ${JSON.stringify(join(dist, 'cli/main.js'))}; process.exitCode = await main(['serve']);`;
   const server = spawn(process.execPath, ['--input-type=module', '-e', entry], { env: { ...process.env, ZTP_CONFIG: join(dir, 'config.json') }, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -218,15 +225,15 @@ async function main() {
   });
   log(`ztp serve up (pid ${server.pid}); ${JSON.stringify(extra)}`);
 
-  // Fixtures through the admin API: 1,000 devices (a list worth asking for), two with passwords
-  // (the probe's and the one the hostile client targets), a 4 KB probe image and a 64 MB one.
+  // Fixtures through the admin API: 1,000 devices (a list worth asking for), three with passwords
+  // (the probe's, the one wrong passwords target, the one big bodies authenticate as), a 4 KB probe image and a 64 MB one.
   const api = `http://127.0.0.1:${ports.api}/api/v1`;
   const auth = { authorization: `Bearer ${TOKEN}` };
   const devices = Array.from({ length: 1000 }, (_, n) => ({ serial: `BULK-${String(n).padStart(4, '0')}`, profile: 'rfc8572', macs: [`02:00:00:00:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`] }));
   let res = await request(`${api}/devices/import`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(devices) });
   if (res.statusCode >= 300) throw new Error(`import: ${res.statusCode} ${await res.body.text()}`);
   await res.body.dump();
-  for (const [serial, password] of [['PROBE-1', 'probe-secret'], ['PROBE-2', 'target-secret']]) {
+  for (const [serial, password] of [['PROBE-1', 'probe-secret'], ['PROBE-2', 'target-secret'], ['PROBE-3', 'body-secret']]) {
     res = await request(`${api}/devices`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ serial, password, profile: 'rfc8572', config: 'hostname probe\n' }) });
     if (res.statusCode >= 300) throw new Error(`device ${serial}: ${res.statusCode} ${await res.body.text()}`);
     await res.body.dump();
@@ -256,14 +263,14 @@ async function main() {
       await new Promise((res) => setTimeout(res, 100));
     }
   };
-  const TARGET = { null: 'none', 'wrong-password': 'bootstrap', 'big-body': 'bootstrap', 'slow-body': 'bootstrap', 'image-range': 'images', 'api-list': 'api' };
+  const TARGET = { null: 'none', 'wrong-password': 'bootstrap', 'wrong-password-rotating': 'bootstrap', 'big-body': 'bootstrap', 'slow-body': 'bootstrap', 'image-range': 'images', 'api-list': 'api' };
   const results = []; // { kind, round, phase, window, cpuPerReq, load }
   const period = async (kind, round, phase) => {
     const cpu0 = cpuMs(server.pid);
     const from = Date.now();
     let load;
     if (phase === 'hostile') {
-      const child = fork(self, ['--role', 'load', '--kind', kind, '--rate', String(rate), '--seconds', String(seconds), '--image-size', String(imageSize), ...portArgs], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const child = fork(self, ['--role', 'load', '--kind', kind, '--address', `127.0.0.${2 + kinds.indexOf(kind)}`, '--rate', String(rate), '--seconds', String(seconds), '--image-size', String(imageSize), ...portArgs], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
       load = await new Promise((r) => child.once('message', r));
       await new Promise((r) => child.once('exit', r));
     } else {

@@ -116,7 +116,12 @@ export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
       if (state !== undefined && state !== '' && !(ONBOARDING_STATES as readonly string[]).includes(state)) {
         throw new ZtpError('DEVICE_INVALID', `state "${state}" is not a state; one of: ${ONBOARDING_STATES.join(', ')}`, { details: { field: 'state', states: [...ONBOARDING_STATES] } });
       }
-      return { devices: deps.store.list().filter((d) => !state || d.state === state).map(publicDevice) };
+      // Paged (issue 11: a whole fleet per call let one client at 100 calls/s stall the other
+      // services): a full page says where the next one starts, as for /events.
+      const q = req.query as { after?: string; limit?: string };
+      const limit = clampInt(q.limit, 100, 1, 500);
+      const devices = deps.store.page({ limit, ...(q.after ? { after: q.after } : {}), ...(state ? { state } : {}) }).map(publicDevice);
+      return { devices, ...(devices.length === limit ? { next: devices[devices.length - 1]!.serial } : {}) };
     });
 
     api.post('/devices', async (req, reply) => {

@@ -91,7 +91,11 @@ export const OPENAPI = {
   },
   paths: {
     '/api/v1/devices': {
-      get: { summary: 'List devices (?state= one of the onboarding states; another value is a 400)', parameters: [{ name: 'state', in: 'query', schema: { enum: [...ONBOARDING_STATES] } }], responses: { 200: json({ type: 'object', properties: { devices: { type: 'array', items: { $ref: '#/components/schemas/Device' } } } }), 401: json(error) } },
+      get: {
+        summary: 'List devices in serial order, paged: ?limit= (default 100, at most 500), ?after=<serial>; a full page carries `next`, the serial to pass as ?after= (?state= one of the onboarding states; another value is a 400)',
+        parameters: [{ name: 'state', in: 'query', schema: { enum: [...ONBOARDING_STATES] } }, { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500, default: 100 } }, { name: 'after', in: 'query', schema: { type: 'string' } }],
+        responses: { 200: json({ type: 'object', properties: { devices: { type: 'array', items: { $ref: '#/components/schemas/Device' } }, next: { type: 'string' } } }), 401: json(error) },
+      },
       post: { summary: 'Register or update a device (idempotent)', requestBody: json({ $ref: '#/components/schemas/DeviceInput' }), responses: { 201: json({}), 200: json({}), 400: json(error), 401: json(error) } },
     },
     '/api/v1/devices/import': { post: { summary: 'Import devices from CSV (text/csv) or JSON; all or nothing', responses: { 200: json({}), 400: json(error) } } },

@@ -35,8 +35,8 @@ export interface BootstrapAppDeps {
   https?: ServerOptions;
   /** tests without TLS may supply a client certificate this way */
   credentialsOf?: (req: FastifyRequest) => Credentials;
-  /** failed requests per (serial, address): coalescing window and 429 threshold (failures.ts) */
-  failures?: { windowMs: number; limit: number };
+  /** failed requests per (serial, address): coalescing window and 429 threshold; per address alone, sourceLimit (failures.ts) */
+  failures?: { windowMs: number; limit: number; sourceLimit?: number };
   /** epoch ms; tests drive the failure windows with it */
   now?: () => number;
   /** how long a 429 is held before it is sent, ms (default 1000) */
@@ -132,7 +132,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
   // Failed requests per (serial, address): the first of each kind goes to the device history at
   // once, repeats into one summary row per window; past the limit, 429 before any password check.
   const failureWindowMs = deps.failures?.windowMs ?? 60_000;
-  const failures = new FailureLimiter(historyFailureWriter(deps.store, log), { windowMs: failureWindowMs, limit: deps.failures?.limit ?? 10, ...(deps.now ? { now: deps.now } : {}) });
+  const failures = new FailureLimiter(historyFailureWriter(deps.store, log), { windowMs: failureWindowMs, limit: deps.failures?.limit ?? 10, ...(deps.failures?.sourceLimit !== undefined ? { sourceLimit: deps.failures.sourceLimit } : {}), ...(deps.now ? { now: deps.now } : {}) });
   const sweeper = setInterval(() => guarded(() => failures.sweep()), Math.min(failureWindowMs, 10_000));
   sweeper.unref();
   app.addHook('onClose', async () => {
@@ -151,11 +151,14 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
   async function authenticate(req: FastifyRequest): Promise<Authenticated> {
     const credentials = credentialsOf(req);
     const claimed = deps.authenticator.claimedSerial(credentials);
-    const limited = () => {
+    const limited = (scrypt: boolean) => {
       const retryAfter = claimed === undefined ? undefined : failures.retryAfter(claimed, req.ip);
-      return retryAfter === undefined ? undefined : new ZtpError('SZTP_RATE_LIMITED', undefined, { details: { serial: claimed, retryAfter } });
+      if (retryAfter !== undefined) return new ZtpError('SZTP_RATE_LIMITED', undefined, { details: { serial: claimed, retryAfter } });
+      // The address's own budget guards the scrypt: a password verified before still passes.
+      const sourceRetry = scrypt ? failures.sourceRetryAfter(req.ip) : undefined;
+      return sourceRetry === undefined ? undefined : new ZtpError('SZTP_RATE_LIMITED', 'too many failed attempts from this address; retry later', { details: { serial: claimed, retryAfter: sourceRetry, scope: 'address' } });
     };
-    const refusal = limited();
+    const refusal = limited(deps.authenticator.needsPasswordCheck(credentials));
     if (refusal) {
       // Held a moment: a client looping on 429 gets one cheap reply per second per connection,
       // not as many as the event loop can write.
@@ -163,7 +166,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
       throw refusal;
     }
     // Checked again when a queued password check gets its turn: the limit may have been hit meanwhile.
-    const auth = await deps.authenticator.authenticate(credentials, limited);
+    const auth = await deps.authenticator.authenticate(credentials, () => limited(true), req.ip);
     serialOf.set(req, auth.serial);
     metrics?.bootstrapAuth.inc({ method: auth.method });
     return auth;

@@ -131,6 +131,8 @@ export interface AuthenticatorOptions {
   passwordQueue?: number;
   /** longest wait for a slot before 503, ms (default 10 s) */
   passwordWaitMs?: number;
+  /** slots one source address may hold at once (0 = no cap): a flood from one host leaves the rest to others */
+  passwordChecksPerSource?: number;
 }
 
 function denied(reason: string, details: Record<string, unknown> = {}): ZtpError {
@@ -150,41 +152,62 @@ export type Gate = () => ZtpError | undefined;
 
 export class PasswordVerifier {
   private readonly limit: LimitFunction;
+  /** checks admitted and not finished (running, waiting for a slot, or waiting behind their source) */
+  private pending = 0;
+  /** per source address with checks pending: its own limiter in front of the shared one */
+  private readonly sources = new Map<string, { limit: LimitFunction; users: number }>();
 
   constructor(
     readonly concurrency = 2,
     readonly queue = 1024,
     readonly maxWaitMs = 10_000,
+    readonly perSource = 0,
   ) {
     this.limit = pLimit(concurrency);
   }
 
   /**
    * `gate` runs when the check's turn comes, before scrypt: a refusal it returns is thrown instead
-   * (a (serial, address) that hit its failure limit while waiting costs no scrypt).
+   * (a (serial, address) that hit its failure limit while waiting costs no scrypt). With
+   * `perSource`, one `source` holds at most that many slots; its other checks wait behind it.
    */
-  verify(password: string, stored: string, gate?: Gate): Promise<boolean> {
-    // p-limit counts a check as pending until a microtask starts it: bound the total instead.
-    if (this.limit.activeCount + this.limit.pendingCount >= this.concurrency + this.queue) return Promise.reject(this.busy('password check queue is full'));
+  verify(password: string, stored: string, gate?: Gate, source?: string): Promise<boolean> {
+    if (this.pending >= this.concurrency + this.queue) return Promise.reject(this.busy('password check queue is full'));
+    this.pending++;
+    const own = source !== undefined && this.perSource > 0 ? this.sourceLimit(source) : undefined;
     return new Promise((resolve, reject) => {
       let abandoned = false;
       const timer = setTimeout(() => {
         abandoned = true;
         reject(this.busy(`password check waited ${this.maxWaitMs} ms`));
       }, this.maxWaitMs);
-      this.limit(() => {
+      const check = () => {
         // An abandoned check was already answered 503: skip its scrypt.
         if (abandoned) return Promise.resolve(false);
         clearTimeout(timer);
         const refusal = gate?.();
         return refusal ? Promise.reject(refusal) : verifyPasswordAsync(password, stored);
-      }).then(resolve, reject);
+      };
+      const run = own ? own.limit(() => this.limit(check)) : this.limit(check);
+      run
+        .finally(() => {
+          this.pending--;
+          if (own && --own.users === 0) this.sources.delete(source!);
+        })
+        .then(resolve, reject);
     });
+  }
+
+  private sourceLimit(source: string): { limit: LimitFunction; users: number } {
+    let own = this.sources.get(source);
+    if (!own) this.sources.set(source, (own = { limit: pLimit(this.perSource), users: 0 }));
+    own.users++;
+    return own;
   }
 
   private busy(reason: string): ZtpError {
     // A scrypt takes ~0.1 s: the checks ahead drain in about that many tenths per slot.
-    const retryAfter = Math.max(1, Math.ceil(((this.limit.activeCount + this.limit.pendingCount) / this.concurrency) * 0.1));
+    const retryAfter = Math.max(1, Math.ceil((this.pending / this.concurrency) * 0.1));
     return new ZtpError('SZTP_BUSY', undefined, { details: { reason, retryAfter } });
   }
 }
@@ -202,7 +225,15 @@ export class DeviceAuthenticator {
     private readonly options: AuthenticatorOptions,
   ) {
     this.regex = options.serialRegex ? new RegExp(options.serialRegex) : undefined;
-    this.verifier = new PasswordVerifier(options.passwordChecks, options.passwordQueue, options.passwordWaitMs);
+    this.verifier = new PasswordVerifier(options.passwordChecks, options.passwordQueue, options.passwordWaitMs, options.passwordChecksPerSource);
+  }
+
+  /** Whether these credentials would cost a scrypt (Basic, not a password already verified). */
+  needsPasswordCheck(credentials: Credentials): boolean {
+    const basic = credentials.basic;
+    if (!basic) return false;
+    const stored = this.store.passwordHashOf(basic.serial);
+    return !(typeof stored === 'string' && this.verified.get(credentialKey(basic.serial, basic.password)) === stored);
   }
 
   /** The serial a request claims (Basic user, else the certificate's), before anything is verified. */
@@ -218,7 +249,7 @@ export class DeviceAuthenticator {
     return serial;
   }
 
-  async authenticate(credentials: Credentials, gate?: Gate): Promise<Authenticated> {
+  async authenticate(credentials: Credentials, gate?: Gate, source?: string): Promise<Authenticated> {
     const { mode } = this.options;
     let certSerial: string | undefined;
     const cert = credentials.certificate;
@@ -243,7 +274,7 @@ export class DeviceAuthenticator {
       // Credentials presented must be right whatever the mode (issue 11: auth=cert took a wrong
       // password beside a valid certificate). An unknown serial or a device without a password
       // costs the same scrypt as a wrong password, so timing does not tell them apart.
-      const matched = await this.checkPassword(serial, basic.password, stored ?? undefined, gate);
+      const matched = await this.checkPassword(serial, basic.password, stored ?? undefined, gate, source);
       if (stored === undefined) throw denied('unknown serial number', { serial });
       if (stored === null) throw denied('device has no password', { serial });
       if (!matched) throw denied('wrong password', { serial });
@@ -254,13 +285,17 @@ export class DeviceAuthenticator {
     return { serial, method, ...(cert ? { certificatePem: cert.pem } : {}) };
   }
 
-  private async checkPassword(serial: string, password: string, stored: string | undefined, gate: Gate | undefined): Promise<boolean> {
-    const key = `${serial}\0${createHash('sha256').update(password).digest('base64')}`;
+  private async checkPassword(serial: string, password: string, stored: string | undefined, gate: Gate | undefined, source: string | undefined): Promise<boolean> {
+    const key = credentialKey(serial, password);
     if (stored !== undefined && this.verified.get(key) === stored) return true;
-    const matched = await this.verifier.verify(password, stored ?? DUMMY_PASSWORD_HASH, gate);
+    const matched = await this.verifier.verify(password, stored ?? DUMMY_PASSWORD_HASH, gate, source);
     if (!matched || stored === undefined) return false;
     if (this.verified.size > 50_000) this.verified.clear();
     this.verified.set(key, stored);
     return true;
   }
+}
+
+function credentialKey(serial: string, password: string): string {
+  return `${serial}\0${createHash('sha256').update(password).digest('base64')}`;
 }

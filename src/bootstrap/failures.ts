@@ -10,6 +10,10 @@
 // 429 refusals are only ever counted. Once a key has
 // `limit` failed authentications in its window, further requests are refused with 429 and
 // Retry-After until the window ends, before any password is checked.
+// Per source address alone, a second budget (`sourceLimit`, same window length): one host
+// rotating serials gets a new (serial, address) key per guess, each worth a ~90 ms scrypt
+// (issue 11: 100 guesses/s from one address), so past `sourceLimit` failed authentications
+// the address is refused too, for any serial that would cost a password check.
 
 import type { DeviceStore } from '../devices/store.js';
 import type { Logger } from '../log.js';
@@ -46,6 +50,8 @@ export interface FailureLimiterOptions {
   windowMs: number;
   /** failed authentications per key and window before 429 */
   limit: number;
+  /** failed authentications per source address and window, any serial, before 429 (default: no such limit) */
+  sourceLimit?: number;
   /** keys tracked at most; the oldest windows are closed early beyond it */
   maxKeys?: number;
   now?: () => number;
@@ -69,6 +75,8 @@ interface Window {
 
 export class FailureLimiter {
   private readonly windows = new Map<string, Window>();
+  /** per source address: when its window opened and the failed authentications in it */
+  private readonly sources = new Map<string, { start: number; authFailures: number }>();
   private readonly now: () => number;
   private readonly maxKeys: number;
 
@@ -87,6 +95,14 @@ export class FailureLimiter {
     return Math.max(1, Math.ceil((w.start + this.options.windowMs - this.now()) / 1000));
   }
 
+  /** Seconds until the address may have passwords checked again, when it is over `sourceLimit`. */
+  sourceRetryAfter(ip: string): number | undefined {
+    const limit = this.options.sourceLimit;
+    const w = limit === undefined ? undefined : this.currentSource(ip);
+    if (!w || w.authFailures < limit!) return undefined;
+    return Math.max(1, Math.ceil((w.start + this.options.windowMs - this.now()) / 1000));
+  }
+
   /**
    * Notes one failure. `authentication` marks failed credentials (what the limit counts);
    * `rateLimited` marks a 429 refusal (counted in the summary, never written on its own).
@@ -100,7 +116,10 @@ export class FailureLimiter {
       this.windows.set(keyOf(record.serial, record.ip), w);
     }
     w.last = t;
-    if (kind.authentication) w.authFailures++;
+    if (kind.authentication) {
+      w.authFailures++;
+      if (this.options.sourceLimit !== undefined) this.countSource(record.ip, t);
+    }
     const k = record.code === 'SZTP_ACCESS_DENIED' ? `${record.code}:${record.error}` : record.code;
     if (!kind.rateLimited && !w.kinds.has(k) && w.kinds.size < MAX_KINDS_PER_WINDOW) {
       w.kinds.add(k);
@@ -116,6 +135,7 @@ export class FailureLimiter {
   /** Closes every window that has ended, writing its summary. */
   sweep(): void {
     const t = this.now();
+    for (const [ip, w] of this.sources) if (t - w.start >= this.options.windowMs) this.sources.delete(ip);
     for (const [key, w] of this.windows) {
       if (t - w.start >= this.options.windowMs) this.close(key, w);
     }
@@ -138,6 +158,26 @@ export class FailureLimiter {
       return undefined;
     }
     return w;
+  }
+
+  private currentSource(ip: string): { start: number; authFailures: number } | undefined {
+    const w = this.sources.get(ip);
+    if (w && this.now() - w.start >= this.options.windowMs) {
+      this.sources.delete(ip);
+      return undefined;
+    }
+    return w;
+  }
+
+  private countSource(ip: string, t: number): void {
+    const w = this.currentSource(ip);
+    if (w) {
+      w.authFailures++;
+      return;
+    }
+    // Bounded like the keys: the window opened longest ago goes first.
+    if (this.sources.size >= this.maxKeys) this.sources.delete(this.sources.keys().next().value!);
+    this.sources.set(ip, { start: t, authFailures: 1 });
   }
 
   private closeOldest(): void {

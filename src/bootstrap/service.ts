@@ -13,7 +13,7 @@ export interface BootstrapServiceDeps {
 export function createBootstrapService(ctx: SuiteContext, deps: BootstrapServiceDeps): Service & { app: FastifyInstance; responder: BootstrapResponder } {
   const cfg = ctx.config.bootstrap;
   const responder = new BootstrapResponder({ pki: ctx.pki, images: deps.images, encrypt: cfg.encrypt });
-  const authenticator = new DeviceAuthenticator(ctx.store, { mode: cfg.auth, serialFrom: cfg.serialFrom, ...(cfg.serialRegex ? { serialRegex: cfg.serialRegex } : {}), passwordChecks: cfg.passwordChecks, passwordQueue: cfg.passwordQueue });
+  const authenticator = new DeviceAuthenticator(ctx.store, { mode: cfg.auth, serialFrom: cfg.serialFrom, ...(cfg.serialRegex ? { serialRegex: cfg.serialRegex } : {}), passwordChecks: cfg.passwordChecks, passwordQueue: cfg.passwordQueue, passwordChecksPerSource: cfg.passwordChecksPerSource });
   const log = ctx.log.child({ service: 'bootstrap' });
   const app = buildBootstrapApp({
     store: ctx.store,
@@ -23,7 +23,7 @@ export function createBootstrapService(ctx: SuiteContext, deps: BootstrapService
     maxBodyBytes: cfg.maxBodyBytes,
     metrics: ctx.metrics,
     telemetry: ctx.telemetry,
-    failures: { windowMs: cfg.failureWindow * 1000, limit: cfg.failureLimit },
+    failures: { windowMs: cfg.failureWindow * 1000, limit: cfg.failureLimit, sourceLimit: cfg.sourceFailureLimit },
     https: {
       ...ctx.http?.tlsOptions(),
       cert: ctx.pki.tls.certPem,

@@ -95,6 +95,7 @@ export class DeviceStore {
     this.stmts = {
       get: db.prepare(`${DEVICE_SELECT} WHERE d.serial = ?`),
       list: db.prepare(`${DEVICE_SELECT} ORDER BY d.serial`),
+      page: db.prepare(`${DEVICE_SELECT} WHERE d.serial > @after AND (@state IS NULL OR d.state = @state) ORDER BY d.serial LIMIT @limit`),
       byMac: db.prepare(`SELECT serial FROM device_macs WHERE mac = ?`),
       allMacs: db.prepare(`SELECT mac, serial FROM device_macs`),
       dataVersion: db.prepare(`PRAGMA data_version`).pluck(),
@@ -250,6 +251,12 @@ export class DeviceStore {
 
   list(): Device[] {
     return (this.stmts.list.all() as DeviceRow[]).map((r) => rowToDevice(r, this.secrets));
+  }
+
+  /** Up to `limit` devices after serial `after` (exclusive), in serial order; `state` filters. */
+  page(options: { after?: string; limit: number; state?: string }): Device[] {
+    const rows = this.stmts.page.all({ after: options.after ?? '', limit: options.limit, state: options.state ?? null }) as DeviceRow[];
+    return rows.map((r) => rowToDevice(r, this.secrets));
   }
 
   count(): number {

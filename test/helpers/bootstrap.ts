@@ -43,10 +43,10 @@ export async function bootstrapFixture(options: { config?: Partial<Config['boots
   const app = buildBootstrapApp({
     store,
     responder,
-    authenticator: new DeviceAuthenticator(store, { mode: cfg.auth, serialFrom: cfg.serialFrom, passwordChecks: cfg.passwordChecks, passwordQueue: cfg.passwordQueue }),
+    authenticator: new DeviceAuthenticator(store, { mode: cfg.auth, serialFrom: cfg.serialFrom, passwordChecks: cfg.passwordChecks, passwordQueue: cfg.passwordQueue, passwordChecksPerSource: cfg.passwordChecksPerSource }),
     log: silentLogger,
     maxBodyBytes: cfg.maxBodyBytes,
-    failures: { windowMs: cfg.failureWindow * 1000, limit: cfg.failureLimit },
+    failures: { windowMs: cfg.failureWindow * 1000, limit: cfg.failureLimit, sourceLimit: cfg.sourceFailureLimit },
     ...(options.now ? { now: options.now } : {}),
     ...(options.credentialsOf ? { credentialsOf: options.credentialsOf } : {}),
   });
