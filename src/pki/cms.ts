@@ -77,15 +77,73 @@ function derSortCertificates(certs: pkijs.Certificate[]): pkijs.Certificate[] {
     .map((e) => e.c);
 }
 
-const keyCache = new Map<string, Promise<CryptoKey>>();
-function signingKey(pem: string): Promise<CryptoKey> {
-  let key = keyCache.get(pem);
-  if (!key) {
-    key = importSigningKey(pem);
-    keyCache.set(pem, key);
-  }
-  return key;
+/** A small map that forgets everything when full: keys are PEM material, which changes only on rotation. */
+function boundedCache<V>(limit = 32): { get(key: string, make: () => V): V; clear(): void } {
+  const map = new Map<string, V>();
+  return {
+    get(key, make) {
+      let value = map.get(key);
+      if (value === undefined) {
+        if (map.size >= limit) map.clear();
+        value = make();
+        map.set(key, value);
+      }
+      return value;
+    },
+    clear: () => map.clear(),
+  };
 }
+
+const keyCache = boundedCache<Promise<CryptoKey>>();
+function signingKey(pem: string): Promise<CryptoKey> {
+  return keyCache.get(pem, () => importSigningKey(pem));
+}
+
+/** DER tag-length-value (X.690 §8.1.3: short form below 128, else long form, minimal octets). */
+function derTlv(tag: number, content: Buffer): Buffer {
+  const n = content.length;
+  let header: Buffer;
+  if (n < 0x80) header = Buffer.from([tag, n]);
+  else {
+    const len: number[] = [];
+    for (let v = n; v > 0; v = Math.floor(v / 256)) len.unshift(v & 0xff);
+    header = Buffer.from([tag, 0x80 | len.length, ...len]);
+  }
+  return Buffer.concat([header, content]);
+}
+
+interface SignerChain {
+  /** the signer's certificate (first in the PEM), for the SignerInfo's issuerAndSerialNumber */
+  signerCert: pkijs.Certificate;
+  /** `certificates [0] IMPLICIT CertificateSet` (RFC 5652 §5.1), DER-sorted, encoded once */
+  certificatesField: Buffer;
+}
+
+/**
+ * The parsed chain and its encoded certificate SET, per certificate PEM: they do not change per
+ * reply, and parsing + sorting + re-encoding them was about a quarter of an uncached signed reply.
+ */
+const chainCache = boundedCache<SignerChain>();
+let chainParses = 0;
+function signerChain(certPem: string): SignerChain {
+  return chainCache.get(certPem, () => {
+    chainParses++;
+    const certs = splitPem(certPem).map(pemToCertificate);
+    const signerCert = certs[0];
+    if (!signerCert) throw new ZtpError('PKI_MISSING_MATERIAL', 'signer certificate missing');
+    const sortedDer = certs.map((c) => Buffer.from(c.toSchema().toBER(false))).sort(Buffer.compare);
+    return { signerCert, certificatesField: derTlv(0xa0, Buffer.concat(sortedDer)) };
+  });
+}
+
+/** For tests: how many times a signer chain was parsed, and a way to start cold. */
+export const signerChainCache = {
+  parses: (): number => chainParses,
+  clear: (): void => {
+    chainCache.clear();
+    keyCache.clear();
+  },
+};
 
 export interface SignOptions {
   eContentType: string;
@@ -97,9 +155,7 @@ export interface SignOptions {
 
 /** SignedData (RFC 5652 §5) with signed attributes, DER, primitive eContent. */
 export async function signedData(options: SignOptions): Promise<Buffer> {
-  const certs = splitPem(options.signer.certPem).map(pemToCertificate);
-  const signerCert = certs[0];
-  if (!signerCert) throw new ZtpError('PKI_MISSING_MATERIAL', 'signer certificate missing');
+  const chain = signerChain(options.signer.certPem);
   const key = await signingKey(options.signer.keyPem);
   const digest = createHash('sha256').update(options.content).digest();
   const attributes = derSortAttributes([
@@ -110,6 +166,8 @@ export async function signedData(options: SignOptions): Promise<Buffer> {
   const encap = new pkijs.EncapsulatedContentInfo({ eContentType: options.eContentType });
   // Assigned after construction: the constructor would re-chunk it into a constructed OCTET STRING.
   encap.eContent = new asn1js.OctetString({ valueHex: toArrayBuffer(options.content) });
+  const { signerCert } = chain;
+  // Certificates are left out here and spliced in below as the cached encoding.
   const signed = new pkijs.SignedData({
     version: 1,
     encapContentInfo: encap,
@@ -120,11 +178,17 @@ export async function signedData(options: SignOptions): Promise<Buffer> {
         signedAttrs: new pkijs.SignedAndUnsignedAttributes({ type: 0, attributes }),
       }),
     ],
-    certificates: derSortCertificates(certs),
   });
   await signed.sign(key, 0, 'SHA-256');
-  return wrapContentInfo(OID.signedData, signed.toSchema(true));
+  // SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo, certificates [0], signerInfos }
+  const fields = (signed.toSchema(true) as asn1js.Sequence).valueBlock.value.map((f) => Buffer.from(f.toBER(false)));
+  const signerInfos = fields.pop()!;
+  const signedDer = derTlv(0x30, Buffer.concat([...fields, chain.certificatesField, signerInfos]));
+  // ContentInfo ::= SEQUENCE { contentType, content [0] EXPLICIT } (RFC 5652 §3), encoded around the bytes.
+  return derTlv(0x30, Buffer.concat([signedDataOid, derTlv(0xa0, signedDer)]));
 }
+
+const signedDataOid = Buffer.from(new asn1js.ObjectIdentifier({ value: OID.signedData }).toBER(false));
 
 /** Degenerate SignedData holding only certificates (RFC 8572 owner-certificate, trust-anchor). */
 export function certsOnlySignedData(certPems: string[]): Buffer {
