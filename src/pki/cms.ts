@@ -163,14 +163,13 @@ export async function signedData(options: SignOptions): Promise<Buffer> {
     new pkijs.Attribute({ type: OID.attrSigningTime, values: [new asn1js.UTCTime({ valueDate: options.signingTime ?? new Date() })] }),
     new pkijs.Attribute({ type: OID.attrMessageDigest, values: [new asn1js.OctetString({ valueHex: toArrayBuffer(digest) })] }),
   ]);
-  const encap = new pkijs.EncapsulatedContentInfo({ eContentType: options.eContentType });
-  // Assigned after construction: the constructor would re-chunk it into a constructed OCTET STRING.
-  encap.eContent = new asn1js.OctetString({ valueHex: toArrayBuffer(options.content) });
   const { signerCert } = chain;
-  // Certificates are left out here and spliced in below as the cached encoding.
+  // eContent and certificates are left out here and spliced in below as bytes: the signature
+  // covers only the signed attributes (RFC 5652 §5.4), and asn1js copying the content and the
+  // chain into a tree to serialise it again was most of the remaining cost.
   const signed = new pkijs.SignedData({
     version: 1,
-    encapContentInfo: encap,
+    encapContentInfo: new pkijs.EncapsulatedContentInfo({ eContentType: options.eContentType }),
     signerInfos: [
       new pkijs.SignerInfo({
         version: 1,
@@ -182,8 +181,12 @@ export async function signedData(options: SignOptions): Promise<Buffer> {
   await signed.sign(key, 0, 'SHA-256');
   // SignedData ::= SEQUENCE { version, digestAlgorithms, encapContentInfo, certificates [0], signerInfos }
   const fields = (signed.toSchema(true) as asn1js.Sequence).valueBlock.value.map((f) => Buffer.from(f.toBER(false)));
-  const signerInfos = fields.pop()!;
-  const signedDer = derTlv(0x30, Buffer.concat([...fields, chain.certificatesField, signerInfos]));
+  const [version, digestAlgorithms, , signerInfos] = fields;
+  if (fields.length !== 4 || !version || !digestAlgorithms || !signerInfos) throw new ZtpError('SZTP_INTERNAL', 'unexpected SignedData shape from pkijs');
+  // EncapsulatedContentInfo ::= SEQUENCE { eContentType, eContent [0] EXPLICIT OCTET STRING }, primitive.
+  const eContentType = Buffer.from(new asn1js.ObjectIdentifier({ value: options.eContentType }).toBER(false));
+  const encap = derTlv(0x30, Buffer.concat([eContentType, derTlv(0xa0, derTlv(0x04, Buffer.from(options.content)))]));
+  const signedDer = derTlv(0x30, Buffer.concat([version, digestAlgorithms, encap, chain.certificatesField, signerInfos]));
   // ContentInfo ::= SEQUENCE { contentType, content [0] EXPLICIT } (RFC 5652 §3), encoded around the bytes.
   return derTlv(0x30, Buffer.concat([signedDataOid, derTlv(0xa0, signedDer)]));
 }
