@@ -4,7 +4,8 @@
 import type { X509Certificate } from 'node:crypto';
 import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
-import * as asn1js from 'asn1js';
+import { createRequire } from 'node:module';
+import type * as Asn1js from 'asn1js';
 import type { Config } from '../config.js';
 import type { DeviceStore } from '../devices/store.js';
 import pLimit, { type LimitFunction } from 'p-limit';
@@ -62,6 +63,15 @@ export function parseBasic(header: string | undefined): { serial: string; passwo
   return { serial: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
+// asn1js (~9 MB resident, ~40 ms) is only needed when a certificate is searched for a
+// hardwareModuleName, so `ztp serve` does not load it at start (issue 12). It is CommonJS (no
+// "exports" map): require() here and pkijs's import share one copy.
+let asn1jsModule: typeof Asn1js | undefined;
+function loadAsn1js(): typeof Asn1js {
+  asn1jsModule ??= createRequire(import.meta.url)('asn1js') as typeof Asn1js;
+  return asn1jsModule;
+}
+
 /** RFC 4108 hardwareModuleName otherName (1.3.6.1.5.5.7.8.4): SEQUENCE { hwType OID, hwSerialNum OCTET STRING }. */
 function hardwareModuleSerial(cert: X509Certificate): string | undefined {
   try {
@@ -73,23 +83,24 @@ function hardwareModuleSerial(cert: X509Certificate): string | undefined {
 }
 
 function findHardwareModuleSerial(cert: X509Certificate): string | undefined {
+  const asn1js = loadAsn1js();
   const der = cert.raw;
   const parsed = asn1js.fromBER(der.buffer.slice(der.byteOffset, der.byteOffset + der.byteLength) as ArrayBuffer);
   if (parsed.offset === -1) return undefined;
   // Certificate → tbsCertificate → [3] extensions → find subjectAltName (2.5.29.17)
-  const tbs = (parsed.result as asn1js.Sequence).valueBlock.value[0] as asn1js.Sequence | undefined;
-  const extsTagged = tbs?.valueBlock.value.find((b) => b.idBlock.tagClass === 3 && b.idBlock.tagNumber === 3) as asn1js.Constructed | undefined;
-  const exts = (extsTagged?.valueBlock.value[0] as asn1js.Sequence | undefined)?.valueBlock.value ?? [];
-  for (const ext of exts as asn1js.Sequence[]) {
+  const tbs = (parsed.result as Asn1js.Sequence).valueBlock.value[0] as Asn1js.Sequence | undefined;
+  const extsTagged = tbs?.valueBlock.value.find((b) => b.idBlock.tagClass === 3 && b.idBlock.tagNumber === 3) as Asn1js.Constructed | undefined;
+  const exts = (extsTagged?.valueBlock.value[0] as Asn1js.Sequence | undefined)?.valueBlock.value ?? [];
+  for (const ext of exts as Asn1js.Sequence[]) {
     const [oid, ...rest] = ext.valueBlock.value;
     if (!(oid instanceof asn1js.ObjectIdentifier) || oid.valueBlock.toString() !== '2.5.29.17') continue;
-    const value = rest[rest.length - 1] as asn1js.OctetString;
+    const value = rest[rest.length - 1] as Asn1js.OctetString;
     const names = asn1js.fromBER(value.valueBlock.valueHexView.slice().buffer);
-    for (const name of (names.result as asn1js.Sequence).valueBlock?.value ?? []) {
+    for (const name of (names.result as Asn1js.Sequence).valueBlock?.value ?? []) {
       if (name.idBlock.tagClass !== 3 || name.idBlock.tagNumber !== 0) continue;
-      const [typeId, wrapped] = (name as asn1js.Constructed).valueBlock.value;
+      const [typeId, wrapped] = (name as Asn1js.Constructed).valueBlock.value;
       if (!(typeId instanceof asn1js.ObjectIdentifier) || typeId.valueBlock.toString() !== '1.3.6.1.5.5.7.8.4') continue;
-      const hmn = (wrapped as asn1js.Constructed).valueBlock.value[0] as asn1js.Sequence;
+      const hmn = (wrapped as Asn1js.Constructed).valueBlock.value[0] as Asn1js.Sequence;
       const serial = hmn.valueBlock.value[1];
       if (serial instanceof asn1js.OctetString) return Buffer.from(serial.valueBlock.valueHexView).toString('utf8');
     }

@@ -12,18 +12,27 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { ZtpError } from '../errors.js';
 import type { Config } from '../config.js';
 import type { PemKeyPair, SuitePki } from './material.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+// @peculiar/x509 (~175 ms CPU, ~8.5 MB) is loaded only to generate or issue material: a restart
+// with the PKI already on disk reads PEM files and checks them with node:crypto alone (issue 12).
+let x509Module: Promise<typeof X509> | undefined;
+function loadX509(): Promise<typeof X509> {
+  x509Module ??= import('@peculiar/x509').then((x509) => {
+    x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+    return x509;
+  });
+  return x509Module;
+}
 
 const EC_ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY = 24 * 60 * 60 * 1000;
 
 interface Issuer {
-  cert: x509.X509Certificate;
+  cert: X509.X509Certificate;
   key: CryptoKey;
 }
 
@@ -39,7 +48,7 @@ async function newKeys(): Promise<CryptoKeyPair> {
 
 async function keyToPem(key: CryptoKey): Promise<string> {
   const der = await webcrypto.subtle.exportKey('pkcs8', key);
-  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+  return (await loadX509()).PemConverter.encode(der, 'PRIVATE KEY');
 }
 
 /** Imports a PKCS#8/SEC1/PKCS#1 PEM key for signing, whatever its algorithm (EC or RSA). */
@@ -69,6 +78,7 @@ function randomSerial(): string {
 }
 
 async function selfSignedCa(name: string, years: number): Promise<{ issuer: Issuer; pair: PemKeyPair }> {
+  const x509 = await loadX509();
   const keys = await newKeys();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: randomSerial(),
@@ -91,11 +101,12 @@ export interface LeafOptions {
   issuer: Issuer;
   days: number;
   ca?: boolean;
-  extensions?: x509.Extension[];
+  extensions?: X509.Extension[];
   keyUsage?: number;
 }
 
-async function issue(options: LeafOptions): Promise<{ cert: x509.X509Certificate; key: CryptoKey; pair: PemKeyPair }> {
+async function issue(options: LeafOptions): Promise<{ cert: X509.X509Certificate; key: CryptoKey; pair: PemKeyPair }> {
+  const x509 = await loadX509();
   const keys = await newKeys();
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
@@ -133,6 +144,7 @@ function loadPair(dir: string, base: string): PemKeyPair | undefined {
 }
 
 async function toIssuer(pair: PemKeyPair): Promise<Issuer> {
+  const x509 = await loadX509();
   return { cert: new x509.X509Certificate(firstPem(pair.certPem)), key: await importSigningKey(pair.keyPem) };
 }
 
@@ -207,6 +219,7 @@ export async function ensureLabPki(dataDir: string, pkiConfig: Config['pki'], pu
 
   let owner = loadPair(dir, 'owner');
   if (!owner) {
+    const x509 = await loadX509();
     const { pair } = await issue({ subject: 'CN=dpu-ztp lab owner, O=dpu-ztp lab', issuer: await toIssuer(ownerCa), days: 3650, keyUsage: x509.KeyUsageFlags.digitalSignature });
     owner = pair;
     savePair(dir, 'owner', pair);
@@ -216,6 +229,7 @@ export async function ensureLabPki(dataDir: string, pkiConfig: Config['pki'], pu
   const names = tlsNames(publicHost, extraNames);
   let tls = loadPair(dir, 'tls');
   if (!tls || !certCovers(tls.certPem, names)) {
+    const x509 = await loadX509();
     const { pair } = await issue({
       subject: 'CN=dpu-ztp bootstrap server, O=dpu-ztp lab',
       issuer: await toIssuer(root),
@@ -288,6 +302,7 @@ export interface DeviceIdentityOptions {
 /** Issues a lab IDevID for a simulated device: serial in the subject serialNumber (2.5.4.5). */
 export async function issueDeviceIdentity(pki: SuitePki, serial: string, options: DeviceIdentityOptions = {}): Promise<PemKeyPair> {
   if (!/^[A-Za-z0-9._:-]{1,64}$/.test(serial)) throw new ZtpError('DEVICE_INVALID', 'serial: not a valid serial number');
+  const x509 = await loadX509();
   const issuer = await toIssuer(pki.idevidCa);
   const { pair } = await issue({
     subject: `CN=${options.commonName ?? serial}, 2.5.4.5=${serial}, O=dpu-ztp lab device`,
@@ -300,7 +315,7 @@ export async function issueDeviceIdentity(pki: SuitePki, serial: string, options
 }
 
 /** For tests and the MASA: issue a certificate under any PEM CA. */
-export async function issueUnder(ca: PemKeyPair, subject: string, days: number, extensions: x509.Extension[] = []): Promise<PemKeyPair> {
+export async function issueUnder(ca: PemKeyPair, subject: string, days: number, extensions: X509.Extension[] = []): Promise<PemKeyPair> {
   const { pair } = await issue({ subject, issuer: await toIssuer(ca), days, extensions });
   return pair;
 }

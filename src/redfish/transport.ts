@@ -16,7 +16,9 @@
 import { X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
-import { Pool, buildConnector } from 'undici';
+// undici is loaded on the first request (not at start: `ztp serve` contacts no BMC until a device
+// is onboarded, and the module costs ~80 ms CPU and ~4 MB at start-up; issue 12).
+import type { Pool, buildConnector } from 'undici';
 import type { Logger } from '../log.js';
 import { ZtpError, isZtpError } from '../errors.js';
 import type { BmcEndpoint } from './api.js';
@@ -313,7 +315,10 @@ export class RedfishTransport {
   private readonly queueKey: string;
   /** "" or "/prefix": the service root is <prefix>/redfish/v1 */
   private readonly prefix: string;
-  private readonly pool: Pool;
+  /** created on first use, see poolFor() */
+  private pool: Promise<Pool> | null = null;
+  private readonly endpoint: BmcEndpoint;
+  private readonly concurrency: number;
   private readonly queue: Semaphore;
   private readonly log: Logger;
   private readonly signal: AbortSignal | undefined;
@@ -353,25 +358,41 @@ export class RedfishTransport {
     this.tuning = { ...DEFAULT_TUNING, ...deps.tuning };
     this.username = endpoint.username;
     this.password = endpoint.password;
-    const concurrency = Math.max(1, Math.floor(endpoint.concurrency ?? 1));
-    this.pool = new Pool(this.origin, {
-      connections: concurrency,
-      pipelining: 1,
-      headersTimeout: this.tuning.headersTimeoutMs,
-      bodyTimeout: this.tuning.bodyTimeoutMs,
-      keepAliveTimeout: 4_000,
-      connect: url.protocol === 'https:' ? this.tlsConnector(endpoint) : { timeout: this.tuning.connectTimeoutMs },
-    });
-    this.queue = takeQueue(this.queueKey, concurrency);
+    this.endpoint = endpoint;
+    this.concurrency = Math.max(1, Math.floor(endpoint.concurrency ?? 1));
+    this.queue = takeQueue(this.queueKey, this.concurrency);
     if (url.protocol === 'http:') this.log.warn('BMC reached over plain HTTP: credentials travel in clear (lab use only)');
+    // Said at construction, as before the pool became lazy: each session logs it once.
+    if (url.protocol === 'https:' && !endpoint.fingerprint256 && endpoint.insecure) {
+      this.log.warn('TLS verification of this BMC is disabled (insecure opt-in): anyone on the path can impersonate it');
+    }
   }
 
-  private tlsConnector(endpoint: BmcEndpoint): buildConnector.connector {
+  /** The connection pool, built with undici on the first request and reused after. */
+  private poolFor(): Promise<Pool> {
+    this.pool ??= import('undici').then(({ Pool, buildConnector }) => {
+      const pool = new Pool(this.origin, {
+        connections: this.concurrency,
+        pipelining: 1,
+        headersTimeout: this.tuning.headersTimeoutMs,
+        bodyTimeout: this.tuning.bodyTimeoutMs,
+        keepAliveTimeout: 4_000,
+        connect: this.origin.startsWith('https:') ? this.tlsConnector(this.endpoint, buildConnector) : { timeout: this.tuning.connectTimeoutMs },
+      });
+      // A request after close() meets a closed pool (undici's ClientClosedError), as it did when
+      // the pool was built in the constructor; this one must not outlive the transport.
+      if (this.closed) void pool.close();
+      return pool;
+    });
+    return this.pool;
+  }
+
+  private tlsConnector(endpoint: BmcEndpoint, build: typeof buildConnector): buildConnector.connector {
     const timeout = this.tuning.connectTimeoutMs;
     if (endpoint.fingerprint256) {
       const pin = normalizeFingerprint(endpoint.fingerprint256);
       // Pinning replaces chain verification: the leaf must be exactly this certificate.
-      const base = buildConnector({ rejectUnauthorized: false, timeout });
+      const base = build({ rejectUnauthorized: false, timeout });
       return (opts, callback) =>
         base(opts, (err, socket) => {
           if (err || !socket) return callback(err ?? new Error('no socket'), null);
@@ -386,10 +407,9 @@ export class RedfishTransport {
         });
     }
     if (endpoint.insecure) {
-      this.log.warn('TLS verification of this BMC is disabled (insecure opt-in): anyone on the path can impersonate it');
-      return buildConnector({ rejectUnauthorized: false, timeout });
+      return build({ rejectUnauthorized: false, timeout });
     }
-    return buildConnector({ rejectUnauthorized: true, timeout, ...(endpoint.caBundle ? { ca: endpoint.caBundle } : {}) });
+    return build({ rejectUnauthorized: true, timeout, ...(endpoint.caBundle ? { ca: endpoint.caBundle } : {}) });
   }
 
   /** MessageIds (registry key only, e.g. 'SYS518') that mean "not ready, ask again" on this BMC. */
@@ -470,7 +490,8 @@ export class RedfishTransport {
       body = JSON.stringify(opts.body);
       headers['content-type'] = 'application/json';
     }
-    const res = await this.pool.request({
+    const pool = await this.poolFor();
+    const res = await pool.request({
       path,
       method: method as 'GET',
       headers,
@@ -794,7 +815,9 @@ export class RedfishTransport {
     await this.logout();
     this.closed = true;
     dropQueue(this.queueKey);
-    await this.pool.close().catch(() => this.pool.destroy().catch(() => undefined));
+    if (!this.pool) return; // never sent a request: no undici, no sockets
+    const pool = await this.pool;
+    await pool.close().catch(() => pool.destroy().catch(() => undefined));
   }
 }
 

@@ -2,10 +2,11 @@
 // Each listener is logged once, then one "ready" line; the admin token is printed once when it
 // is generated, and later starts name only the file that holds it. A port already taken names
 // the service and the setting, exits 6, and the services that had started are stopped.
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, Server as NetServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config.js';
 import { isZtpError, type ZtpError } from '../../src/errors.js';
@@ -124,4 +125,48 @@ describe('ztp serve start-up output (issue 10)', () => {
       held.server.close();
     }
   }, 60_000);
+});
+
+// Issue 12: a restart (PKI already on disk) loads neither @peculiar/x509 (only needed to generate
+// or issue certificates), undici (only needed once a BMC is contacted) nor asn1js (only needed
+// for a hardwareModuleName serial, or the CMS code of the first bootstrap reply). A module hook in the
+// child names every package it resolves from node_modules on stderr.
+describe('ztp serve start-up path (issue 12)', () => {
+  beforeAll(() => buildCli(), 300_000);
+
+  const packagesLoaded = (stderr: string): Set<string> => new Set([...stderr.matchAll(/^loaded-package (\S+)$/gm)].map((m) => m[1]!));
+
+  it('a restart with the PKI on disk loads none of @peculiar/x509, asn1js, undici; the first start loads @peculiar/x509 to generate the PKI', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ztp-startup-'));
+    const hooks = join(dir, 'hooks.mjs');
+    writeFileSync(
+      hooks,
+      `export async function resolve(specifier, context, next) {
+  const r = await next(specifier, context);
+  const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(r.url);
+  if (m) process.stderr.write('loaded-package ' + m[1] + '\\n');
+  return r;
+}
+`,
+    );
+    const register = join(dir, 'register.mjs');
+    writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
+    const env = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${register}`.trim() };
+    const loaded: Set<string>[] = [];
+    for (let i = 0; i < 2; i++) {
+      const p = startZtp(await serveArgs(dir), env);
+      await p.waitFor(/"msg":"ztp serve ready"/, 60_000);
+      expect(await p.stop()).toBe(0);
+      loaded.push(packagesLoaded(p.stderr()));
+    }
+    const [first, restart] = loaded as [Set<string>, Set<string>];
+    // the hook works: fastify is on every start, @peculiar/x509 when the PKI is generated
+    expect(first).toContain('fastify');
+    expect(first).toContain('@peculiar/x509');
+    expect(restart).toContain('fastify');
+    expect(restart).not.toContain('@peculiar/x509');
+    expect(first).not.toContain('undici');
+    expect(restart).not.toContain('undici');
+    expect(restart).not.toContain('asn1js');
+  }, 180_000);
 });

@@ -1,5 +1,6 @@
 // Secrets never reach logs; vendor vouchers pass through untouched; serial extraction options.
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -18,6 +19,7 @@ import { makeEnv } from '../images/helpers.js';
 import { serialFromCertificate } from '../../src/bootstrap/auth.js';
 import { issueDeviceIdentity, splitPem } from '../../src/pki/lab.js';
 import { basic, bootstrapFixture, GBD, JSON_TYPE, labPki } from '../helpers/bootstrap.js';
+import { missingTool } from '../helpers/shared.js';
 
 describe('log redaction', () => {
   it('passwords, tokens, keys and activation codes are censored wherever they sit', () => {
@@ -129,5 +131,19 @@ describe('serial number from an IDevID', () => {
     expect(serialFromCertificate(cert, 'CN')).toBe('dpu-77.lab');
     expect(serialFromCertificate(cert, 'regex', /CN=dpu-(\d+)\.lab/)).toBe('77');
     expect(serialFromCertificate(cert, 'hardwareModuleName')).toBeUndefined();
+  });
+
+  // asn1js, which walks the SAN, is loaded on first use (issue 12): this is that first use.
+  it.skipIf(missingTool('openssl'))('RFC 4108 hardwareModuleName in the SAN, as openssl writes it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ztp-hmn-'));
+    const config = join(dir, 'hmn.cnf');
+    writeFileSync(
+      config,
+      ['[req]', 'distinguished_name = dn', 'x509_extensions = ext', 'prompt = no', '[dn]', 'CN = device', '[ext]', 'subjectAltName = otherName:1.3.6.1.5.5.7.8.4;SEQUENCE:hmn', '[hmn]', 'hwType = OID:1.3.6.1.4.1.99999.1', 'hwSerialNum = FORMAT:ASCII,OCT:HMN-4242', ''].join('\n'),
+    );
+    const pem = execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-days', '1', '-config', config], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const cert = new X509Certificate(pem);
+    expect(serialFromCertificate(cert, 'hardwareModuleName')).toBe('HMN-4242');
+    expect(serialFromCertificate(cert, 'serialNumber')).toBeUndefined();
   });
 });
