@@ -10,29 +10,25 @@
 //
 // Needs Linux ≥ 5.0. Binding a socket that is not yet bound to a device needs no privilege since
 // Linux 5.7; before that (and to re-bind) it needs CAP_NET_RAW.
-import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:dgram';
 import { constants } from 'node:os';
+import type * as Sockopt from 'sockopt';
 
 const SOL_SOCKET = 1;
 /** include/uapi/asm-generic/socket.h (x86-64, arm64): #define SO_BINDTOIFINDEX 62 */
 const SO_BINDTOIFINDEX = 62;
 
-interface SockoptBinding {
-  setsockopt(socket: { _handle: { fd: number } }, level: number, name: number, value: number): void;
-  getsockopt(socket: { _handle: { fd: number } }, level: number, name: number): number;
-}
+type SockoptBinding = typeof Sockopt;
 
-let binding: SockoptBinding | Error | undefined;
+// Loaded once with the module; a native build that does not load is kept as the reason, so one
+// interface still runs without device binding (service.ts) instead of the module failing.
+const binding: SockoptBinding | Error = await import('sockopt').then(
+  (m) => m,
+  (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+);
+
 function sockopt(): SockoptBinding {
-  if (binding === undefined) {
-    try {
-      binding = createRequire(import.meta.url)('sockopt') as SockoptBinding;
-    } catch (err) {
-      binding = err instanceof Error ? err : new Error(String(err));
-    }
-  }
   if (binding instanceof Error) throw Object.assign(new Error(`the sockopt native binding does not load: ${binding.message}`), { code: 'ENOTSUP' });
   return binding;
 }

@@ -1,7 +1,7 @@
 // The SO_BINDTOIFINDEX adapter (src/dhcp/bind-device.ts) on its own; that a device-bound socket
 // only hears its own segment is shown with real segments in multi-interface.test.ts.
 import { createSocket, type Socket } from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bindToDevice, interfaceIndex } from '../../src/dhcp/bind-device.js';
 
 const open: Socket[] = [];
@@ -41,5 +41,22 @@ describe('bindToDevice (SO_BINDTOIFINDEX through sockopt)', () => {
     expect(interfaceIndex('../lo')).toBeUndefined();
     expect(interfaceIndex('..')).toBeUndefined();
     expect(interfaceIndex('nosuchif0')).toBeUndefined();
+  });
+});
+
+describe('bindToDevice without the native binding', () => {
+  it('a sockopt build that does not load makes the module load anyway; binding says ENOTSUP with the reason', async () => {
+    vi.resetModules();
+    vi.doMock('sockopt', () => {
+      throw new Error('no build for this platform');
+    });
+    try {
+      const mod = await import('../../src/dhcp/bind-device.js');
+      const s = await bound();
+      expect(() => mod.bindToDevice(s, 'lo')).toThrow(expect.objectContaining({ code: 'ENOTSUP', message: expect.stringMatching(/^the sockopt native binding does not load: /) }));
+    } finally {
+      vi.doUnmock('sockopt');
+      vi.resetModules();
+    }
   });
 });
