@@ -27,6 +27,9 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
+const EXPORT_TIMEOUT_MS = 5000;
+const SHUTDOWN_FLUSH_MS = 2000;
+
 const SEVERITY_NUMBER: Record<LogSeverity, number> = { INFO: 9, WARN: 13, ERROR: 17 };
 
 /** Telemetry that does nothing (no endpoint configured, tests). */
@@ -58,13 +61,19 @@ export async function startTelemetry(env: NodeJS.ProcessEnv, log: Logger, versio
     import('@opentelemetry/resources'),
   ]);
   const headers = parseOtlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS);
-  const exporterOptions = (signal: 'traces' | 'logs') => ({ url: signalUrl(env, signal), headers });
+  // A collector that hangs must not hold up an export for long, nor `ztp serve`'s shutdown.
+  const exporterOptions = (signal: 'traces' | 'logs') => ({ url: signalUrl(env, signal), headers, timeoutMillis: EXPORT_TIMEOUT_MS });
   const resource = resourceFromAttributes({ 'service.name': env.OTEL_SERVICE_NAME || 'dpu-ztp', 'service.version': version });
   // Short export delays: a lab wants to see an onboarding step while it happens.
-  const tracerProvider = new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(exporterOptions('traces')), { scheduledDelayMillis: 1000 })] });
-  const loggerProvider = new LoggerProvider({ resource, processors: [new BatchLogRecordProcessor({ exporter: new OTLPLogExporter(exporterOptions('logs')), scheduledDelayMillis: 1000 })] });
+  const tracerProvider = new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(exporterOptions('traces')), { scheduledDelayMillis: 1000, exportTimeoutMillis: EXPORT_TIMEOUT_MS })] });
+  const loggerProvider = new LoggerProvider({ resource, processors: [new BatchLogRecordProcessor({ exporter: new OTLPLogExporter(exporterOptions('logs')), scheduledDelayMillis: 1000, exportTimeoutMillis: EXPORT_TIMEOUT_MS })] });
   const telemetry = new OtlpTelemetry(tracerProvider.getTracer('dpu-ztp', version), loggerProvider.getLogger('dpu-ztp', version), async () => {
-    await Promise.allSettled([tracerProvider.shutdown(), loggerProvider.shutdown()]);
+    // The last flush gets SHUTDOWN_FLUSH_MS; what a silent collector has not taken by then is lost.
+    let timer: NodeJS.Timeout | undefined;
+    const flushed = Promise.allSettled([tracerProvider.shutdown(), loggerProvider.shutdown()]).then(() => true);
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), SHUTDOWN_FLUSH_MS).unref()));
+    if (!(await Promise.race([flushed, late]))) log.warn({ waitedMs: SHUTDOWN_FLUSH_MS }, 'OpenTelemetry: the collector did not take the last batch in time; shutting down without it');
+    clearTimeout(timer);
   });
   log.info({ traces: signalUrl(env, 'traces'), logs: signalUrl(env, 'logs') }, 'OpenTelemetry: exporting traces and logs over OTLP/HTTP');
   return telemetry;

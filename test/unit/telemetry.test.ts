@@ -1,6 +1,7 @@
 // The OTEL environment as the OpenTelemetry spec defines it, read from the env the suite is given.
+import { createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { noTelemetry, otlpRequested, parseOtlpHeaders, signalUrl, startTelemetry } from '../../src/telemetry.js';
 
 describe('OpenTelemetry environment', () => {
@@ -26,4 +27,32 @@ describe('OpenTelemetry environment', () => {
     expect(parseOtlpHeaders(undefined)).toEqual({});
     expect(parseOtlpHeaders('api-key=s%3Dcret, x-tenant = lab1,broken,=nokey,bad=%E0%A4%A')).toEqual({ 'api-key': 's=cret', 'x-tenant': 'lab1' });
   });
+});
+
+describe('a collector that never answers', () => {
+  it('does not hold up shutdown: the last flush is abandoned with a warning', async () => {
+    // Accepts connections and reads requests, never replies (a hung collector or proxy).
+    const sockets: Socket[] = [];
+    const hung = createServer((s) => {
+      sockets.push(s);
+      s.resume();
+    });
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    const lines: string[] = [];
+    const log = createLogger('warn', { write: (l: string) => lines.push(l) });
+    try {
+      const telemetry = await startTelemetry({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(hung.address() as { port: number }).port}` }, log);
+      expect(telemetry.enabled).toBe(true);
+      telemetry.startSpan('work')?.end();
+      telemetry.emitLog('progress', 'INFO');
+      // Without the bound the processors wait out their export timeouts; the test's own
+      // timeout below is shorter than those would be together with the 30 s SDK default.
+      await telemetry.shutdown();
+      expect(lines.some((l) => l.includes('did not take the last batch in time'))).toBe(true);
+      expect(sockets.length).toBeGreaterThan(0);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => hung.close(() => r()));
+    }
+  }, 10_000);
 });
