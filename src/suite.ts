@@ -73,6 +73,11 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
   // Readiness of every service, for /readyz on every listener: starting → running → stopping.
   const phase = new Map<string, 'starting' | 'running' | 'stopping'>();
   const dhcpRef: { state?: () => DhcpState } = {};
+  // Services that start but do nothing when their section is off (DHCP reports its own state).
+  const disabledReason: Record<string, string | undefined> = {
+    tftp: config.tftp.enabled ? undefined : 'tftp.enabled is false',
+    onboarding: config.onboarding.enabled ? undefined : 'onboarding.enabled is false',
+  };
   const readiness = (): Record<string, ServiceReadiness> => {
     const out: Record<string, ServiceReadiness> = {};
     for (const [name, p] of phase) {
@@ -82,6 +87,9 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
         // With several DHCP interfaces, each one's state too (ready only when every one runs).
         const interfaces = s.interfaces?.map((i) => ({ interface: i.interface, state: i.state, ...(i.reason ? { reason: i.reason } : {}), ...(i.address ? { address: i.address } : {}) }));
         out[name] = { ready: s.state === 'running' || s.state === 'disabled', state: s.state, reason: s.reason, ...(interfaces ? { interfaces } : {}) };
+      } else if (p === 'running' && disabledReason[name]) {
+        // Started, but switched off by configuration: ready, and says so.
+        out[name] = { ready: true, state: 'disabled', reason: disabledReason[name] };
       } else {
         out[name] = { ready: p === 'running', state: p, ...(p === 'running' ? {} : { reason: p === 'starting' ? 'not started yet' : 'shutting down' }) };
       }

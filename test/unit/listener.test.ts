@@ -193,6 +193,8 @@ describe('readiness of a started suite', () => {
       expect(body.services.dhcp).toMatchObject({ ready: false, state: 'waiting' });
       expect(body.services.dhcp!.reason).toMatch(/ztpnone0/);
       expect(body.services.bootstrap).toEqual({ ready: true, state: 'running' });
+      // TFTP is off by default: started, doing nothing, and saying why.
+      expect(body.services.tftp).toEqual({ ready: true, state: 'disabled', reason: 'tftp.enabled is false' });
     }
   }, 60_000);
 });
