@@ -28,8 +28,9 @@ const PACKAGES = [
   'fast-xml-parser',
   '@opentelemetry/api',
   'p-limit',
+  '@fastify/static',
 ];
-const DIST_MODULES = ['config.js', 'log.js', 'metrics.js', 'telemetry.js', 'db/database.js', 'devices/store.js', 'bootstrap/service.js', 'images/service.js', 'api/app.js', 'onboarding/service.js', 'dhcp/threaded.js', 'suite.js', 'cli/serve.js', 'cli/main.js'];
+const DIST_MODULES = ['config.js', 'log.js', 'metrics.js', 'telemetry.js', 'api/dashboard.js', 'bootstrap/restconf.js', 'http/listener.js', 'pki/lab.js', 'db/database.js', 'devices/store.js', 'bootstrap/service.js', 'images/service.js', 'api/app.js', 'onboarding/service.js', 'dhcp/threaded.js', 'suite.js', 'cli/serve.js', 'cli/main.js'];
 
 // The child: baseline, import, figures as one JSON line. RSS is read without forcing a GC
 // (what the process holds, as /proc reports it), CPU from process.cpuUsage().
