@@ -3,8 +3,9 @@
 // ZTP_* environment variables, command-line flags. Every leaf names its env var and flag here so
 // the README table, `ztp config show` and the parser read one source.
 import { readFileSync } from 'node:fs';
-import { Type, type Static, type TSchema, type TObject } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { createRequire } from 'node:module';
+import type { Value as TypeboxValue } from '@sinclair/typebox/value';
+import { assertSupported, conforms, fillDefaults, Type, type Static, type TSchema, type TObject } from './schema.js';
 import { ZtpError } from './errors.js';
 import { DhcpSectionSchema } from './dhcp/config-schema.js';
 import { validateDhcpSettings } from './dhcp/settings.js';
@@ -256,22 +257,17 @@ export function loadConfig(sources: ConfigSources = {}): Config {
   return validateConfig(raw);
 }
 
+let schemaSupported = false;
+
 /** Fills defaults and validates; the first error names the key (dotted path) and what is wrong. */
 export function validateConfig(raw: unknown): Config {
-  const withDefaults = Value.Default(ConfigSchema, structuredClone(raw ?? {}));
-  const errors = [...Value.Errors(ConfigSchema, withDefaults)];
-  if (errors.length > 0) {
-    const first = errors[0]!;
-    const key = first.path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
-    // TypeBox reports an unknown key as an additionalProperties failure at the parent; name the key itself.
-    if (first.schema.additionalProperties === false && typeof first.value === 'object' && first.value !== null) {
-      const known = Object.keys((first.schema as TObject).properties ?? {});
-      const unknown = Object.keys(first.value as object).filter((k) => !known.includes(k));
-      const name = [first.path.replace(/^\//, '').replace(/\//g, '.'), unknown[0]].filter(Boolean).join('.');
-      throw new ZtpError('CONFIG_UNKNOWN_KEY', `unknown configuration key "${name}"`, { details: { key: name } });
-    }
-    throw new ZtpError('CONFIG_INVALID', `configuration key "${key}": ${first.message} (got ${JSON.stringify(first.value)})`, { details: { key } });
+  if (!schemaSupported) {
+    assertSupported(ConfigSchema);
+    schemaSupported = true;
   }
+  let withDefaults = fillDefaults(ConfigSchema, structuredClone(raw ?? {}));
+  // TypeBox explains a failure (loaded only then); should it find nothing wrong, its defaults stand.
+  if (!conforms(ConfigSchema, withDefaults)) withDefaults = typeboxDefaultsOrThrow(raw);
   const config = withDefaults as Config;
   if (config.bootstrap.serialFrom === 'regex') {
     try {
@@ -296,4 +292,25 @@ export function validateConfig(raw: unknown): Config {
   preflightDhcp(config.dhcp);
   validateHttpSettings(config.http);
   return config;
+}
+
+/**
+ * The configuration's first schema error, as TypeBox words it, thrown as a ZtpError naming the
+ * key; TypeBox's Value module (its CommonJS build: validateConfig is synchronous) is loaded
+ * only here, when the document has already failed the check of schema.ts.
+ */
+function typeboxDefaultsOrThrow(raw: unknown): unknown {
+  const { Value } = createRequire(import.meta.url)('@sinclair/typebox/value') as { Value: typeof TypeboxValue };
+  const withDefaults: unknown = Value.Default(ConfigSchema, structuredClone(raw ?? {}));
+  const first = Value.Errors(ConfigSchema, withDefaults).First();
+  if (!first) return withDefaults;
+  const key = first.path.replace(/^\//, '').replace(/\//g, '.') || '(root)';
+  // TypeBox reports an unknown key as an additionalProperties failure at the parent; name the key itself.
+  if (first.schema.additionalProperties === false && typeof first.value === 'object' && first.value !== null) {
+    const known = Object.keys((first.schema as TObject).properties ?? {});
+    const unknown = Object.keys(first.value as object).filter((k) => !known.includes(k));
+    const name = [first.path.replace(/^\//, '').replace(/\//g, '.'), unknown[0]].filter(Boolean).join('.');
+    throw new ZtpError('CONFIG_UNKNOWN_KEY', `unknown configuration key "${name}"`, { details: { key: name } });
+  }
+  throw new ZtpError('CONFIG_INVALID', `configuration key "${key}": ${first.message} (got ${JSON.stringify(first.value)})`, { details: { key } });
 }

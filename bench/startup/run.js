@@ -4,13 +4,16 @@
 // API, onboarding; DHCP without an interface and TFTP stay off), ports picked by the kernel.
 //   start → ready   spawn() until stderr says "admin token:" (printed once every service listens)
 //   idle RSS        VmRSS from /proc after `--idle` seconds without requests; VmHWM beside it
+//   settled RSS     with --settle <s>: VmRSS again that many seconds after ready, still without
+//                   requests. V8's memory reducer shrinks the young generation of an idle
+//                   process on its own some 10-20 s after start (nothing here forces a GC).
 //   CPU             utime + stime of the server until ready, from /proc
 // The first start in a fresh data directory also generates the lab PKI: reported on its own
 // line, not in the median. Rounds after it reuse the data directory (an ordinary restart).
 // --against <dir>: a compiled dist of another checkout (e.g. the commit before a change), started
 // in alternating rounds in the same run (its first start too), so the two are compared under the
 // same machine load.
-//   node bench/startup/run.js [--rounds 7] [--idle 2] [--against <dist>] [--no-build] [--cpu-prof <dir>]
+//   node bench/startup/run.js [--rounds 7] [--idle 2] [--settle 30] [--against <dist>] [--no-build] [--cpu-prof <dir>]
 import { compiledSources, log, opt } from '../common.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +23,7 @@ import { join, resolve } from 'node:path';
 const dist = compiledSources('startup', 'cli/main.js');
 const ROUNDS = Number(opt('rounds', 7));
 const IDLE_S = Number(opt('idle', 2));
+const SETTLE_S = Number(opt('settle', 0));
 const PROFILE = opt('cpu-prof', null);
 const AGAINST = opt('against', null) && resolve(opt('against'));
 const TICK = 100; // USER_HZ on Linux
@@ -53,10 +57,15 @@ async function once(build = dist) {
   const atReady = proc(child.pid);
   await sleep(IDLE_S * 1000);
   const idle = proc(child.pid);
+  let settled;
+  if (SETTLE_S > IDLE_S) {
+    await sleep((SETTLE_S - IDLE_S) * 1000);
+    settled = proc(child.pid);
+  }
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   await exited;
-  return { readyMs: ready, cpuMs: atReady.cpuS * 1000, rssMb: idle.rssMb, hwmMb: idle.hwmMb };
+  return { readyMs: ready, cpuMs: atReady.cpuS * 1000, rssMb: idle.rssMb, hwmMb: idle.hwmMb, settledMb: settled?.rssMb };
 }
 
 const median = (xs) => {
@@ -72,6 +81,7 @@ function report(label, first, rounds) {
   console.log(`start → ready, ms              ${fmt(rounds.map((r) => r.readyMs)).padEnd(22)}< 500`);
   console.log(`CPU until ready, ms            ${fmt(rounds.map((r) => r.cpuMs)).padEnd(22)}`);
   console.log(`idle RSS after ${IDLE_S} s, MB         ${fmt(rounds.map((r) => r.rssMb), 1).padEnd(22)}< 80`);
+  if (SETTLE_S > IDLE_S) console.log(`idle RSS after ${SETTLE_S} s, MB`.padEnd(31) + fmt(rounds.map((r) => r.settledMb), 1));
   console.log(`peak RSS (VmHWM), MB           ${fmt(rounds.map((r) => r.hwmMb), 1).padEnd(22)}`);
 }
 
@@ -93,7 +103,8 @@ try {
   if (AGAINST) {
     report(AGAINST, other.first, other.rounds);
     const ratio = (f) => median(rounds.map((r, i) => f(r) / f(other.rounds[i])));
-    console.log(`\nthis / ${AGAINST}, per round then median: start → ready ${ratio((r) => r.readyMs).toFixed(2)}×, CPU until ready ${ratio((r) => r.cpuMs).toFixed(2)}×, idle RSS ${ratio((r) => r.rssMb).toFixed(2)}×`);
+    const settled = SETTLE_S > IDLE_S ? `, idle RSS after ${SETTLE_S} s ${ratio((r) => r.settledMb).toFixed(2)}×` : '';
+    console.log(`\nthis / ${AGAINST}, per round then median: start → ready ${ratio((r) => r.readyMs).toFixed(2)}×, CPU until ready ${ratio((r) => r.cpuMs).toFixed(2)}×, idle RSS ${ratio((r) => r.rssMb).toFixed(2)}×${settled}`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { admitDevices } from '../onboarding/admission.js';
 import { parseDeviceInput, publicDevice } from '../devices/model.js';
 import type { DeviceStore } from '../devices/store.js';
 import { isZtpError, ZtpError } from '../errors.js';
+import { lazySchemaCompilers } from '../http/lazy-schema-compilers.js';
 import type { Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import { observeHttp } from '../observability.js';
@@ -56,7 +57,8 @@ function tokenMatches(expected: string, given: string | undefined): boolean {
 }
 
 export function buildApiApp(deps: ApiAppDeps): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: deps.bodyLimit ?? 16 * 1024 * 1024, return503OnClosing: true });
+  // No route here has a JSON schema: fastify's compilers load only if one ever does (issue 12).
+  const app = Fastify({ logger: false, bodyLimit: deps.bodyLimit ?? 16 * 1024 * 1024, return503OnClosing: true, schemaController: lazySchemaCompilers });
   // A suite passes its registry; alone (tests, tools) the API reads device states and history itself.
   const metrics = deps.metrics ?? new Metrics({ defaultMetrics: false });
   if (!deps.metrics) metrics.readFrom({ deviceStates: () => deps.store.stateCounts(), historyEvents: () => deps.store.eventCounts() });

@@ -1,7 +1,7 @@
 // Schema of the `dhcp` configuration section (JSON config file and ZTP_DHCP_* variables). Kept
 // in the DHCP module so its validation (settings.ts, preflight.ts) needs nothing from config.ts,
 // which composes this section into the suite's one schema.
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../schema.js';
 
 /** Marks a leaf with its environment variable; the flag is derived (--dhcp-port). */
 const env = (name: string) => ({ env: name });

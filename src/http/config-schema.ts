@@ -2,7 +2,7 @@
 // the suite opens (bootstrap server, image server HTTP and HTTPS, admin API). Each listener gets
 // its own connection cap and its own per-source rate buckets; the values are the same for all,
 // except the admin API's whole-request timeout (image uploads stream through it: uploadTimeout).
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static } from '../schema.js';
 import { ZtpError } from '../errors.js';
 
 /** Marks a leaf with its environment variable; the flag is derived (--http-headers-timeout). */

@@ -24,3 +24,42 @@ describe('DHCP metrics from the worker counters', () => {
     expect(lines.some((l) => l.startsWith('ztp_dhcp_packets_total') && l.includes(':'))).toBe(false);
   });
 });
+
+// Issue 12: prom-client is imported on the first count or scrape, not at start. Counts made
+// before it has loaded wait in order and all reach the first scrape.
+describe('prom-client loaded on first use', () => {
+  const sample = (body: string, prefix: string) => body.split('\n').find((l) => l.startsWith(prefix));
+
+  it('counts made before prom-client has loaded all reach the first scrape, and later ones too', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    // synchronously, before the import started by the first count can have finished
+    for (let i = 0; i < 3; i++) metrics.httpRequests.inc({ service: 'bootstrap', method: 'POST', status: '200' });
+    metrics.imageBytes.inc({ protocol: 'http', view: 'bmc' }, 1000);
+    metrics.httpDuration.observe({ service: 'bootstrap' }, 0.02);
+    metrics.httpDuration.observe({ service: 'bootstrap' }, 3);
+    let { body } = await metrics.render();
+    expect(sample(body, 'ztp_http_requests_total{service="bootstrap",method="POST",status="200"}')).toBe('ztp_http_requests_total{service="bootstrap",method="POST",status="200"} 3');
+    expect(sample(body, 'ztp_image_bytes_served_total{')).toBe('ztp_image_bytes_served_total{protocol="http",view="bmc"} 1000');
+    expect(sample(body, 'ztp_http_request_duration_seconds_count{')).toBe('ztp_http_request_duration_seconds_count{service="bootstrap"} 2');
+    expect(sample(body, 'ztp_http_request_duration_seconds_sum{')).toBe('ztp_http_request_duration_seconds_sum{service="bootstrap"} 3.02');
+    expect(sample(body, 'ztp_http_request_duration_seconds_bucket{le="0.025"')).toBe('ztp_http_request_duration_seconds_bucket{le="0.025",service="bootstrap"} 1');
+    metrics.httpRequests.inc({ service: 'bootstrap', method: 'POST', status: '200' });
+    ({ body } = await metrics.render());
+    expect(sample(body, 'ztp_http_requests_total{service="bootstrap"')).toMatch(/ 4$/);
+  });
+
+  it('every family has HELP before anything was counted; the default process families only when asked for', async () => {
+    const quiet = await new Metrics({ defaultMetrics: false }).render();
+    for (const family of ['ztp_bootstrap_requests_total', 'ztp_http_request_duration_seconds', 'ztp_onboarding_step_duration_seconds', 'ztp_devices', 'ztp_dhcp_leases_bound']) {
+      expect(quiet.body).toContain(`# HELP ${family} `);
+    }
+    expect(quiet.body).not.toContain('process_cpu_seconds_total');
+    expect((await new Metrics().render()).body).toContain('process_cpu_seconds_total');
+  });
+
+  it('a count prom-client refuses while it loads is not lost silently: the scrape fails', async () => {
+    const metrics = new Metrics({ defaultMetrics: false });
+    (metrics.bootstrapAuth.inc as (labels: Record<string, string>) => void)({ colour: 'red' });
+    await expect(metrics.render()).rejects.toThrow(/colour/);
+  });
+});

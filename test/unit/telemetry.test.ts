@@ -2,7 +2,8 @@
 import { createServer, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { createLogger, silentLogger } from '../../src/log.js';
-import { noTelemetry, otlpRequested, parseOtlpHeaders, signalUrl, startTelemetry } from '../../src/telemetry.js';
+import * as otelApi from '@opentelemetry/api';
+import { noTelemetry, otlpRequested, parseOtlpHeaders, signalUrl, SpanKind, SpanStatusCode, startTelemetry } from '../../src/telemetry.js';
 
 describe('OpenTelemetry environment', () => {
   it('exports only when an OTLP endpoint is set, and OTEL_SDK_DISABLED=true wins', async () => {
@@ -26,6 +27,14 @@ describe('OpenTelemetry environment', () => {
   it('OTEL_EXPORTER_OTLP_HEADERS: comma-separated k=v, URL-decoded, malformed pairs skipped', () => {
     expect(parseOtlpHeaders(undefined)).toEqual({});
     expect(parseOtlpHeaders('api-key=s%3Dcret, x-tenant = lab1,broken,=nokey,bad=%E0%A4%A')).toEqual({ 'api-key': 's=cret', 'x-tenant': 'lab1' });
+  });
+});
+
+describe('the API enums, defined without loading @opentelemetry/api (issue 12)', () => {
+  it('SpanKind and SpanStatusCode carry the numbers of the API enums', () => {
+    const members = (e: object) => Object.fromEntries(Object.entries(e).filter(([k]) => !/^\d+$/.test(k)));
+    expect(SpanKind).toStrictEqual(members(otelApi.SpanKind));
+    expect(SpanStatusCode).toStrictEqual(members(otelApi.SpanStatusCode));
   });
 });
 
