@@ -20,7 +20,7 @@ const RPC = '/restconf/operations/ietf-sztp-bootstrap-server:';
 const input = (o) => JSON.stringify({ 'ietf-sztp-bootstrap-server:input': o });
 const serialOf = (i) => `BENCH-${String(i).padStart(5, '0')}`;
 
-if (process.argv[2] === '--child') await child(JSON.parse(process.argv[3]));
+if (process.argv[2] === '--child') await child(await new Promise((r) => process.once('message', r)));
 else await main();
 
 async function main() {
@@ -80,7 +80,8 @@ async function main() {
     const p = PHASES[name];
     const dbFile = p.build ? await freshDb(p.build) : undefined;
     const spec = { dataDir, dbFile, build: p.build ?? dist, bare: p.bare ? p.bare() : undefined, path: RPC + p.rpc, body: p.body, identities, requests, concurrency: CONCURRENCY };
-    const c = fork(new URL(import.meta.url).pathname, ['--child', JSON.stringify(spec)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [] });
+    const c = fork(new URL(import.meta.url).pathname, ['--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`] : [] });
+    c.send(spec);
     return new Promise((res, rej) => {
       c.once('message', res);
       c.once('exit', (code) => code && rej(new Error(`${name}: child exited ${code}`)));
@@ -126,6 +127,10 @@ async function main() {
   extra('signedAgainst', 'bareSigned');
   extra('unsignedAgainst', 'bareUnsigned');
   extra('progressAgainst', 'bareProgress');
+  const ratio = (a, b) => results[a].length && results[b].length && console.log(`${pad(`${a} / ${b}`, 34)} ${ms(results[a].map((r, i) => r.usPerReq / results[b][i].usPerReq), 2)} CPU per request (per round)`);
+  ratio('signed', 'signedAgainst');
+  ratio('unsigned', 'unsignedAgainst');
+  ratio('progress', 'progressAgainst');
 }
 
 async function child(spec) {

@@ -98,13 +98,13 @@ async function load(server, path, bodies, expect) {
     for (const l of loaders) l.send({ cmd: 'go' });
     const parts = await Promise.all(done);
     const elapsed = (performance.now() - t0) / 1000;
-    const { peakRss, cpuMs } = await server.stats();
+    const { peakRss, cpuMs, events, commits } = await server.stats();
     const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b);
     const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
     const n = latencies.length;
     return {
       rps: n / elapsed, p50: q(0.5), p99: q(0.99), n, errors: parts.reduce((a, p) => a + p.errors, 0), bytes: parts[0].bytes,
-      serverUsPerReq: (cpuMs * 1000) / n, serverCores: cpuMs / 1000 / elapsed, loadCores: parts.reduce((a, p) => a + p.cpuMs, 0) / 1000 / elapsed, rssMb: peakRss / 1048576,
+      serverUsPerReq: (cpuMs * 1000) / n, serverCores: cpuMs / 1000 / elapsed, eventsPerCommit: commits ? events / commits : undefined, loadCores: parts.reduce((a, p) => a + p.cpuMs, 0) / 1000 / elapsed, rssMb: peakRss / 1048576,
     };
   } finally {
     for (const l of loaders) l.kill();
@@ -171,7 +171,7 @@ for (let round = 0; round < ROUNDS; round++) {
   for (const name of [...order, ...against].filter((n) => !ONLY || ONLY.includes(n))) {
     const r = await PHASES[name]();
     results[name].push(r);
-    log(`round ${round + 1} ${name}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(1)} ms, server ${r.serverUsPerReq.toFixed(0)} µs/req (${r.serverCores.toFixed(2)} cores), loaders ${r.loadCores.toFixed(2)} cores, errors ${r.errors}`);
+    log(`round ${round + 1} ${name}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(1)} ms, server ${r.serverUsPerReq.toFixed(0)} µs/req (${r.serverCores.toFixed(2)} cores), loaders ${r.loadCores.toFixed(2)} cores${r.eventsPerCommit ? `, ${r.eventsPerCommit.toFixed(1)} history events per commit` : ''}, errors ${r.errors}`);
   }
 }
 rmSync(dataDir, { recursive: true, force: true });

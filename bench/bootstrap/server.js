@@ -15,6 +15,8 @@ const { pki } = await ensureLabPki(dataDir, config.pki, 'localhost');
 const https = { cert: pki.tls.certPem, key: pki.tls.keyPem, requestCert: true, rejectUnauthorized: false, ca: pki.deviceTrustPem };
 
 let app;
+let events = 0;
+let commits = 0;
 if (mode === 'bare') {
   const body = 'x'.repeat(Number(sizeArg));
   app = Fastify({ https, logger: false });
@@ -29,7 +31,17 @@ if (mode === 'bare') {
   const { DeviceStore } = await load('devices/store.js');
   const { createLogger } = await load('log.js');
   const db = openDatabase({ file: join(dataDir, 'ztp.db') });
+  if (process.env.BENCH_PRAGMA) db.pragma(process.env.BENCH_PRAGMA);
   const store = new DeviceStore(db);
+  // Group commits: a batch's events are announced together after its commit, one count per turn.
+  let announcing = false;
+  store.events.on('event', () => {
+    events++;
+    if (announcing) return;
+    announcing = true;
+    commits++;
+    process.nextTick(() => (announcing = false));
+  });
   const responder = new BootstrapResponder({ pki, images: imageResolver(() => ({ url: 'https://images.lab/dpu-os.img', sha256: 'ab'.repeat(32), osName: 'DPU-OS', osVersion: '1' })), encrypt: false });
   app = buildBootstrapApp({
     store,
@@ -50,9 +62,13 @@ process.on('message', (msg) => {
   sample();
   if (msg === 'stats') {
     const cpu = process.cpuUsage(cpu0);
-    process.send?.({ peakRss, cpuMs: (cpu.user + cpu.system) / 1000 });
+    process.send?.({ peakRss, cpuMs: (cpu.user + cpu.system) / 1000, events, commits });
   }
-  if (msg === 'reset') cpu0 = process.cpuUsage();
+  if (msg === 'reset') {
+    cpu0 = process.cpuUsage();
+    events = 0;
+    commits = 0;
+  }
 });
 process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
 await app.listen({ host: '127.0.0.1', port: 0 });
