@@ -31,6 +31,10 @@ if (mode === 'bare') {
   const { DeviceStore } = await load('devices/store.js');
   const { createLogger } = await load('log.js');
   const db = openDatabase({ file: join(dataDir, 'ztp.db') });
+  // As `ztp serve` runs it: WAL checkpoints on their own thread, in builds that have them.
+  const checkpointer = await load('db/checkpointer.js').catch(() => undefined);
+  checkpointer?.checkpointInBackground(db);
+  // BENCH_PRAGMA="name=value": a setting to try on our connection before changing the code.
   if (process.env.BENCH_PRAGMA) db.pragma(process.env.BENCH_PRAGMA);
   const store = new DeviceStore(db);
   // Group commits: a batch's events are announced together after its commit, one count per turn.
