@@ -4,6 +4,7 @@
 // Listens on a port the kernel picks and sends {ready, port} over IPC; on "reset" starts counting
 // CPU, on "stats" replies with peak RSS and the CPU (user + system, ms) since the reset.
 import Fastify from 'fastify';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 
 const [mode, dist, dataDir, sizeArg] = process.argv.slice(2);
@@ -60,16 +61,21 @@ if (mode === 'bare') {
 
 let peakRss = 0;
 let cpu0 = process.cpuUsage();
+// How long the event loop was held (commits, checkpoints, GC): every reply in flight waits that long.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
 setInterval(sample, 100).unref();
 process.on('message', (msg) => {
   sample();
   if (msg === 'stats') {
     const cpu = process.cpuUsage(cpu0);
-    process.send?.({ peakRss, cpuMs: (cpu.user + cpu.system) / 1000, events, commits });
+    loopDelay.disable();
+    process.send?.({ peakRss, cpuMs: (cpu.user + cpu.system) / 1000, events, commits, loopP99Ms: loopDelay.percentile(99) / 1e6, loopMaxMs: loopDelay.max / 1e6 });
   }
   if (msg === 'reset') {
     cpu0 = process.cpuUsage();
+    loopDelay.reset();
+    loopDelay.enable();
     events = 0;
     commits = 0;
   }
