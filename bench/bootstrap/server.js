@@ -33,7 +33,8 @@ if (mode === 'bare') {
   const { createLogger } = await load('log.js');
   const db = openDatabase({ file: join(dataDir, 'ztp.db') });
   // As `ztp serve` runs it: WAL checkpoints on their own thread, in builds that have them.
-  const checkpointer = await load('db/checkpointer.js').catch(() => undefined);
+  // BENCH_NO_CHECKPOINTER=1 leaves them to SQLite (to measure what the worker changes).
+  const checkpointer = process.env.BENCH_NO_CHECKPOINTER ? undefined : await load('db/checkpointer.js').catch(() => undefined);
   checkpointer?.checkpointInBackground(db);
   // BENCH_PRAGMA="name=value": a setting to try on our connection before changing the code.
   if (process.env.BENCH_PRAGMA) db.pragma(process.env.BENCH_PRAGMA);
