@@ -10,6 +10,7 @@ import { imageResolver } from './bootstrap/images.js';
 import { createBootstrapService } from './bootstrap/service.js';
 import { listSettings, type Config } from './config.js';
 import { openDatabase } from './db/database.js';
+import { checkpointInBackground } from './db/checkpointer.js';
 import { DeviceStore, systemClock, type HistoryEvent } from './devices/store.js';
 import { dhcpImageResolvers } from './dhcp/image-resolvers.js';
 import type { DhcpState } from './dhcp/service.js';
@@ -66,6 +67,8 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase({ file: join(dataDir, 'ztp.db') });
+  // WAL checkpoints off the event loop (issue 12): they stalled every reply in flight.
+  const checkpoints = checkpointInBackground(db, { onError: (err) => log.warn({ err: err.message }, 'background WAL checkpoints stopped; commits checkpoint past 10,000 pages') });
   const store = new DeviceStore(db);
   const publicHost = config.publicHost || hostname();
   const { pki, generated } = await ensureLabPki(dataDir, config.pki, publicHost);
@@ -181,6 +184,7 @@ export async function startSuite(config: Config, log: Logger, options: { bmcConn
     unwatchProgress();
     metrics.close();
     await telemetry.shutdown();
+    await checkpoints.close();
     db.close();
   };
   try {

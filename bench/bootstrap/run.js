@@ -98,13 +98,13 @@ async function load(server, path, bodies, expect) {
     for (const l of loaders) l.send({ cmd: 'go' });
     const parts = await Promise.all(done);
     const elapsed = (performance.now() - t0) / 1000;
-    const { peakRss, cpuMs } = await server.stats();
+    const { peakRss, cpuMs, events, commits, loopP99Ms, loopMaxMs } = await server.stats();
     const latencies = parts.flatMap((p) => p.latencies).sort((a, b) => a - b);
     const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
     const n = latencies.length;
     return {
       rps: n / elapsed, p50: q(0.5), p99: q(0.99), n, errors: parts.reduce((a, p) => a + p.errors, 0), bytes: parts[0].bytes,
-      serverUsPerReq: (cpuMs * 1000) / n, serverCores: cpuMs / 1000 / elapsed, loadCores: parts.reduce((a, p) => a + p.cpuMs, 0) / 1000 / elapsed, rssMb: peakRss / 1048576,
+      serverUsPerReq: (cpuMs * 1000) / n, serverCores: cpuMs / 1000 / elapsed, loopP99Ms, loopMaxMs, eventsPerCommit: commits ? events / commits : undefined, loadCores: parts.reduce((a, p) => a + p.cpuMs, 0) / 1000 / elapsed, rssMb: peakRss / 1048576,
     };
   } finally {
     for (const l of loaders) l.kill();
@@ -161,17 +161,22 @@ const PHASES = {
   unsigned: () => phase('suite', GET, plainBody, 200),
   bareUnsigned: () => phase('bare', GET, plainBody, 200, sizes.unsigned),
   progress: () => phase('suite', RPC + 'report-progress', progressBodies, 204),
-  ...(AGAINST ? { signedAgainst: () => phase('suite', GET, signedBody, 200, 0, AGAINST), unsignedAgainst: () => phase('suite', GET, plainBody, 200, 0, AGAINST) } : {}),
+  ...(AGAINST ? {
+    signedAgainst: () => phase('suite', GET, signedBody, 200, 0, AGAINST),
+    unsignedAgainst: () => phase('suite', GET, plainBody, 200, 0, AGAINST),
+    progressAgainst: () => phase('suite', RPC + 'report-progress', progressBodies, 204, 0, AGAINST),
+  } : {}),
 };
 const results = Object.fromEntries(Object.keys(PHASES).map((k) => [k, []]));
 for (let round = 0; round < ROUNDS; round++) {
   // Alternate which of each pair goes first, so neither always meets the same machine load.
   const order = round % 2 === 0 ? ['signed', 'bareSigned', 'bareUnsigned', 'unsigned', 'progress', 'signedNonce'] : ['bareSigned', 'signed', 'unsigned', 'bareUnsigned', 'progress', 'signedNonce'];
-  const against = AGAINST ? (round % 2 === 0 ? ['signedAgainst', 'unsignedAgainst'] : ['unsignedAgainst', 'signedAgainst']) : [];
-  for (const name of [...order, ...against].filter((n) => !ONLY || ONLY.includes(n))) {
+  // Each --against phase right beside its own, before it in odd rounds and after it in even ones.
+  const withAgainst = AGAINST ? order.flatMap((n) => (PHASES[`${n}Against`] ? (round % 2 === 0 ? [n, `${n}Against`] : [`${n}Against`, n]) : [n])) : order;
+  for (const name of withAgainst.filter((n) => !ONLY || ONLY.includes(n))) {
     const r = await PHASES[name]();
     results[name].push(r);
-    log(`round ${round + 1} ${name}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(1)} ms, server ${r.serverUsPerReq.toFixed(0)} µs/req (${r.serverCores.toFixed(2)} cores), loaders ${r.loadCores.toFixed(2)} cores, errors ${r.errors}`);
+    log(`round ${round + 1} ${name}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99.toFixed(1)} ms, server ${r.serverUsPerReq.toFixed(0)} µs/req (${r.serverCores.toFixed(2)} cores), loaders ${r.loadCores.toFixed(2)} cores, event-loop delay p99 ${r.loopP99Ms.toFixed(1)} ms max ${r.loopMaxMs.toFixed(1)} ms${r.eventsPerCommit ? `, ${r.eventsPerCommit.toFixed(1)} history events per commit` : ''}, errors ${r.errors}`);
   }
 }
 rmSync(dataDir, { recursive: true, force: true });
@@ -183,7 +188,7 @@ const median = (xs) => {
 };
 const ms = (xs, d = 0) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
 const pad = (s, n) => String(s).padEnd(n);
-const names = { signed: 'get-bootstrapping-data, signed', signedNonce: 'signed + nonce (never cached)', signedAgainst: 'signed, --against build', unsignedAgainst: 'unsigned, --against build', bareSigned: 'bare fastify, signed body size', unsigned: 'get-bootstrapping-data, unsigned', bareUnsigned: 'bare fastify, unsigned body size', progress: 'report-progress (committed)' };
+const names = { progressAgainst: 'report-progress, --against build', signed: 'get-bootstrapping-data, signed', signedNonce: 'signed + nonce (never cached)', signedAgainst: 'signed, --against build', unsignedAgainst: 'unsigned, --against build', bareSigned: 'bare fastify, signed body size', unsigned: 'get-bootstrapping-data, unsigned', bareUnsigned: 'bare fastify, unsigned body size', progress: 'report-progress (committed)' };
 
 console.log(`bootstrap benchmark: ${DEVICES} registered devices, ${CONCURRENCY} concurrent mTLS devices, ${LOADERS} load processes, ${ROUNDS} rounds × ${SECONDS} s per phase`);
 console.log(`node ${process.version}, ${cpus().length} cores shared by server and load generator (load average ${loadavg()[0].toFixed(1)} at the end)`);
@@ -210,6 +215,10 @@ if (AGAINST) {
   const both = (a, b) => results[a].length && results[b].length;
   if (both('signed', 'signedAgainst')) verdict('signed: CPU per request, this / --against', per('signed', 'signedAgainst', (a, b) => a.serverUsPerReq / b.serverUsPerReq), 1, false);
   if (both('unsigned', 'unsignedAgainst')) verdict('unsigned: CPU per request, this / --against', per('unsigned', 'unsignedAgainst', (a, b) => a.serverUsPerReq / b.serverUsPerReq), 1, false);
+  if (both('progress', 'progressAgainst')) verdict('progress: CPU per report, this / --against', per('progress', 'progressAgainst', (a, b) => a.serverUsPerReq / b.serverUsPerReq), 1, false);
+  if (both('signed', 'signedAgainst')) verdict('signed: p99, this / --against', per('signed', 'signedAgainst', (a, b) => a.p99 / b.p99), 1, false);
+  if (both('progress', 'progressAgainst')) verdict('progress: p99, this / --against', per('progress', 'progressAgainst', (a, b) => a.p99 / b.p99), 1, false);
+  if (both('progress', 'progressAgainst')) verdict('progress: committed/s, this / --against', per('progress', 'progressAgainst', (a, b) => a.rps / b.rps), 1, true);
 }
 if (ONLY) process.exit(0);
 verdict('signed / bare req/s (per round)', per('signed', 'bareSigned', (a, b) => a.rps / b.rps), 0.95, true, '%');

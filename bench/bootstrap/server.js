@@ -4,6 +4,7 @@
 // Listens on a port the kernel picks and sends {ready, port} over IPC; on "reset" starts counting
 // CPU, on "stats" replies with peak RSS and the CPU (user + system, ms) since the reset.
 import Fastify from 'fastify';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
 
 const [mode, dist, dataDir, sizeArg] = process.argv.slice(2);
@@ -15,6 +16,8 @@ const { pki } = await ensureLabPki(dataDir, config.pki, 'localhost');
 const https = { cert: pki.tls.certPem, key: pki.tls.keyPem, requestCert: true, rejectUnauthorized: false, ca: pki.deviceTrustPem };
 
 let app;
+let events = 0;
+let commits = 0;
 if (mode === 'bare') {
   const body = 'x'.repeat(Number(sizeArg));
   app = Fastify({ https, logger: false });
@@ -29,7 +32,22 @@ if (mode === 'bare') {
   const { DeviceStore } = await load('devices/store.js');
   const { createLogger } = await load('log.js');
   const db = openDatabase({ file: join(dataDir, 'ztp.db') });
+  // As `ztp serve` runs it: WAL checkpoints on their own thread, in builds that have them.
+  // BENCH_NO_CHECKPOINTER=1 leaves them to SQLite (to measure what the worker changes).
+  const checkpointer = process.env.BENCH_NO_CHECKPOINTER ? undefined : await load('db/checkpointer.js').catch(() => undefined);
+  checkpointer?.checkpointInBackground(db);
+  // BENCH_PRAGMA="name=value": a setting to try on our connection before changing the code.
+  if (process.env.BENCH_PRAGMA) db.pragma(process.env.BENCH_PRAGMA);
   const store = new DeviceStore(db);
+  // Group commits: a batch's events are announced together after its commit, one count per turn.
+  let announcing = false;
+  store.events.on('event', () => {
+    events++;
+    if (announcing) return;
+    announcing = true;
+    commits++;
+    process.nextTick(() => (announcing = false));
+  });
   const responder = new BootstrapResponder({ pki, images: imageResolver(() => ({ url: 'https://images.lab/dpu-os.img', sha256: 'ab'.repeat(32), osName: 'DPU-OS', osVersion: '1' })), encrypt: false });
   app = buildBootstrapApp({
     store,
@@ -44,15 +62,24 @@ if (mode === 'bare') {
 
 let peakRss = 0;
 let cpu0 = process.cpuUsage();
+// How long the event loop was held (commits, checkpoints, GC): every reply in flight waits that long.
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 const sample = () => (peakRss = Math.max(peakRss, process.memoryUsage.rss()));
 setInterval(sample, 100).unref();
 process.on('message', (msg) => {
   sample();
   if (msg === 'stats') {
     const cpu = process.cpuUsage(cpu0);
-    process.send?.({ peakRss, cpuMs: (cpu.user + cpu.system) / 1000 });
+    loopDelay.disable();
+    process.send?.({ peakRss, cpuMs: (cpu.user + cpu.system) / 1000, events, commits, loopP99Ms: loopDelay.percentile(99) / 1e6, loopMaxMs: loopDelay.max / 1e6 });
   }
-  if (msg === 'reset') cpu0 = process.cpuUsage();
+  if (msg === 'reset') {
+    cpu0 = process.cpuUsage();
+    loopDelay.reset();
+    loopDelay.enable();
+    events = 0;
+    commits = 0;
+  }
 });
 process.on('SIGTERM', () => app.close().then(() => process.exit(0)));
 await app.listen({ host: '127.0.0.1', port: 0 });

@@ -46,7 +46,10 @@ export interface BootstrapAppDeps {
 function defaultCredentials(req: FastifyRequest): Credentials {
   const certificate = peerCertificate(req.raw.socket);
   const basic = parseBasic(req.headers.authorization);
-  return { ...(certificate ? { certificate } : {}), ...(basic ? { basic } : {}) };
+  const credentials: Credentials = {};
+  if (certificate) credentials.certificate = certificate;
+  if (basic) credentials.basic = basic;
+  return credentials;
 }
 
 /** The response encoding for an error: what the client asked for, else JSON (never throws). */
@@ -195,8 +198,9 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
         },
       });
       metrics?.bootstrapResponses.inc({ response: kind, signed: String(built.decision.signed) });
-      log.info({ serial: device.serial, rpc: 'get-bootstrapping-data', response: kind, signed: built.decision.signed, encrypted: built.decision.encrypted, cached: built.cached, ms: Math.round(performance.now() - started) }, 'bootstrapping data served');
-      return reply.code(200).type(MEDIA_TYPE[resEnc]).send(built.body);
+      // Guarded: the fields object costs something per request even when info is off (issue 12).
+      if (log.isLevelEnabled('info')) log.info({ serial: device.serial, rpc: 'get-bootstrapping-data', response: kind, signed: built.decision.signed, encrypted: built.decision.encrypted, cached: built.cached, ms: Math.round(performance.now() - started) }, 'bootstrapping data served');
+      return reply.code(200).type(MEDIA_TYPE[resEnc]).send(built.bytes);
     } catch (err) {
       recordFailure(auth?.serial ?? deniedSerial(err), 'get-bootstrapping-data', err, req);
       return sendError(req, reply, err, 'get-bootstrapping-data', auth?.serial);
@@ -225,7 +229,7 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
         },
       });
       metrics?.progressReports.inc({ type: report.progressType });
-      log.info({ serial: auth.serial, rpc: 'report-progress', progressType: report.progressType, state: event.stateChange?.to, warnings: report.warnings.length ? report.warnings : undefined }, 'progress reported');
+      if (log.isLevelEnabled('info')) log.info({ serial: auth.serial, rpc: 'report-progress', progressType: report.progressType, state: event.stateChange?.to, warnings: report.warnings.length ? report.warnings : undefined }, 'progress reported');
       // RFC 8572 §7.2: 204 No Content. The OPI agent logs 204 as unexpected but carries on.
       return reply.code(204).send();
     } catch (err) {

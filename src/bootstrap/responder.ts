@@ -56,19 +56,36 @@ export interface Decision {
  * SignedData). Encrypt only to a device that authenticated with its IDevID certificate.
  */
 export function decide(device: Device, request: BootstrapRequest, enc: Encoding, images: ImageResolver, options: { encrypt: boolean; clientCertPem?: string }): Decision {
-  const info = plan(device, images);
+  return { info: plan(device, images), ...choose(device, request, enc, options) };
+}
+
+/** The Decision without its conveyed information: what a cached reply is looked up by. */
+function choose(device: Device, request: BootstrapRequest, enc: Encoding, options: { encrypt: boolean; clientCertPem?: string }): Omit<Decision, 'info'> {
   const signed = device.signing === 'always' || (device.signing === 'auto' && request.signedDataPreferred && device.profile === 'rfc8572');
   const encrypted = options.encrypt && options.clientCertPem !== undefined && device.profile === 'rfc8572';
   const contentType = device.profile === 'opi' || enc === 'json' ? CONTENT_TYPE.conveyedInfoJson : CONTENT_TYPE.conveyedInfoXml;
-  return { info, signed, encrypted, contentType };
+  return { signed, encrypted, contentType };
+}
+
+function redirects(device: Device): boolean {
+  return !!device.redirect && device.redirect.length > 0;
+}
+
+/** The boot image plan() will use (undefined for a redirect or a device without one); throws like plan() when it is missing. */
+function bootImageOf(device: Device, images: ImageResolver): BootImage | undefined {
+  if (redirects(device) || !device.bootImage) return undefined;
+  const image = images.resolve(device);
+  if (!image) throw new ZtpError('SZTP_INTERNAL', `boot image "${device.bootImage}" of device ${device.serial} is not in the image catalogue`, { details: { serial: device.serial, image: device.bootImage } });
+  return image;
 }
 
 /** Redirect when the record names other bootstrap servers; onboarding otherwise. */
-export function plan(device: Device, images: ImageResolver): ConveyedInformation {
-  if (device.redirect && device.redirect.length > 0) {
+export function plan(device: Device, images: ImageResolver, resolved?: BootImage): ConveyedInformation {
+  const redirect = device.redirect;
+  if (redirect && redirect.length > 0) {
     return {
       kind: 'redirect-information',
-      bootstrapServers: device.redirect.map((r) => ({
+      bootstrapServers: redirect.map((r) => ({
         address: r.address,
         ...(r.port !== undefined ? { port: r.port } : {}),
         ...(r.trustAnchor ? { trustAnchor: Buffer.from(r.trustAnchor, 'base64') } : {}),
@@ -76,11 +93,8 @@ export function plan(device: Device, images: ImageResolver): ConveyedInformation
     };
   }
   const info: ConveyedInformation = { kind: 'onboarding-information' };
-  if (device.bootImage) {
-    const image = images.resolve(device);
-    if (!image) throw new ZtpError('SZTP_INTERNAL', `boot image "${device.bootImage}" of device ${device.serial} is not in the image catalogue`, { details: { serial: device.serial, image: device.bootImage } });
-    info.bootImage = image;
-  }
+  const image = resolved ?? bootImageOf(device, images);
+  if (image) info.bootImage = image;
   if (device.preScript) info.preConfigurationScript = Buffer.from(device.preScript);
   if (device.config) {
     info.configuration = Buffer.from(device.config);
@@ -102,13 +116,22 @@ export interface BuiltReply {
   output: BootstrapOutput;
   /** output encoded for the wire in the requested encoding (RFC 8572 §7.1 output) */
   body: string;
+  /** body as UTF-8 bytes, what goes on the wire (encoded once per cached reply) */
+  bytes: Buffer;
   decision: Decision;
   /** true when a cached artefact was reused */
   cached: boolean;
 }
 
+interface Assembled {
+  output: BootstrapOutput;
+  body: string;
+  bytes: Buffer;
+  decision: Decision;
+}
+
 export class BootstrapResponder {
-  private readonly cache = new Map<string, Promise<{ output: BootstrapOutput; body: string }>>();
+  private readonly cache = new Map<string, Promise<Assembled>>();
   private ownerCertificate: Buffer | undefined;
   private readonly cacheSize: number;
 
@@ -130,24 +153,33 @@ export class BootstrapResponder {
   }
 
   async reply(device: Device, request: BootstrapRequest, enc: Encoding, clientCertPem?: string): Promise<BuiltReply> {
-    const decision = decide(device, request, enc, this.deps.images, { encrypt: this.deps.encrypt, ...(clientCertPem ? { clientCertPem } : {}) });
-    const image = decision.info.kind === 'onboarding-information' ? decision.info.bootImage : undefined;
+    // The key is made of what plan() and assemble() read, so a hit needs neither (issue 12: the
+    // conveyed information was rebuilt for every request, cached or not). Everything plan() reads
+    // from the device record moves its revision; the catalogue's part is the resolved image.
+    const chosen = choose(device, request, enc, { encrypt: this.deps.encrypt, ...(clientCertPem ? { clientCertPem } : {}) });
+    const image = bootImageOf(device, this.deps.images);
     // A nonce makes the voucher (and so the reply) unique: never cached.
-    const cacheable = !(decision.signed && request.nonce);
-    const key = [device.serial, device.revision, enc, decision.signed, decision.encrypted, image?.sha256 ?? '', image?.downloadUris.join(' ') ?? '', decision.encrypted ? (clientCertPem ?? '') : ''].join('|');
+    const cacheable = !(chosen.signed && request.nonce);
     // The certificate matters only when encrypting to it; otherwise one entry serves every connection.
+    const key = cacheable
+      ? `${device.serial}|${device.revision}|${enc}|${chosen.signed}|${chosen.encrypted}|${image ? `${image.sha256}|${image.downloadUris.join(' ')}|${image.osName ?? ''}|${image.osVersion ?? ''}` : '|||'}|${chosen.encrypted ? (clientCertPem ?? '') : ''}`
+      : '';
     if (cacheable) {
       const hit = this.cache.get(key);
-      if (hit) return { ...(await hit), decision, cached: true };
+      if (hit) return { ...(await hit), cached: true };
     }
+    const decision: Decision = { info: plan(device, this.deps.images, image), ...chosen };
     // The key holds the encoding, so the encoded body is cached with the output.
-    const built = this.assemble(device, decision, enc, request.nonce, clientCertPem).then((output) => ({ output, body: encodeBootstrapOutput(output, enc) }));
+    const built = this.assemble(device, decision, enc, request.nonce, clientCertPem).then((output) => {
+      const body = encodeBootstrapOutput(output, enc);
+      return { output, body, bytes: Buffer.from(body), decision };
+    });
     if (cacheable) {
       if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(key, built);
       built.catch(() => this.cache.delete(key));
     }
-    return { ...(await built), decision, cached: false };
+    return { ...(await built), cached: false };
   }
 
   private async assemble(device: Device, decision: Decision, enc: Encoding, nonce: Buffer | undefined, clientCertPem: string | undefined): Promise<BootstrapOutput> {

@@ -27,9 +27,33 @@ const REQUEST_TYPES: Record<string, Encoding> = {
   'text/xml': 'xml',
 };
 
+/**
+ * Header values already decided, per header: a fleet sends a handful of distinct Content-Type and
+ * Accept values, parsed here once instead of on every request (issue 12). Refusals are not kept;
+ * a map is cleared when full, so a client inventing values gains nothing but its own parsing.
+ */
+const decidedRequestTypes = new Map<string, Encoding | undefined>();
+const decidedAccepts = new Map<string, Encoding>();
+const MAX_DECIDED = 256;
+
+function remember<V>(map: Map<string, V>, key: string, value: V): V {
+  // Long values (up to the 16 KB header limit) are answered, not kept: the maps stay small.
+  if (key.length > 200) return value;
+  if (map.size >= MAX_DECIDED) map.clear();
+  map.set(key, value);
+  return value;
+}
+
 /** Encoding of a request body from its Content-Type; undefined header ⇒ undefined (no body expected). */
 export function requestEncoding(contentType: string | undefined): Encoding | undefined {
-  if (contentType === undefined || contentType.trim() === '') return undefined;
+  if (contentType === undefined) return undefined;
+  const known = decidedRequestTypes.get(contentType);
+  if (known !== undefined || decidedRequestTypes.has(contentType)) return known;
+  return remember(decidedRequestTypes, contentType, parseRequestEncoding(contentType));
+}
+
+function parseRequestEncoding(contentType: string): Encoding | undefined {
+  if (contentType.trim() === '') return undefined;
   const base = contentType.split(';')[0]!.trim().toLowerCase();
   const enc = REQUEST_TYPES[base];
   if (!enc) throw new ZtpError('SZTP_UNSUPPORTED_MEDIA_TYPE', `unsupported media type "${base}"; use ${MEDIA_TYPE.json} or ${MEDIA_TYPE.xml}`);
@@ -42,7 +66,14 @@ export function requestEncoding(contentType: string | undefined): Encoding | und
  */
 export function responseEncoding(accept: string | undefined, requestEnc: Encoding | undefined): Encoding {
   const fallback = requestEnc ?? 'json';
-  if (!accept || accept.trim() === '') return fallback;
+  if (!accept) return fallback;
+  // The answer depends on the fallback only through */* and application/*: part of the key.
+  const key = fallback === 'json' ? accept : `xml\0${accept}`;
+  return decidedAccepts.get(key) ?? remember(decidedAccepts, key, parseAccept(accept, fallback));
+}
+
+function parseAccept(accept: string, fallback: Encoding): Encoding {
+  if (accept.trim() === '') return fallback;
   const ranges = accept
     .split(',')
     .map((part, index) => {
@@ -178,13 +209,18 @@ function jsonInput(body: Buffer): Record<string, unknown> | undefined {
   if (!isObject(parsed)) throw new ZtpError('SZTP_MALFORMED_MESSAGE', 'request body must be a JSON object');
   const keys = Object.keys(parsed);
   if (keys.length === 0) return undefined;
-  const extra = keys.filter((k) => k !== `${MODULE}:input`);
-  if (extra.length > 0) throw new ZtpError('SZTP_UNKNOWN_ELEMENT', `unknown element "${extra[0]}"; expected "${MODULE}:input"`);
-  const input = parsed[`${MODULE}:input`];
-  if (!isObject(input)) throw new ZtpError('SZTP_MALFORMED_MESSAGE', `"${MODULE}:input" must be an object`);
-  // RFC 7951 §4: members may also be module-qualified; strip our own module's prefix.
-  return Object.fromEntries(Object.entries(input).map(([k, v]) => [k.startsWith(`${MODULE}:`) ? k.slice(MODULE.length + 1) : k, v]));
+  const extra = keys.find((k) => k !== INPUT_MEMBER);
+  if (extra !== undefined) throw new ZtpError('SZTP_UNKNOWN_ELEMENT', `unknown element "${extra}"; expected "${INPUT_MEMBER}"`);
+  const input = parsed[INPUT_MEMBER];
+  if (!isObject(input)) throw new ZtpError('SZTP_MALFORMED_MESSAGE', `"${INPUT_MEMBER}" must be an object`);
+  // RFC 7951 §4: members may also be module-qualified; strip our own module's prefix (the
+  // object is kept as parsed when no member has it, the usual case).
+  if (!Object.keys(input).some((k) => k.startsWith(MODULE_PREFIX))) return input;
+  return Object.fromEntries(Object.entries(input).map(([k, v]) => [k.startsWith(MODULE_PREFIX) ? k.slice(MODULE_PREFIX.length) : k, v]));
 }
+
+const INPUT_MEMBER = `${MODULE}:input`;
+const MODULE_PREFIX = `${MODULE}:`;
 
 // ---------------------------------------------------------------------------------------------
 // XML hardening (issue 11). A cheap pre-scan bounds the document before any parser sees it:

@@ -91,6 +91,7 @@ export class DeviceStore {
     secrets?: SecretBox,
   ) {
     this.secrets = secrets ?? secretBoxFor(db);
+    this.transact = db.transaction((fn: () => unknown) => fn());
     this.events.setMaxListeners(0);
     this.stmts = {
       get: db.prepare(`${DEVICE_SELECT} WHERE d.serial = ?`),
@@ -130,11 +131,17 @@ export class DeviceStore {
 
   private unannounced: HistoryEvent[] = [];
 
+  /**
+   * One transaction function for every write, built once: db.transaction(fn) builds four wrapper
+   * functions per call (issue 12). Nested calls become savepoints, as before.
+   */
+  private readonly transact: (fn: () => unknown) => unknown;
+
   /** Every write goes through here: one transaction (a savepoint when nested), then announce. */
   private commit<T>(fn: () => T): T {
     let result: T;
     try {
-      result = this.db.transaction(fn)();
+      result = this.transact(fn) as T;
     } catch (err) {
       if (!this.db.inTransaction) this.unannounced = [];
       throw err;
@@ -361,8 +368,10 @@ export class DeviceStore {
     const batch = this.pending;
     this.pending = [];
     let stored: HistoryEvent[];
+    // The batch is one transaction and one instant: one timestamp for all its events.
+    const at = this.clock.now().toISOString();
     try {
-      stored = this.commit(() => batch.map((p) => this.appendInTx(p.event)));
+      stored = this.commit(() => batch.map((p) => this.appendInTx(p.event, at)));
     } catch (err) {
       for (const p of batch) p.reject(err);
       return;
@@ -376,8 +385,7 @@ export class DeviceStore {
     return this.commit(() => events.map((e) => this.appendInTx(e)));
   }
 
-  private appendInTx(event: NewEvent): HistoryEvent {
-    const at = this.clock.now().toISOString();
+  private appendInTx(event: NewEvent, at = this.clock.now().toISOString()): HistoryEvent {
     const data = event.data ?? {};
     const info = this.stmts.append.run(at, event.serial, event.source, event.type, JSON.stringify(data));
     const stored: HistoryEvent = { id: Number(info.lastInsertRowid), at, serial: event.serial, source: event.source, type: event.type, data };
