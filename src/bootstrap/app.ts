@@ -16,6 +16,7 @@ import type { DeviceAuthenticator} from './auth.js';
 import { parseBasic, peerCertificate, type Authenticated, type Credentials } from './auth.js';
 import { FailureLimiter, historyFailureWriter } from './failures.js';
 import type { BootstrapResponder } from './responder.js';
+import { lazySchemaCompilers } from '../http/lazy-schema-compilers.js';
 import {
   decodeBootstrapRequest, decodeProgressReport, MEDIA_TYPE, requestEncoding, responseEncoding,
   restconfError, type Encoding,
@@ -74,8 +75,8 @@ export function buildBootstrapApp(deps: BootstrapAppDeps): FastifyInstance {
   const credentialsOf = deps.credentialsOf ?? defaultCredentials;
   const log = deps.log;
   const app = (deps.https
-    ? Fastify({ https: deps.https, logger: false, bodyLimit: deps.maxBodyBytes, return503OnClosing: true })
-    : Fastify({ logger: false, bodyLimit: deps.maxBodyBytes, return503OnClosing: true })) as unknown as FastifyInstance;
+    ? Fastify({ https: deps.https, logger: false, bodyLimit: deps.maxBodyBytes, return503OnClosing: true, schemaController: lazySchemaCompilers })
+    : Fastify({ logger: false, bodyLimit: deps.maxBodyBytes, return503OnClosing: true, schemaController: lazySchemaCompilers })) as unknown as FastifyInstance;
 
   // Bodies are decoded by our RESTCONF codec, not fastify's JSON parser: take raw bytes of any type.
   app.removeAllContentTypeParsers();

@@ -1,7 +1,8 @@
 // RESTCONF (RFC 8040) wire codec for the two RFC 8572 RPCs: media types, input decoding
 // (JSON and XML, strict per the YANG module, with the documented client quirks tolerated),
 // output and error encoding. Pure: bytes and strings in, values out, no I/O.
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { createRequire } from 'node:module';
+import type * as FastXmlParserModule from 'fast-xml-parser';
 import { ZtpError, type ErrorCode } from '../errors.js';
 
 export const NS_BOOTSTRAP = 'urn:ietf:params:xml:ns:yang:ietf-sztp-bootstrap-server';
@@ -344,30 +345,42 @@ function scanStartTag(text: string, from: number): number {
   }
 }
 
-const xmlParser = new XMLParser({
-  ignoreAttributes: false,
-  attributeNamePrefix: '@',
-  removeNSPrefix: false,
-  // The pre-scan has admitted only the five predefined entities and character references:
-  // decode those (htmlEntities enables numeric references; named HTML ones never get here).
-  processEntities: true,
-  htmlEntities: true,
-  parseTagValue: false,
-  trimValues: true,
-  maxNestedTags: MAX_XML_DEPTH + 1,
-  isArray: (name) => ['ssh-host-key', 'trust-anchor-cert'].includes(name.slice(name.indexOf(':') + 1)),
-});
+// fast-xml-parser is loaded on the first XML body, as its one-file CommonJS bundle: its ES module
+// build (many files) cost every start 38–50 ms of CPU and 7–10 MB whether or not a device ever
+// speaks XML, the bundle ~8 ms / 1.3 MB once (issue 12, bench/startup/imports.js). require() keeps
+// the decode synchronous.
+type FastXmlParser = typeof FastXmlParserModule;
+let xml: { parser: InstanceType<FastXmlParser['XMLParser']>; validator: FastXmlParser['XMLValidator'] } | undefined;
+function xmlCodec(): NonNullable<typeof xml> {
+  if (xml) return xml;
+  const { XMLParser, XMLValidator } = createRequire(import.meta.url)('fast-xml-parser') as FastXmlParser;
+  const parser = new XMLParser({
+    ignoreAttributes: false,
+    attributeNamePrefix: '@',
+    removeNSPrefix: false,
+    // The pre-scan has admitted only the five predefined entities and character references:
+    // decode those (htmlEntities enables numeric references; named HTML ones never get here).
+    processEntities: true,
+    htmlEntities: true,
+    parseTagValue: false,
+    trimValues: true,
+    maxNestedTags: MAX_XML_DEPTH + 1,
+    isArray: (name) => ['ssh-host-key', 'trust-anchor-cert'].includes(name.slice(name.indexOf(':') + 1)),
+  });
+  return (xml = { parser, validator: XMLValidator });
+}
 
 /** XML: one <input> element in the module namespace (RFC 8040 §3.6.1). No DTDs, no entities. */
 function xmlInput(body: Buffer): Record<string, unknown> | undefined {
   const text = body.toString('utf8').trim();
   if (text.length === 0) return undefined;
   prescanXml(text);
-  const valid = XMLValidator.validate(text);
+  const { parser, validator } = xmlCodec();
+  const valid = validator.validate(text);
   if (valid !== true) throw new ZtpError('SZTP_MALFORMED_MESSAGE', `request body is not well-formed XML: ${valid.err.msg} (line ${valid.err.line})`);
   let doc: Record<string, unknown>;
   try {
-    doc = xmlParser.parse(text) as Record<string, unknown>;
+    doc = parser.parse(text) as Record<string, unknown>;
   } catch (err) {
     // Whatever the pre-scan missed, the parser's refusal is the client's mistake, not a 500.
     throw new ZtpError('SZTP_MALFORMED_MESSAGE', `request body is refused by the XML parser: ${(err as Error).message}`, { cause: err });

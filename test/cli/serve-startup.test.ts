@@ -132,7 +132,7 @@ describe('ztp serve start-up output (issue 10)', () => {
 // for a hardwareModuleName serial, or the CMS code of the first bootstrap reply). No start loads
 // TypeBox (the configuration is checked by src/schema.ts; TypeBox words an error only when the
 // check fails), @opentelemetry/api (no collector configured) nor prom-client (nothing counted or
-// scraped yet). A module hook in the child names every package it resolves from node_modules
+// scraped yet) nor fast-xml-parser (no XML body yet). A module hook in the child names every package it resolves from node_modules
 // on stderr.
 describe('ztp serve start-up path (issue 12)', () => {
   beforeAll(() => buildCli(), 300_000);
@@ -175,6 +175,8 @@ describe('ztp serve start-up path (issue 12)', () => {
       expect(start).not.toContain('@sinclair/typebox');
       expect(start).not.toContain('@opentelemetry/api');
       expect(start).not.toContain('prom-client');
+      // fast-xml-parser is required on the first XML body, not imported at start
+      expect(start).not.toContain('fast-xml-parser');
     }
   }, 180_000);
 });
