@@ -12,6 +12,8 @@
 // tsc into a directory) serves in the same rounds, so before/after share the machine's load.
 // --memory-trace: each `ztp serve` loads bench/images/memtrace.js, which samples where its RSS is
 // (smaps by kind of mapping, V8 spaces, external memory); the bench prints that at each case's peak.
+// It also writes DIR/<name>.heapprofile (allocations by function, bench/profile/alloc-summary.js).
+// Both perturb the process (sampling allocates): take CPU figures from runs without it.
 // --server-cpu-prof DIR: a V8 CPU profile per `ztp serve` in DIR/<ours|before>/ (read it with
 // bench/profile/summary.js).
 //
@@ -190,7 +192,7 @@ async function startZtp(name, distDir, dataDir, work, cleanup) {
   const logFile = openSync(join(work, `${name}.log`), 'w');
   const traceFile = MEMTRACE ? join(MEMTRACE, `${name}.jsonl`) : undefined;
   const nodeArgs = [...NODE_ARGS, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE, name)] : []), ...(traceFile ? ['--import', pathToFileURL(join(here, 'memtrace.js')).href] : [])];
-  const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', entry], { env: { ...process.env, ZTP_CONFIG: configFile, ...(traceFile ? { MEMTRACE_OUT: traceFile } : {}) }, stdio: ['ignore', logFile, 'pipe'] });
+  const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', entry], { env: { ...process.env, ZTP_CONFIG: configFile, ...(traceFile ? { MEMTRACE_OUT: traceFile, MEMTRACE_ALLOC: traceFile.replace(/\.jsonl$/, '.heapprofile') } : {}) }, stdio: ['ignore', logFile, 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c) => (stderr = (stderr + c).slice(-20_000)));
   cleanup.push(async () => {

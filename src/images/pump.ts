@@ -66,63 +66,125 @@ export function sharedBudget(chunkSize: number, totalBytes = DEFAULT_BUFFER_BYTE
   return b;
 }
 
-function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fsRead(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(n))));
-}
+/**
+ * Largest single write on a TLS connection. Node encrypts a whole write into the connection's
+ * output buffer (malloc'd) before any of it reaches the socket, so a 256 KiB write held 256 KiB of
+ * ciphertext per connection on top of our plaintext buffer (issue 12: +19 MiB of malloc heap at
+ * 64 HTTPS readers). Written in slices, each after the previous one left, a connection holds at
+ * most one slice of ciphertext.
+ */
+export const TLS_WRITE_SLICE = 64 * 1024;
 
 const gone = () => Object.assign(new Error('client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 
-/** res.write resolving once the chunk was handed to the kernel (so its buffer may be reused). */
-function writeChunk(res: ServerResponse, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (res.destroyed) return reject(gone());
-    const onClose = () => reject(gone());
-    res.once('close', onClose);
-    res.write(chunk, (err) => {
-      res.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    });
-  });
-}
+type Slot = 'idle' | 'reading' | 'ready' | 'writing';
 
 /**
  * Streams one span of the file into the response: reads the next chunk while the previous one
- * is written when the budget allows a second buffer, else one chunk at a time.
+ * is written when the budget allows a second buffer, else one chunk at a time. Callbacks, not a
+ * promise per read and per write: this runs once per chunk, and every promise, closure and
+ * listener it allocated was garbage that V8 kept in memory under load (issue 12).
+ *
+ * A buffer goes back to the budget when nothing can touch it any more: not while the thread pool
+ * reads into it (even if the client left), and not while a write holds it, unless the response
+ * closed (its writes were cancelled with the socket).
  */
 export async function sendSpan(fd: number, res: ServerResponse, r: ByteRange, budget: BufferBudget, track: (n: number) => void, end: boolean): Promise<void> {
-  const chunkSize = budget.chunkSize;
-  const held: Buffer[] = [await budget.acquire()];
-  const total = r.end - r.start + 1;
-  // a span that fits in one chunk needs no second buffer
-  if (total > chunkSize) {
-    const second = budget.tryAcquire();
-    if (second) held.push(second);
-  }
-  let writing: Promise<void> | undefined;
-  let pos = r.start;
-  let which = 0;
-  try {
-    while (pos <= r.end) {
-      if (res.destroyed) throw gone();
-      const buf = held[which]!;
-      which = (which + 1) % held.length;
-      // with one buffer, the previous write must finish before it is refilled
-      if (held.length === 1 && writing) await writing;
-      const n = await readAt(fd, buf, Math.min(chunkSize, r.end - pos + 1), pos);
-      if (n === 0) throw new Error(`image file shorter than its catalogue size (EOF at ${pos})`);
-      if (writing) await writing;
-      writing = writeChunk(res, buf.subarray(0, n));
-      // a rejected write is observed by the next await; keep it from being reported unhandled meanwhile
-      writing.catch(() => undefined);
-      pos += n;
-      track(n);
+  const first = await budget.acquire();
+  return new Promise<void>((resolve, reject) => {
+    const chunkSize = budget.chunkSize;
+    const slice = (res.socket as { encrypted?: boolean } | null)?.encrypted === true ? TLS_WRITE_SLICE : Infinity;
+    const slots = new Map<Buffer, Slot>([[first, 'idle']]);
+    // a span that fits in one chunk needs no second buffer
+    if (r.end - r.start + 1 > chunkSize) {
+      const second = budget.tryAcquire();
+      if (second) slots.set(second, 'idle');
     }
-    if (writing) await writing;
-  } finally {
-    // Only buffers no write still holds go back.
-    if (writing) await writing.catch(() => undefined);
-    for (const b of held) budget.release(b);
-  }
-  if (end) res.end();
+    const ready: { buf: Buffer; n: number }[] = [];
+    let pos = r.start;
+    let reading = false;
+    let writing: { buf: Buffer; n: number; at: number } | undefined;
+    let settled = false;
+
+    const release = (b: Buffer) => {
+      if (!slots.delete(b)) return;
+      budget.release(b);
+      if (settled && slots.size === 0) res.off('close', onClose);
+    };
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      // what no read or write holds goes back now; the rest when its read or write is over
+      for (const [b, slot] of [...slots]) if (slot === 'idle' || slot === 'ready') release(b);
+      if (slots.size === 0) res.off('close', onClose);
+      if (err) return reject(err);
+      if (end) res.end();
+      resolve();
+    };
+    function onClose() {
+      settle(gone());
+      // the socket is gone and its writes with it; a read in progress still owns its buffer
+      for (const [b, slot] of [...slots]) if (slot !== 'reading') release(b);
+    }
+    const onRead = (buf: Buffer) => (err: Error | null, n: number) => {
+      reading = false;
+      if (settled) return release(buf);
+      if (err) {
+        slots.set(buf, 'idle');
+        return settle(err);
+      }
+      if (n === 0) {
+        slots.set(buf, 'idle');
+        return settle(new Error(`image file shorter than its catalogue size (EOF at ${pos})`));
+      }
+      pos += n;
+      slots.set(buf, 'ready');
+      ready.push({ buf, n });
+      step();
+    };
+    const onWritten = (err?: Error | null) => {
+      const w = writing!;
+      if (settled) {
+        writing = undefined;
+        return release(w.buf);
+      }
+      if (err) {
+        writing = undefined;
+        slots.set(w.buf, 'idle');
+        return settle(err);
+      }
+      if (w.at < w.n) return writeSlice(w);
+      writing = undefined;
+      slots.set(w.buf, 'idle');
+      step();
+    };
+    const writeSlice = (w: { buf: Buffer; n: number; at: number }) => {
+      const len = Math.min(slice, w.n - w.at);
+      const part = w.buf.subarray(w.at, w.at + len);
+      w.at += len;
+      track(len);
+      res.write(part, onWritten);
+    };
+    function step(): void {
+      if (settled) return;
+      if (res.destroyed) return settle(gone());
+      if (!reading && pos <= r.end) {
+        for (const [b, slot] of slots) {
+          if (slot !== 'idle') continue;
+          reading = true;
+          slots.set(b, 'reading');
+          fsRead(fd, b, 0, Math.min(chunkSize, r.end - pos + 1), pos, onRead(b));
+          break;
+        }
+      }
+      if (!writing && ready.length > 0) {
+        const next = ready.shift()!;
+        slots.set(next.buf, 'writing');
+        writeSlice((writing = { buf: next.buf, n: next.n, at: 0 }));
+      }
+      if (!reading && !writing && ready.length === 0 && pos > r.end) settle();
+    }
+    res.on('close', onClose);
+    step();
+  });
 }
