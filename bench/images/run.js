@@ -6,7 +6,7 @@
 //
 //   node bench/images/run.js [--rounds 3] [--seconds 8] [--big-gib 2] [--only id,id]
 //                            [--no-build] [--server-cpu-prof DIR] [--node-args '--max-semi-space-size=2']
-//                            [--against <dist of another build>] [--memory-trace DIR] [--keep]
+//                            [--against <dist of another build>] [--against-node-args '…'] [--memory-trace DIR] [--keep]
 //
 // --against: a second `ztp serve` from another build (e.g. main before a change, compiled with
 // tsc into a directory) serves in the same rounds, so before/after share the machine's load.
@@ -43,6 +43,8 @@ const PROFILE = opt('server-cpu-prof', null) && resolve(opt('server-cpu-prof'));
 const AGAINST = opt('against', null) && resolve(opt('against'));
 const MEMTRACE = opt('memory-trace', null) && resolve(opt('memory-trace'));
 const NODE_ARGS = (opt('node-args', '') ?? '').split(' ').filter(Boolean);
+// node options of the --against server (default: the same as --node-args)
+const AGAINST_NODE_ARGS = opt('against-node-args', null) === null ? NODE_ARGS : opt('against-node-args').split(' ').filter(Boolean);
 const here = import.meta.dirname;
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
@@ -191,7 +193,7 @@ async function startZtp(name, distDir, dataDir, work, cleanup) {
   const entry = `import { main } from ${JSON.stringify(join(distDir, 'cli/main.js'))}; process.exitCode = await main(['serve']);`;
   const logFile = openSync(join(work, `${name}.log`), 'w');
   const traceFile = MEMTRACE ? join(MEMTRACE, `${name}.jsonl`) : undefined;
-  const nodeArgs = [...NODE_ARGS, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE, name)] : []), ...(traceFile ? ['--import', pathToFileURL(join(here, 'memtrace.js')).href] : [])];
+  const nodeArgs = [...(name === 'before' ? AGAINST_NODE_ARGS : NODE_ARGS), ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE, name)] : []), ...(traceFile ? ['--import', pathToFileURL(join(here, 'memtrace.js')).href] : [])];
   const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', entry], { env: { ...process.env, ZTP_CONFIG: configFile, ...(traceFile ? { MEMTRACE_OUT: traceFile, MEMTRACE_ALLOC: traceFile.replace(/\.jsonl$/, '.heapprofile') } : {}) }, stdio: ['ignore', logFile, 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (c) => (stderr = (stderr + c).slice(-20_000)));
@@ -319,6 +321,7 @@ async function main() {
     p(`${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model.trim()}, Linux ${release()}, node ${process.version}; ${ROUNDS} rounds alternating which server goes first, ${SECONDS} s per concurrent case; loopback`);
     p(`load generators (wrk -t2, curl) and servers share the ${cpus().length} cores; other engineers were using the machine: load average ${load0.map((x) => x.toFixed(1)).join(' ')} before, ${load1.map((x) => x.toFixed(1)).join(' ')} after (${((Date.now() - t0) / 1000) | 0} s)`);
     if (NODE_ARGS.length) p(`ztp serve ran with node ${NODE_ARGS.join(' ')}`);
+    if (AGAINST && AGAINST_NODE_ARGS !== NODE_ARGS) p(`ztp serve (before) ran with node ${AGAINST_NODE_ARGS.join(' ') || '(no options)'}`);
     if (AGAINST) p(`\`ztp serve\` (before) is the build in ${AGAINST}, run in the same rounds (its own data directory, the same blob inodes)`);
     p(`RSS after start and warm-up, before the cases: ${names_.map((n) => `${LABEL[n]} ${(idleRss[n] / MIB).toFixed(0)} MiB`).join(', ')} (ztp serve: every service, not only images)`);
     p(`TLS as negotiated: ${names_.map((n) => `${LABEL[n]} ${servers[n].tls}`).join('; ')}`);

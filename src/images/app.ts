@@ -48,7 +48,7 @@ export interface ImagesAppDeps {
   now?: () => number;
   /** read size of the file streams, bytes (ignored when `buffers` is given) */
   chunkSize?: number;
-  /** read buffers (default: the process-wide 16 MiB budget for chunkSize) */
+  /** read buffers (default: the process-wide 8 MiB budget for chunkSize) */
   buffers?: BufferBudget;
   /** test seam: the identity of the peer (default: read the TLS socket) */
   peerIdentity?: (req: FastifyRequest) => PeerIdentity;
