@@ -17,7 +17,7 @@ import type { BlobLease } from './blob-reader.js';
 import type { ImageCatalogue, ImageEntry } from './catalogue.js';
 import { evaluateConditionals, httpDate } from './conditional.js';
 import { parseTarget, type ImageTarget } from './paths.js';
-import { sendSpan, sharedBudget, type BufferBudget } from './pump.js';
+import { READ_PLAN, sendSpan, sharedBudget, type BufferBudget } from './pump.js';
 import { contentRange, parseRange, planMultipart, rangeLength, unsatisfiedRange, type RangePolicy } from './range.js';
 import type { DownloadRecorder } from './recorder.js';
 import type { ImageView } from './urls.js';
@@ -46,9 +46,9 @@ export interface ImagesAppDeps {
   rangePolicy?: RangePolicy;
   /** epoch ms; tests pin it */
   now?: () => number;
-  /** read size of the file streams, bytes (ignored when `buffers` is given) */
+  /** read size of the file streams, bytes (default READ_PLAN[scheme]; ignored when `buffers` is given) */
   chunkSize?: number;
-  /** read buffers (default: the process-wide 8 MiB budget for chunkSize) */
+  /** read buffers (default: the process-wide budget of READ_PLAN[scheme]) */
   buffers?: BufferBudget;
   /** test seam: the identity of the peer (default: read the TLS socket) */
   peerIdentity?: (req: FastifyRequest) => PeerIdentity;
@@ -152,7 +152,8 @@ function entryHeaders(entry: ImageEntry): EntryHeaders {
 export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstance> {
   const { catalogue, config, log } = deps;
   const now = deps.now ?? Date.now;
-  const buffers = deps.buffers ?? sharedBudget(deps.chunkSize ?? 256 * 1024);
+  const plan = READ_PLAN[deps.scheme];
+  const buffers = deps.buffers ?? sharedBudget(deps.chunkSize ?? plan.chunkSize, plan.budgetBytes);
   const peerIdentity = deps.peerIdentity ?? tlsPeerIdentity;
   const classify = viewClassifier(config);
   // keyed by name, digest and catalogue version: a replaced image gets new headers

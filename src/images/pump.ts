@@ -1,6 +1,7 @@
 // The file pump: positional reads of an open blob into pooled buffers, written to the response
 // with backpressure. Memory is bounded for the whole process, not per response (issue 12: RSS
-// grew with concurrent readers): every read buffer comes from one BufferBudget; a response waits
+// grew with concurrent readers): every read buffer comes from its listener's BufferBudget (READ_PLAN:
+// one for plain HTTP, one for HTTPS, shared by every response of the process); a response waits
 // for its first buffer when the budget is spent, and takes a second (to read the next chunk while
 // the previous one is written) only if one is free, so no response ever waits while holding one
 // and the budget cannot deadlock. Buffers are reused most-recently-released first, which keeps
@@ -57,12 +58,23 @@ export class BufferBudget {
 
 const shared = new Map<number, BufferBudget>();
 /**
- * 8 MiB of read buffers (32 × 256 KiB) for the whole process, whatever the number of readers.
- * A buffer is held from its read until the kernel took the write, so on a LAN 32 keep 256 readers
- * busy (issue 12: 8 and 16 MiB served the same MiB/s in the bench; 16 MiB cost 8 MiB more RSS).
- * Over TLS each buffer in a write also has its ciphertext in Node's TLS output buffer, so HTTPS
- * readers can hold up to twice this.
+ * Read size and buffer budget per listener, process-wide (both budgets together: 12 MiB of
+ * buffers, at most 16 MiB with the TLS ciphertext below). Measured in the same runs (issue 12,
+ * README "Benchmarks"):
+ * - Plain HTTP: 1 MiB reads cost 0.67–0.72 s of CPU per GiB against 0.86–0.96 with 256 KiB (a
+ *   quarter of the thread-pool hand-offs and socket writes); 8 of them keep 256 readers busy on a
+ *   LAN, because a buffer is held only from its read until the kernel took its write.
+ * - HTTPS: Node encrypts a whole write into the connection's output buffer before sending any of
+ *   it, so each buffer in a write has a ciphertext copy beside it (1 MiB reads: 177 MiB peak at 64
+ *   readers). 256 KiB reads keep that copy small for 6% more CPU per GiB; 16 buffers are plenty
+ *   where AES, not the reads, sets the pace.
  */
+export const READ_PLAN = {
+  http: { chunkSize: 1024 * 1024, budgetBytes: 8 * 1024 * 1024 },
+  https: { chunkSize: 256 * 1024, budgetBytes: 4 * 1024 * 1024 },
+} as const;
+
+/** Default budget size for sharedBudget() callers that name none. */
 export const DEFAULT_BUFFER_BYTES = 8 * 1024 * 1024;
 
 /** The process-wide budget for one chunk size (both image listeners share it). */
