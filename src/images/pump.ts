@@ -84,6 +84,17 @@ export function sharedBudget(chunkSize: number, totalBytes = DEFAULT_BUFFER_BYTE
   return b;
 }
 
+/**
+ * Largest single write on a TLS connection. For a write of N bytes Node's TLS layer allocates one
+ * ciphertext buffer of about N + 5% (NodeBIO's "TLS allocation hint") and keeps it for the
+ * connection's life: 256 KiB writes left ~280 KiB of malloc'd memory per HTTPS connection (18 MiB
+ * at 64 readers, heaptrack's largest peak consumer; 1 MiB writes, ~1.1 MiB each), so RSS grew
+ * with HTTPS readers whatever our budget. In 64 KiB slices, each after the previous one left, a
+ * connection keeps ~82 KiB. The price, measured in the same runs: ~15% more server CPU per GiB
+ * over HTTPS (more, smaller writes); 128 KiB slices cost the same and kept 3 MiB more.
+ */
+export const TLS_WRITE_SLICE = 64 * 1024;
+
 const gone = () => Object.assign(new Error('client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 
 type Slot = 'idle' | 'reading' | 'ready' | 'writing';
@@ -102,6 +113,7 @@ export async function sendSpan(fd: number, res: ServerResponse, r: ByteRange, bu
   const first = await budget.acquire();
   return new Promise<void>((resolve, reject) => {
     const chunkSize = budget.chunkSize;
+    const slice = (res.socket as { encrypted?: boolean } | null)?.encrypted === true ? TLS_WRITE_SLICE : chunkSize;
     const slots = new Map<Buffer, Slot>([[first, 'idle']]);
     // a span that fits in one chunk needs no second buffer
     if (r.end - r.start + 1 > chunkSize) {
@@ -111,7 +123,7 @@ export async function sendSpan(fd: number, res: ServerResponse, r: ByteRange, bu
     const ready: { buf: Buffer; n: number }[] = [];
     let pos = r.start;
     let reading = false;
-    let writing: { buf: Buffer; n: number } | undefined;
+    let writing: { buf: Buffer; n: number; at: number } | undefined;
     let settled = false;
 
     const release = (b: Buffer) => {
@@ -150,8 +162,16 @@ export async function sendSpan(fd: number, res: ServerResponse, r: ByteRange, bu
       ready.push({ buf, n });
       step();
     };
+    const writeSlice = (w: { buf: Buffer; n: number; at: number }) => {
+      const len = Math.min(slice, w.n - w.at);
+      const part = w.buf.subarray(w.at, w.at + len);
+      w.at += len;
+      track(len);
+      res.write(part, onWritten);
+    };
     const onWritten = (err?: Error | null) => {
       const w = writing!;
+      if (!settled && !err && w.at < w.n) return writeSlice(w);
       writing = undefined;
       if (settled) return release(w.buf);
       slots.set(w.buf, 'idle');
@@ -171,10 +191,9 @@ export async function sendSpan(fd: number, res: ServerResponse, r: ByteRange, bu
         }
       }
       if (!writing && ready.length > 0) {
-        writing = ready.shift()!;
-        slots.set(writing.buf, 'writing');
-        track(writing.n);
-        res.write(writing.buf.subarray(0, writing.n), onWritten);
+        const next = ready.shift()!;
+        slots.set(next.buf, 'writing');
+        writeSlice((writing = { ...next, at: 0 }));
       }
       if (!reading && !writing && ready.length === 0 && pos > r.end) settle();
     }

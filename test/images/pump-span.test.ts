@@ -9,7 +9,7 @@ import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BufferBudget, sendSpan } from '../../src/images/pump.js';
+import { BufferBudget, sendSpan, TLS_WRITE_SLICE } from '../../src/images/pump.js';
 
 const CHUNK = 64 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'ztp-pump-span-'));
@@ -26,6 +26,7 @@ afterAll(() => {
 /** A ServerResponse as far as sendSpan uses it: write(chunk, cb), end(), 'close', destroyed. */
 class FakeResponse extends EventEmitter {
   destroyed = false;
+  socket: { encrypted?: boolean } | null = null;
   ended = false;
   readonly body: Buffer[] = [];
   /** write callbacks not yet called */
@@ -65,6 +66,31 @@ describe('sendSpan: who gives a buffer back', () => {
     expect(budget.inUseCount).toBe(0);
     expect(budget.peakInUse).toBe(2);
     expect(res.listenerCount('close')).toBe(0);
+  });
+
+  it('over TLS, writes go out in slices of at most TLS_WRITE_SLICE, one after another, and the bytes are exact', async () => {
+    const chunk = 4 * TLS_WRITE_SLICE;
+    const big = new BufferBudget(chunk, 2);
+    let inFlight = 0;
+    let most = 0;
+    const res = new FakeResponse((r) => {
+      most = Math.max(most, ++inFlight);
+      const cb = r.pending.shift()!;
+      setImmediate(() => {
+        inFlight--;
+        cb();
+      });
+    });
+    res.socket = { encrypted: true };
+    await sendSpan(fd, asRes(res), { start: 7, end: DATA.length - 1 }, big, () => undefined, true);
+    expect(Buffer.concat(res.body).equals(DATA.subarray(7))).toBe(true);
+    expect(Math.max(...res.body.map((b) => b.length))).toBe(TLS_WRITE_SLICE);
+    expect(most).toBe(1);
+    expect(big.inUseCount).toBe(0);
+    // plain HTTP: one write per chunk
+    const plain = new FakeResponse();
+    await sendSpan(fd, asRes(plain), { start: 0, end: chunk - 1 }, big, () => undefined, true);
+    expect(plain.body.map((b) => b.length)).toEqual([chunk]);
   });
 
   it('client leaves while a write is held and the next read is in flight: the read keeps its buffer until it is done', async () => {
