@@ -55,6 +55,7 @@ const CASES = [
   { id: 'full100', label: `100 concurrent full downloads, ${FULL_MIB} MiB`, scheme: 'http', file: 'full', conns: 100 },
   { id: 'ranges256', label: '256 clients × random 1 MiB ranges', scheme: 'http', file: 'big', conns: 256, range: MIB },
   { id: 'tls-ranges64', label: 'HTTPS: 64 clients × random 1 MiB ranges', scheme: 'https', file: 'big', conns: 64, range: MIB },
+  { id: 'tls-ranges256', label: 'HTTPS: 256 clients × random 1 MiB ranges', scheme: 'https', file: 'big', conns: 256, range: MIB },
   { id: 'tls-single', label: `HTTPS: single stream ${TLS_GIB} GiB (curl)`, scheme: 'https', file: 'mid' },
 ].filter((c) => ONLY.length === 0 || ONLY.includes(c.id));
 
