@@ -6,6 +6,16 @@
 //
 //   node bench/images/run.js [--rounds 3] [--seconds 8] [--big-gib 2] [--only id,id]
 //                            [--no-build] [--server-cpu-prof DIR] [--node-args '--max-semi-space-size=2']
+//                            [--against <dist of another build>] [--against-node-args '…'] [--memory-trace DIR] [--keep]
+//
+// --against: a second `ztp serve` from another build (e.g. main before a change, compiled with
+// tsc into a directory) serves in the same rounds, so before/after share the machine's load.
+// --memory-trace: each `ztp serve` loads bench/images/memtrace.js, which samples where its RSS is
+// (smaps by kind of mapping, V8 spaces, external memory); the bench prints that at each case's peak.
+// It also writes DIR/<name>.heapprofile (allocations by function, bench/profile/alloc-summary.js).
+// Both perturb the process (sampling allocates): take CPU figures from runs without it.
+// --server-cpu-prof DIR: a V8 CPU profile per `ztp serve` in DIR/<ours|before>/ (read it with
+// bench/profile/summary.js).
 //
 // Load generators: wrk (C, epoll, 2 threads; a Lua script picks random ranges) for the concurrent
 // cases, curl for single streams. They share the 2 cores with the server, so the CPU they burn is
@@ -15,7 +25,8 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync, existsSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { args, compiledSources, log, opt, root } from '../common.js';
@@ -28,8 +39,12 @@ const FULL_MIB = 64;
 const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;
 const ONLY = (opt('only', '') ?? '').split(',').filter(Boolean);
-const PROFILE = opt('server-cpu-prof', null);
+const PROFILE = opt('server-cpu-prof', null) && resolve(opt('server-cpu-prof'));
+const AGAINST = opt('against', null) && resolve(opt('against'));
+const MEMTRACE = opt('memory-trace', null) && resolve(opt('memory-trace'));
 const NODE_ARGS = (opt('node-args', '') ?? '').split(' ').filter(Boolean);
+// node options of the --against server (default: the same as --node-args)
+const AGAINST_NODE_ARGS = opt('against-node-args', null) === null ? NODE_ARGS : opt('against-node-args').split(' ').filter(Boolean);
 const here = import.meta.dirname;
 const TICK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
@@ -40,6 +55,7 @@ const CASES = [
   { id: 'full100', label: `100 concurrent full downloads, ${FULL_MIB} MiB`, scheme: 'http', file: 'full', conns: 100 },
   { id: 'ranges256', label: '256 clients × random 1 MiB ranges', scheme: 'http', file: 'big', conns: 256, range: MIB },
   { id: 'tls-ranges64', label: 'HTTPS: 64 clients × random 1 MiB ranges', scheme: 'https', file: 'big', conns: 64, range: MIB },
+  { id: 'tls-ranges256', label: 'HTTPS: 256 clients × random 1 MiB ranges', scheme: 'https', file: 'big', conns: 256, range: MIB },
   { id: 'tls-single', label: `HTTPS: single stream ${TLS_GIB} GiB (curl)`, scheme: 'https', file: 'mid' },
 ].filter((c) => ONLY.length === 0 || ONLY.includes(c.id));
 
@@ -122,6 +138,7 @@ async function runCase(c, base, caFile, serverPids) {
   const pids = serverPids();
   const peak = rssWatch(pids);
   const cpu0 = cpuSeconds(pids);
+  const at0 = Date.now();
   const t0 = performance.now();
   let r;
   if (!c.conns) {
@@ -140,6 +157,8 @@ async function runCase(c, base, caFile, serverPids) {
   }
   r.serverCpu = cpuSeconds(pids) - cpu0;
   r.rss = peak();
+  r.t0 = at0;
+  r.t1 = Date.now();
   return r;
 }
 
@@ -155,6 +174,42 @@ function tlsOf(port, caFile) {
   const r = spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-CAfile', caFile, '-brief'], { input: '', encoding: 'utf8', timeout: 10_000 });
   const text = `${r.stdout}${r.stderr}`;
   return `${/Protocol version: (\S+)/.exec(text)?.[1] ?? '?'} ${/Ciphersuite: (\S+)/.exec(text)?.[1] ?? '?'}`;
+}
+
+const LABEL = { nginx: 'nginx', ours: '`ztp serve`', before: '`ztp serve` (before)' };
+
+function readTrace(file) {
+  try {
+    return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
+}
+
+/** Starts `ztp serve` of the build in `distDir` on `dataDir`, images on kernel-picked ports; resolves once it is up. */
+async function startZtp(name, distDir, dataDir, work, cleanup) {
+  const [bPort, aPort, iPort, iTlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const configFile = join(work, `${name}.json`);
+  writeFileSync(configFile, JSON.stringify({ dataDir, publicHost: '127.0.0.1', bootstrap: { host: '127.0.0.1', port: bPort }, api: { host: '127.0.0.1', port: aPort }, images: { host: '127.0.0.1', port: iPort, tlsPort: iTlsPort } }));
+  const entry = `import { main } from ${JSON.stringify(join(distDir, 'cli/main.js'))}; process.exitCode = await main(['serve']);`;
+  const logFile = openSync(join(work, `${name}.log`), 'w');
+  const traceFile = MEMTRACE ? join(MEMTRACE, `${name}.jsonl`) : undefined;
+  const nodeArgs = [...(name === 'before' ? AGAINST_NODE_ARGS : NODE_ARGS), ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE, name)] : []), ...(traceFile ? ['--import', pathToFileURL(join(here, 'memtrace.js')).href] : [])];
+  const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', entry], { env: { ...process.env, ZTP_CONFIG: configFile, ...(traceFile ? { MEMTRACE_OUT: traceFile, MEMTRACE_ALLOC: traceFile.replace(/\.jsonl$/, '.heapprofile') } : {}) }, stdio: ['ignore', logFile, 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c) => (stderr = (stderr + c).slice(-20_000)));
+  cleanup.push(async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  });
+  await new Promise((res, rej) => {
+    child.stderr.on('data', () => stderr.includes('admin token:') && res());
+    child.once('exit', (code) => rej(new Error(`ztp serve (${name}) exited ${code}: ${stderr.slice(-2000)}`)));
+    setTimeout(() => rej(new Error(`ztp serve (${name}) not up after 60 s: ${stderr.slice(-2000)}`)), 60_000).unref();
+  });
+  return { child, base: { http: `http://127.0.0.1:${iPort}`, https: `https://127.0.0.1:${iTlsPort}` }, tlsPort: iTlsPort };
 }
 
 async function main() {
@@ -216,45 +271,40 @@ async function main() {
       }
     };
 
-    // --- ztp serve with every default service; images on kernel-picked ports
-    const [bPort, aPort, iPort, iTlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const configFile = join(work, 'ztp.json');
-    writeFileSync(configFile, JSON.stringify({ dataDir, publicHost: '127.0.0.1', bootstrap: { host: '127.0.0.1', port: bPort }, api: { host: '127.0.0.1', port: aPort }, images: { host: '127.0.0.1', port: iPort, tlsPort: iTlsPort } }));
-    const entry = `import { main } from ${JSON.stringify(join(dist, 'cli/main.js'))}; process.exitCode = await main(['serve']);`;
-    const logFile = openSync(join(work, 'ztp.log'), 'w');
-    const ours = spawn(process.execPath, [...NODE_ARGS, ...(PROFILE ? ['--cpu-prof', '--cpu-prof-dir', PROFILE] : []), '--input-type=module', '-e', entry], { env: { ...process.env, ZTP_CONFIG: configFile }, stdio: ['ignore', logFile, 'pipe'] });
-    let stderr = '';
-    ours.stderr.on('data', (c) => (stderr = (stderr + c).slice(-20_000)));
-    cleanup.push(async () => {
-      if (ours.exitCode !== null) return;
-      const exited = new Promise((r) => ours.once('exit', r));
-      ours.kill('SIGTERM');
-      await exited;
-    });
-    await new Promise((res, rej) => {
-      ours.stderr.on('data', () => stderr.includes('admin token:') && res());
-      ours.once('exit', (code) => rej(new Error(`ztp serve exited ${code}: ${stderr.slice(-2000)}`)));
-      setTimeout(() => rej(new Error(`ztp serve not up after 60 s: ${stderr.slice(-2000)}`)), 60_000).unref();
-    });
+    // --- ztp serve with every default service; images on kernel-picked ports. With --against, a
+    // second `ztp serve` from another build gets a copy of the data directory whose blobs are hard
+    // links (same inodes, so the same page cache) and its own SQLite file and PKI.
+    const ztps = { ours: { dist, dataDir } };
+    if (AGAINST) {
+      const dataBefore = join(work, 'data-before');
+      mkdirSync(dataBefore);
+      execFileSync('sh', ['-c', 'cd "$1" && tar --exclude=./images/sha256 -cf - . | (cd "$2" && tar xf -) && cp -al "$1/images/sha256" "$2/images/sha256"', 'sh', dataDir, dataBefore]);
+      ztps.before = { dist: AGAINST, dataDir: dataBefore };
+    }
+    if (MEMTRACE) mkdirSync(MEMTRACE, { recursive: true });
+    for (const [name, z] of Object.entries(ztps)) Object.assign(z, await startZtp(name, z.dist, z.dataDir, work, cleanup));
     const caFile = join(work, 'ca.pem');
-    writeFileSync(caFile, readFileSync(join(crt, 'cert.pem'), 'utf8') + readFileSync(join(dataDir, 'pki', 'root-ca.crt'), 'utf8'));
+    writeFileSync(caFile, [readFileSync(join(crt, 'cert.pem'), 'utf8'), ...Object.values(ztps).map((z) => readFileSync(join(z.dataDir, 'pki', 'root-ca.crt'), 'utf8'))].join(''));
 
     const servers = {
       nginx: { base: { http: `http://127.0.0.1:${nPort}`, https: `https://127.0.0.1:${nTlsPort}` }, pids: nginxPids, tls: tlsOf(nTlsPort, caFile) },
-      ours: { base: { http: `http://127.0.0.1:${iPort}`, https: `https://127.0.0.1:${iTlsPort}` }, pids: () => [ours.pid], tls: tlsOf(iTlsPort, caFile) },
     };
+    for (const [name, z] of Object.entries(ztps)) servers[name] = { base: z.base, pids: () => [z.child.pid], tls: tlsOf(z.tlsPort, caFile) };
+    const names_ = Object.keys(servers);
     // Warm-up: page cache, and our first-serve digest verification of each blob (issue 11).
     for (const [name, s] of Object.entries(servers)) {
       log(`${name}: warm-up (whole files once)`);
       for (const f of Object.keys(FILES)) execFileSync('curl', ['-sS', '-o', '/dev/null', '--cacert', caFile, `${s.base.https}/images/${f}`, '-o', '/dev/null', `${s.base.http}/images/${f}`]);
     }
-    const idle0 = { nginx: cpuSeconds(nginxPids()), ours: cpuSeconds([ours.pid]) };
-    const idleRss = { nginx: nginxPids().reduce((n, pid) => n + kib(pid, 'VmRSS'), 0), ours: kib(ours.pid, 'VmRSS') };
+    const idle0 = Object.fromEntries(names_.map((n) => [n, cpuSeconds(servers[n].pids())]));
+    const idleRss = Object.fromEntries(names_.map((n) => [n, servers[n].pids().reduce((sum, pid) => sum + kib(pid, 'VmRSS'), 0)]));
+    const idleAt = Date.now();
 
     /** results[caseId][server] = [run, …] */
     const results = {};
     for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 === 0 ? ['nginx', 'ours'] : ['ours', 'nginx'];
+      // every server goes first once in a while: the order rotates each round
+      const order = names_.map((_, i) => names_[(i + round) % names_.length]);
       for (const c of CASES) {
         for (const name of order) {
           log(`round ${round + 1}/${ROUNDS} ${c.id} ${name}`);
@@ -272,29 +322,65 @@ async function main() {
     p(`${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model.trim()}, Linux ${release()}, node ${process.version}; ${ROUNDS} rounds alternating which server goes first, ${SECONDS} s per concurrent case; loopback`);
     p(`load generators (wrk -t2, curl) and servers share the ${cpus().length} cores; other engineers were using the machine: load average ${load0.map((x) => x.toFixed(1)).join(' ')} before, ${load1.map((x) => x.toFixed(1)).join(' ')} after (${((Date.now() - t0) / 1000) | 0} s)`);
     if (NODE_ARGS.length) p(`ztp serve ran with node ${NODE_ARGS.join(' ')}`);
-    p(`RSS after start and warm-up, before the cases: nginx ${(idleRss.nginx / MIB).toFixed(0)} MiB, ztp serve ${(idleRss.ours / MIB).toFixed(0)} MiB (every service, not only images)`);
-    p(`TLS as negotiated: nginx ${servers.nginx.tls}; ztp serve ${servers.ours.tls}`);
+    if (AGAINST && AGAINST_NODE_ARGS !== NODE_ARGS) p(`ztp serve (before) ran with node ${AGAINST_NODE_ARGS.join(' ') || '(no options)'}`);
+    if (AGAINST) p(`\`ztp serve\` (before) is the build in ${AGAINST}, run in the same rounds (its own data directory, the same blob inodes)`);
+    p(`RSS after start and warm-up, before the cases: ${names_.map((n) => `${LABEL[n]} ${(idleRss[n] / MIB).toFixed(0)} MiB`).join(', ')} (ztp serve: every service, not only images)`);
+    p(`TLS as negotiated: ${names_.map((n) => `${LABEL[n]} ${servers[n].tls}`).join('; ')}`);
     p();
     p('| case | server | MiB/s | req/s | p99 ms | server CPU s/GiB | load-gen CPU s/GiB | peak RSS MiB | ztp / nginx (MiB/s, per round) |');
     p('|---|---|---:|---:|---:|---:|---:|---:|---:|');
     const summary = {};
+    const perRound = (rs, a, b, f) => rs[a].map((x, i) => f(x) / f(rs[b][i]));
+    const cpuPerGiB = (r) => r.serverCpu / (r.bytes / GIB);
+    const rate = (r) => r.bytes / r.seconds;
     for (const c of CASES) {
       const rs = results[c.id];
-      const ratios = rs.ours.map((o, i) => o.bytes / o.seconds / (rs.nginx[i].bytes / rs.nginx[i].seconds));
+      const ratios = perRound(rs, 'ours', 'nginx', rate);
       summary[c.id] = { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
-      for (const name of ['nginx', 'ours']) {
+      for (const name of names_) {
         const runs = rs[name];
-        const label = name === 'ours' ? '`ztp serve`' : 'nginx';
         const errors = runs.reduce((n, r) => n + r.errors, 0);
         p(
-          `| ${c.label} | ${label} | ${fmt(runs.map((r) => r.bytes / r.seconds / MIB), 0)} | ${fmt(runs.map((r) => r.requests / r.seconds), 1)} | ${fmt(runs.map((r) => r.p99), 0)} | ` +
-            `${fmt(runs.map((r) => r.serverCpu / (r.bytes / GIB)), 2)} | ${fmt(runs.map((r) => r.genCpu / (r.bytes / GIB)), 2)} | ${fmt(runs.map((r) => r.rss / MIB), 0)} | ` +
-            `${name === 'ours' ? fmt(ratios, 2) : ''}${errors ? ` (${errors} errors)` : ''} |`,
+          `| ${c.label} | ${LABEL[name]} | ${fmt(runs.map((r) => r.bytes / r.seconds / MIB), 0)} | ${fmt(runs.map((r) => r.requests / r.seconds), 1)} | ${fmt(runs.map((r) => r.p99), 0)} | ` +
+            `${fmt(runs.map(cpuPerGiB), 2)} | ${fmt(runs.map((r) => r.genCpu / (r.bytes / GIB)), 2)} | ${fmt(runs.map((r) => r.rss / MIB), 0)} | ` +
+            `${name !== 'nginx' ? fmt(perRound(rs, name, 'nginx', rate), 2) : ''}${errors ? ` (${errors} errors)` : ''} |`,
         );
       }
     }
+    if (AGAINST) {
+      p();
+      p('this build / --against build, per round (CPU per GiB; peak RSS):');
+      for (const c of CASES) {
+        const rs = results[c.id];
+        p(`- ${c.label}: CPU s/GiB ${fmt(perRound(rs, 'ours', 'before', cpuPerGiB), 2)}; peak RSS ${fmt(perRound(rs, 'ours', 'before', (r) => r.rss), 2)}`);
+      }
+    }
+    if (MEMTRACE) {
+      p();
+      p(`where RSS is at each case's peak sample (--memory-trace, every 250 ms; MiB, median over rounds): brk = main malloc arena, arenas = glibc thread arenas (count), v8 = V8 heap pages, mmap = malloc'd blocks ≥ 128 KiB, anon = other anonymous`);
+      p('| case | server | RSS | brk | arenas (n) | v8 pages | mmap | anon | files+stacks | V8 new / old / large committed | external / arrayBuffers |');
+      p('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+      const traces = Object.fromEntries(Object.keys(ztps).map((n) => [n, readTrace(join(MEMTRACE, `${n}.jsonl`))]));
+      const row = (label, name, samples) => {
+        const m = (f) => (median(samples.map(f)) / MIB).toFixed(0);
+        p(
+          `| ${label} | ${LABEL[name]} | ${m((x) => x.rss)} | ${m((x) => x.smaps.brk)} | ${m((x) => x.smaps.arenas)} (${median(samples.map((x) => x.smaps.arenaCount))}) | ${m((x) => x.smaps.v8Pages)} | ${m((x) => x.smaps.mallocMmap)} | ${m((x) => x.smaps.anonOther)} | ` +
+            `${m((x) => x.smaps.file + x.smaps.stack)} | ${m((x) => x.spaces.new ?? 0)} / ${m((x) => x.spaces.old ?? 0)} / ${m((x) => x.spaces.large_object ?? 0)} | ${m((x) => x.external)} / ${m((x) => x.arrayBuffers)} |`,
+        );
+      };
+      for (const name of Object.keys(ztps)) {
+        const before = traces[name].filter((x) => x.t <= idleAt);
+        if (before.length) row('after start and warm-up', name, [before[before.length - 1]]);
+      }
+      for (const c of CASES) {
+        for (const name of Object.keys(ztps)) {
+          const peaks = results[c.id][name].map((r) => traces[name].filter((x) => x.t >= r.t0 && x.t <= r.t1).reduce((a, b) => (a && a.rss >= b.rss ? a : b), undefined)).filter(Boolean);
+          if (peaks.length) row(c.label, name, peaks);
+        }
+      }
+    }
     p();
-    p(`idle-to-end CPU: nginx ${(cpuSeconds(nginxPids()) - idle0.nginx).toFixed(1)} s, ztp serve ${(cpuSeconds([ours.pid]) - idle0.ours).toFixed(1)} s; ztp serve log: ${readFileSync(join(work, 'ztp.log'), 'utf8').split('\n').length - 1} lines`);
+    p(`idle-to-end CPU: ${names_.map((n) => `${LABEL[n]} ${(cpuSeconds(servers[n].pids()) - idle0[n]).toFixed(1)} s`).join(', ')}; ztp serve log: ${readFileSync(join(work, 'ours.log'), 'utf8').split('\n').length - 1} lines`);
     console.log(lines.join('\n'));
     const out = join(root, 'bench/out');
     mkdirSync(out, { recursive: true });

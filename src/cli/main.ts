@@ -28,7 +28,11 @@ export function commandOf(argv: string[]): string | undefined {
  * for nothing (issue 12, bench/startup). Anything else (help, unknown words) loads them all.
  */
 export async function registrarsFor(argv: string[]): Promise<CliRegistrar[]> {
-  if (commandOf(argv) === 'serve') return [(await import('./serve.js')).registerServeCommand];
+  if (commandOf(argv) === 'serve') {
+    // before the suite loads: its heap is sized for a long-running server (src/server-heap.ts)
+    (await import('../server-heap.js')).applyServerHeapSizing();
+    return [(await import('./serve.js')).registerServeCommand];
+  }
   return (await import('./commands.js')).REGISTRARS;
 }
 

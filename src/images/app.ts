@@ -17,7 +17,7 @@ import type { BlobLease } from './blob-reader.js';
 import type { ImageCatalogue, ImageEntry } from './catalogue.js';
 import { evaluateConditionals, httpDate } from './conditional.js';
 import { parseTarget, type ImageTarget } from './paths.js';
-import { sendSpan, sharedBudget, type BufferBudget } from './pump.js';
+import { READ_PLAN, sendSpan, sharedBudget, type BufferBudget } from './pump.js';
 import { contentRange, parseRange, planMultipart, rangeLength, unsatisfiedRange, type RangePolicy } from './range.js';
 import type { DownloadRecorder } from './recorder.js';
 import type { ImageView } from './urls.js';
@@ -46,9 +46,9 @@ export interface ImagesAppDeps {
   rangePolicy?: RangePolicy;
   /** epoch ms; tests pin it */
   now?: () => number;
-  /** read size of the file streams, bytes (ignored when `buffers` is given) */
+  /** read size of the file streams, bytes (default READ_PLAN[scheme]; ignored when `buffers` is given) */
   chunkSize?: number;
-  /** read buffers (default: the process-wide 16 MiB budget for chunkSize) */
+  /** read buffers (default: the process-wide budget of READ_PLAN[scheme]) */
   buffers?: BufferBudget;
   /** test seam: the identity of the peer (default: read the TLS socket) */
   peerIdentity?: (req: FastifyRequest) => PeerIdentity;
@@ -78,34 +78,101 @@ function contentTypeOf(name: string): string {
   return 'application/octet-stream';
 }
 
-/** Picks the audience of a request: by Host against the configured base URLs, else a heuristic. */
-export function classifyView(config: Config, hostHeader: string | undefined, scheme: 'http' | 'https', isRange: boolean): ImageView {
-  const host = (hostHeader ?? '').toLowerCase();
-  const matches = (base: string) => {
-    if (!base) return false;
-    try {
-      const u = new URL(base);
-      const port = u.port || (u.protocol === 'https:' ? '443' : '80');
-      const [h, p] = host.startsWith('[') ? [host.slice(0, host.indexOf(']') + 1), host.slice(host.indexOf(']') + 2)] : host.split(':');
-      return u.hostname.toLowerCase() === h && port === (p || (scheme === 'https' ? '443' : '80')) && u.protocol === `${scheme}:`;
-    } catch {
-      return false;
-    }
+/** A configured base URL as the Host header of a request for it reads: host and port, lowercase. */
+interface BaseOrigin {
+  scheme: 'http' | 'https';
+  hostname: string;
+  port: string;
+}
+
+function baseOrigin(base: string): BaseOrigin | undefined {
+  if (!base) return undefined;
+  try {
+    const u = new URL(base);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') return undefined;
+    return { scheme: u.protocol === 'https:' ? 'https' : 'http', hostname: u.hostname.toLowerCase(), port: u.port || (u.protocol === 'https:' ? '443' : '80') };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Picks the audience of a request: by Host against the configured base URLs, else a heuristic.
+ * The base URLs are parsed once per app (viewClassifier), not per request.
+ */
+export function viewClassifier(config: Config): (hostHeader: string | undefined, scheme: 'http' | 'https', isRange: boolean) => ImageView {
+  const bmcBase = baseOrigin(config.images.bmcUrl);
+  const deviceBase = baseOrigin(config.images.deviceUrl);
+  return (hostHeader, scheme, isRange) => {
+    const host = (hostHeader ?? '').toLowerCase();
+    const [h, p] = host.startsWith('[') ? [host.slice(0, host.indexOf(']') + 1), host.slice(host.indexOf(']') + 2)] : host.split(':');
+    const port = p || (scheme === 'https' ? '443' : '80');
+    const matches = (b: BaseOrigin | undefined) => b !== undefined && b.scheme === scheme && b.hostname === h && b.port === port;
+    const bmc = matches(bmcBase);
+    const dev = matches(deviceBase);
+    if (bmc !== dev) return bmc ? 'bmc' : 'device';
+    // BMCs mount over HTTPS with range reads; DPUs download whole files.
+    return isRange ? 'bmc' : 'device';
   };
-  const bmc = matches(config.images.bmcUrl);
-  const dev = matches(config.images.deviceUrl);
-  if (bmc !== dev) return bmc ? 'bmc' : 'device';
-  // BMCs mount over HTTPS with range reads; DPUs download whole files.
-  return isRange ? 'bmc' : 'device';
+}
+
+export function classifyView(config: Config, hostHeader: string | undefined, scheme: 'http' | 'https', isRange: boolean): ImageView {
+  return viewClassifier(config)(hostHeader, scheme, isRange);
+}
+
+/** What every response for one catalogue version of an image says, computed once, not per request. */
+interface EntryHeaders {
+  etag: string;
+  lastModified: number;
+  /** validators and Repr-Digest, by the URL form (by digest: immutable; by name: revalidate) */
+  byName: Record<string, string>;
+  bySha256: Record<string, string>;
+  contentType: string;
+}
+
+function entryHeaders(entry: ImageEntry): EntryHeaders {
+  const etag = `"${entry.sha256}"`;
+  const lastModified = Date.parse(entry.updatedAt);
+  const common = {
+    etag,
+    'last-modified': httpDate(lastModified),
+    'accept-ranges': 'bytes',
+    // RFC 9530 Repr-Digest: lets a client check what it assembled from ranges.
+    'repr-digest': `sha-256=:${Buffer.from(entry.sha256, 'hex').toString('base64')}:`,
+  };
+  return {
+    etag,
+    lastModified,
+    byName: { ...common, 'cache-control': 'no-cache' },
+    bySha256: { ...common, 'cache-control': 'public, max-age=31536000, immutable' },
+    contentType: contentTypeOf(entry.name),
+  };
 }
 
 export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstance> {
   const { catalogue, config, log } = deps;
   const now = deps.now ?? Date.now;
-  const buffers = deps.buffers ?? sharedBudget(deps.chunkSize ?? 256 * 1024);
+  const plan = READ_PLAN[deps.scheme];
+  const buffers = deps.buffers ?? sharedBudget(deps.chunkSize ?? plan.chunkSize, plan.budgetBytes);
   const peerIdentity = deps.peerIdentity ?? tlsPeerIdentity;
+  const classify = viewClassifier(config);
+  // keyed by name, digest and catalogue version: a replaced image gets new headers
+  const headerCache = new Map<string, EntryHeaders>();
+  const headersOf = (entry: ImageEntry): EntryHeaders => {
+    const key = `${entry.name}|${entry.sha256}|${entry.updatedAt}`;
+    let hit = headerCache.get(key);
+    if (!hit) {
+      if (headerCache.size >= 256) headerCache.clear();
+      headerCache.set(key, (hit = entryHeaders(entry)));
+    }
+    return hit;
+  };
   const options: FastifyServerOptions = {
     loggerInstance: log,
+    // No child logger per request: fastify's default builds one (bindings, redaction setup) for
+    // every request, and every line here is logged through `log` with its own fields anyway.
+    // Under a BMC's range reads that was the largest allocation per request after our own.
+    childLoggerFactory: (logger) => logger,
     // we log each response ourselves (download records, refusals)
     logController: new LogController({ disableRequestLogging: true }),
     // Malformed requests, oversized headers (431), timeouts: answered by Node, logged here.
@@ -242,18 +309,10 @@ export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstan
   ): Promise<void> {
     const h = req.headers;
     const size = entry.size;
-    const lastModified = Date.parse(entry.updatedAt);
-    const etag = `"${entry.sha256}"`;
+    const cached = headersOf(entry);
+    const { etag, lastModified } = cached;
     const t = now();
-    const base: Record<string, string | number> = {
-      etag,
-      'last-modified': httpDate(lastModified),
-      'accept-ranges': 'bytes',
-      // By digest: immutable. By name: revalidate (the name may be replaced).
-      'cache-control': target.by === 'sha256' ? 'public, max-age=31536000, immutable' : 'no-cache',
-      // RFC 9530 Repr-Digest: lets a client check what it assembled from ranges.
-      'repr-digest': `sha-256=:${Buffer.from(entry.sha256, 'hex').toString('base64')}:`,
-    };
+    const base = target.by === 'sha256' ? cached.bySha256 : cached.byName;
     const one = (v: string | string[] | undefined) => (Array.isArray(v) ? v.join(', ') : v);
     const cond = evaluateConditionals(
       { ifMatch: one(h['if-match']), ifNoneMatch: one(h['if-none-match']), ifModifiedSince: one(h['if-modified-since']), ifUnmodifiedSince: one(h['if-unmodified-since']), ifRange: one(h['if-range']) },
@@ -277,8 +336,8 @@ export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstan
       log.info({ remote: client, image: entry.name, range: rangeHeader?.slice(0, 128), size }, 'image server: range not satisfiable');
       return fail(res, 416, 'IMAGES_RANGE_NOT_SATISFIABLE', 'range not satisfiable', { 'content-range': unsatisfiedRange(size) });
     }
-    const contentType = contentTypeOf(entry.name);
-    const view = classifyView(config, h.host, deps.scheme, rr.kind === 'ranges');
+    const contentType = cached.contentType;
+    const view = classify(h.host, deps.scheme, rr.kind === 'ranges');
     const started = performance.now();
     let sent = 0;
     const track = (n: number) => (sent += n);

@@ -39,6 +39,8 @@ export interface BlobReadersOptions {
 interface Cached {
   handle: FileHandle;
   identity: string;
+  /** the fields of `identity`, compared on every request without building a string */
+  stat: BigIntStats;
   size: number;
   refs: number;
   lastUsed: number;
@@ -48,6 +50,10 @@ interface Cached {
 
 function identityOf(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+function sameIdentity(a: BigIntStats, b: BigIntStats): boolean {
+  return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }
 
 export class BlobReaders {
@@ -97,17 +103,8 @@ export class BlobReaders {
    */
   async acquire(sha256: string, path: string): Promise<BlobLease> {
     for (;;) {
-      const cached = this.open.get(sha256);
-      if (cached && !cached.retired) {
-        let st: BigIntStats | undefined;
-        try {
-          st = fstatSync(cached.handle.fd, { bigint: true });
-        } catch {
-          // closed under us: fall through to a fresh open
-        }
-        if (st && identityOf(st) === cached.identity) return this.lease(cached);
-        this.retire(sha256, cached);
-      }
+      const hit = this.tryLease(sha256);
+      if (hit) return hit;
       let pending = this.verifying.get(sha256);
       if (!pending) {
         pending = this.openAndVerify(sha256, path).finally(() => this.verifying.delete(sha256));
@@ -121,6 +118,26 @@ export class BlobReaders {
       this.trim();
       return lease;
     }
+  }
+
+  /**
+   * The blob if its descriptor is cached and the file unchanged (one fstat, no disk access),
+   * else undefined (then acquire() opens and verifies it). The per-request path of a BMC's reads.
+   */
+  tryLease(sha256: string): BlobLease | undefined {
+    const cached = this.open.get(sha256);
+    if (!cached || cached.retired) return undefined;
+    let st: BigIntStats;
+    try {
+      st = fstatSync(cached.handle.fd, { bigint: true });
+    } catch {
+      // closed under us: the caller opens it afresh
+      this.retire(sha256, cached);
+      return undefined;
+    }
+    if (sameIdentity(st, cached.stat)) return this.lease(cached);
+    this.retire(sha256, cached);
+    return undefined;
   }
 
   /**
@@ -212,7 +229,7 @@ export class BlobReaders {
         throw damage('digest-mismatch', `stored content hashes to ${actual}, not its name`, { sha256, actual }, this.firstSeen(sha256, identity));
       }
       this.damaged.delete(sha256);
-      const c: Cached = { handle, identity, size: Number(st.size), refs: 0, lastUsed: Date.now(), retired: false };
+      const c: Cached = { handle, identity, stat: st, size: Number(st.size), refs: 0, lastUsed: Date.now(), retired: false };
       const old = this.open.get(sha256);
       if (old) this.retire(sha256, old);
       this.open.set(sha256, c);

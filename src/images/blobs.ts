@@ -60,7 +60,9 @@ export class BlobStore {
    * identity), else IMAGES_CONTENT_DAMAGED; IMAGES_NOT_FOUND when absent. Release the lease.
    */
   openForRead(sha256: string): Promise<BlobLease> {
-    return this.readers.acquire(sha256, this.pathOf(sha256));
+    // a cached, unchanged blob needs no path (and no string building) per request
+    const hit = this.readers.tryLease(sha256);
+    return hit ? Promise.resolve(hit) : this.readers.acquire(sha256, this.pathOf(sha256));
   }
 
   /** Path of a blob; the digest is validated, so no caller can steer this out of blobDir. */

@@ -1,6 +1,7 @@
 // The file pump: positional reads of an open blob into pooled buffers, written to the response
 // with backpressure. Memory is bounded for the whole process, not per response (issue 12: RSS
-// grew with concurrent readers): every read buffer comes from one BufferBudget; a response waits
+// grew with concurrent readers): every read buffer comes from its listener's BufferBudget (READ_PLAN:
+// one for plain HTTP, one for HTTPS, shared by every response of the process); a response waits
 // for its first buffer when the budget is spent, and takes a second (to read the next chunk while
 // the previous one is written) only if one is free, so no response ever waits while holding one
 // and the budget cannot deadlock. Buffers are reused most-recently-released first, which keeps
@@ -56,8 +57,25 @@ export class BufferBudget {
 }
 
 const shared = new Map<number, BufferBudget>();
-/** 16 MiB of read buffers for the whole process, whatever the number of readers. */
-export const DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024;
+/**
+ * Read size and buffer budget per listener, process-wide (both budgets together: 12 MiB of
+ * buffers, at most 16 MiB with the TLS ciphertext below). Measured in the same runs (issue 12,
+ * README "Benchmarks"):
+ * - Plain HTTP: 1 MiB reads cost 0.67–0.72 s of CPU per GiB against 0.86–0.96 with 256 KiB (a
+ *   quarter of the thread-pool hand-offs and socket writes); 8 of them keep 256 readers busy on a
+ *   LAN, because a buffer is held only from its read until the kernel took its write.
+ * - HTTPS: Node encrypts a whole write into the connection's output buffer before sending any of
+ *   it, so each buffer in a write has a ciphertext copy beside it (1 MiB reads: 177 MiB peak at 64
+ *   readers). 256 KiB reads keep that copy small for 6% more CPU per GiB; 16 buffers are plenty
+ *   where AES, not the reads, sets the pace.
+ */
+export const READ_PLAN = {
+  http: { chunkSize: 1024 * 1024, budgetBytes: 8 * 1024 * 1024 },
+  https: { chunkSize: 256 * 1024, budgetBytes: 4 * 1024 * 1024 },
+} as const;
+
+/** Default budget size for sharedBudget() callers that name none. */
+export const DEFAULT_BUFFER_BYTES = 8 * 1024 * 1024;
 
 /** The process-wide budget for one chunk size (both image listeners share it). */
 export function sharedBudget(chunkSize: number, totalBytes = DEFAULT_BUFFER_BYTES): BufferBudget {
@@ -66,63 +84,120 @@ export function sharedBudget(chunkSize: number, totalBytes = DEFAULT_BUFFER_BYTE
   return b;
 }
 
-function readAt(fd: number, buf: Buffer, length: number, position: number): Promise<number> {
-  return new Promise((resolve, reject) => fsRead(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(n))));
-}
+/**
+ * Largest single write on a TLS connection. For a write of N bytes Node's TLS layer allocates one
+ * ciphertext buffer of about N + 5% (NodeBIO's "TLS allocation hint") and keeps it for the
+ * connection's life: 256 KiB writes left ~280 KiB of malloc'd memory per HTTPS connection (18 MiB
+ * at 64 readers, heaptrack's largest peak consumer; 1 MiB writes, ~1.1 MiB each), so RSS grew
+ * with HTTPS readers whatever our budget. In 64 KiB slices, each after the previous one left, a
+ * connection keeps ~82 KiB. The price, measured in the same runs: ~15% more server CPU per GiB
+ * over HTTPS (more, smaller writes); 128 KiB slices cost the same and kept 3 MiB more.
+ */
+export const TLS_WRITE_SLICE = 64 * 1024;
 
 const gone = () => Object.assign(new Error('client went away'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 
-/** res.write resolving once the chunk was handed to the kernel (so its buffer may be reused). */
-function writeChunk(res: ServerResponse, chunk: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (res.destroyed) return reject(gone());
-    const onClose = () => reject(gone());
-    res.once('close', onClose);
-    res.write(chunk, (err) => {
-      res.off('close', onClose);
-      if (err) reject(err);
-      else resolve();
-    });
-  });
-}
+type Slot = 'idle' | 'reading' | 'ready' | 'writing';
 
 /**
  * Streams one span of the file into the response: reads the next chunk while the previous one
- * is written when the budget allows a second buffer, else one chunk at a time.
+ * is written when the budget allows a second buffer, else one chunk at a time. Callbacks, not a
+ * promise per read and per write: this runs once per chunk, and every promise, closure and
+ * listener it allocated was garbage that V8 kept in memory under load (issue 12).
+ *
+ * A buffer goes back to the budget when nothing can touch it any more: not while the thread pool
+ * reads into it (even if the client left), and not while a write holds it, unless the response
+ * closed (its writes were cancelled with the socket).
  */
 export async function sendSpan(fd: number, res: ServerResponse, r: ByteRange, budget: BufferBudget, track: (n: number) => void, end: boolean): Promise<void> {
-  const chunkSize = budget.chunkSize;
-  const held: Buffer[] = [await budget.acquire()];
-  const total = r.end - r.start + 1;
-  // a span that fits in one chunk needs no second buffer
-  if (total > chunkSize) {
-    const second = budget.tryAcquire();
-    if (second) held.push(second);
-  }
-  let writing: Promise<void> | undefined;
-  let pos = r.start;
-  let which = 0;
-  try {
-    while (pos <= r.end) {
-      if (res.destroyed) throw gone();
-      const buf = held[which]!;
-      which = (which + 1) % held.length;
-      // with one buffer, the previous write must finish before it is refilled
-      if (held.length === 1 && writing) await writing;
-      const n = await readAt(fd, buf, Math.min(chunkSize, r.end - pos + 1), pos);
-      if (n === 0) throw new Error(`image file shorter than its catalogue size (EOF at ${pos})`);
-      if (writing) await writing;
-      writing = writeChunk(res, buf.subarray(0, n));
-      // a rejected write is observed by the next await; keep it from being reported unhandled meanwhile
-      writing.catch(() => undefined);
-      pos += n;
-      track(n);
+  const first = await budget.acquire();
+  return new Promise<void>((resolve, reject) => {
+    const chunkSize = budget.chunkSize;
+    const slice = (res.socket as { encrypted?: boolean } | null)?.encrypted === true ? TLS_WRITE_SLICE : chunkSize;
+    const slots = new Map<Buffer, Slot>([[first, 'idle']]);
+    // a span that fits in one chunk needs no second buffer
+    if (r.end - r.start + 1 > chunkSize) {
+      const second = budget.tryAcquire();
+      if (second) slots.set(second, 'idle');
     }
-    if (writing) await writing;
-  } finally {
-    // Only buffers no write still holds go back.
-    if (writing) await writing.catch(() => undefined);
-    for (const b of held) budget.release(b);
-  }
-  if (end) res.end();
+    const ready: { buf: Buffer; n: number }[] = [];
+    let pos = r.start;
+    let reading = false;
+    let writing: { buf: Buffer; n: number; at: number } | undefined;
+    let settled = false;
+
+    const release = (b: Buffer) => {
+      if (!slots.delete(b)) return;
+      budget.release(b);
+      if (settled && slots.size === 0) res.off('close', onClose);
+    };
+    const settle = (err?: Error) => {
+      if (settled) return;
+      settled = true;
+      // what no read or write holds goes back now; the rest when its read or write is over
+      for (const [b, slot] of [...slots]) if (slot === 'idle' || slot === 'ready') release(b);
+      if (slots.size === 0) res.off('close', onClose);
+      if (err) return reject(err);
+      if (end) res.end();
+      resolve();
+    };
+    function onClose() {
+      settle(gone());
+      // the socket is gone and its writes with it; a read in progress still owns its buffer
+      for (const [b, slot] of [...slots]) if (slot !== 'reading') release(b);
+    }
+    const onRead = (buf: Buffer) => (err: Error | null, n: number) => {
+      reading = false;
+      if (settled) return release(buf);
+      if (err) {
+        slots.set(buf, 'idle');
+        return settle(err);
+      }
+      if (n === 0) {
+        slots.set(buf, 'idle');
+        return settle(new Error(`image file shorter than its catalogue size (EOF at ${pos})`));
+      }
+      pos += n;
+      slots.set(buf, 'ready');
+      ready.push({ buf, n });
+      step();
+    };
+    const writeSlice = (w: { buf: Buffer; n: number; at: number }) => {
+      const len = Math.min(slice, w.n - w.at);
+      const part = w.buf.subarray(w.at, w.at + len);
+      w.at += len;
+      track(len);
+      res.write(part, onWritten);
+    };
+    const onWritten = (err?: Error | null) => {
+      const w = writing!;
+      if (!settled && !err && w.at < w.n) return writeSlice(w);
+      writing = undefined;
+      if (settled) return release(w.buf);
+      slots.set(w.buf, 'idle');
+      if (err) return settle(err);
+      step();
+    };
+    function step(): void {
+      if (settled) return;
+      if (res.destroyed) return settle(gone());
+      if (!reading && pos <= r.end) {
+        for (const [b, slot] of slots) {
+          if (slot !== 'idle') continue;
+          reading = true;
+          slots.set(b, 'reading');
+          fsRead(fd, b, 0, Math.min(chunkSize, r.end - pos + 1), pos, onRead(b));
+          break;
+        }
+      }
+      if (!writing && ready.length > 0) {
+        const next = ready.shift()!;
+        slots.set(next.buf, 'writing');
+        writeSlice((writing = { ...next, at: 0 }));
+      }
+      if (!reading && !writing && ready.length === 0 && pos > r.end) settle();
+    }
+    res.on('close', onClose);
+    step();
+  });
 }

@@ -85,13 +85,16 @@ export class DownloadRecorder {
     s.fact.completed &&= fact.completed;
     s.lastAt = now;
     s.fact.durationMs = now - s.startedAt;
-    if (s.timer) clearTimeout(s.timer);
     if (s.requests >= this.maxRequests) {
       this.flushKey(key);
       return;
     }
-    s.timer = setTimeout(() => this.flushKey(key), this.idleMs);
-    s.timer.unref();
+    // one timer per session, pushed back on every request (not a new timer per range read)
+    if (s.timer) s.timer.refresh();
+    else {
+      s.timer = setTimeout(() => this.flushKey(key), this.idleMs);
+      s.timer.unref();
+    }
   }
 
   /** Writes every open range session now. */

@@ -124,7 +124,8 @@ describe('parseRange properties', () => {
     const seen = JSON.stringify([...kinds]);
     const share = (k: string) => (kinds.get(k) ?? 0) / runs;
     expect(share('ranges') + share('ranges:multi'), seen).toBeGreaterThanOrEqual(0.3);
-    expect(share('ranges:multi'), seen).toBeGreaterThanOrEqual(0.1);
+    // a coverage floor, far below the ~11% mean: 0.1 failed a run at 188 of 2,000 (9.4%, random seed)
+    expect(share('ranges:multi'), seen).toBeGreaterThanOrEqual(0.05);
     expect(share('coalesced'), seen).toBeGreaterThanOrEqual(0.05);
     for (const k of ['ignore:syntax', 'ignore:unit', 'ignore:too-many']) expect(share(k), `${k}: ${seen}`).toBeGreaterThanOrEqual(0.01);
     expect(share('unsatisfiable'), seen).toBeGreaterThan(0);
