@@ -9,6 +9,9 @@ import { join } from 'node:path';
 
 const [mode, dist, dataDir, sizeArg] = process.argv.slice(2);
 const load = (m) => import(join(dist, m));
+// As `ztp serve` runs it: V8's heap sized for a server (src/server-heap.ts), in builds that have it.
+// BENCH_NO_SERVER_HEAP=1 leaves V8's defaults (to measure what the sizing costs this path).
+if (mode === 'suite' && !process.env.BENCH_NO_SERVER_HEAP) (await load('server-heap.js').catch(() => undefined))?.applyServerHeapSizing();
 const { validateConfig } = await load('config.js');
 const { ensureLabPki } = await load('pki/lab.js');
 const config = validateConfig({ dataDir });

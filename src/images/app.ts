@@ -12,6 +12,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type
 import type { Config } from '../config.js';
 import type { DeviceStore } from '../devices/store.js';
 import { isZtpError, type ErrorCode } from '../errors.js';
+import { lazySchemaCompilers } from '../http/lazy-schema-compilers.js';
 import type { Logger } from '../log.js';
 import type { BlobLease } from './blob-reader.js';
 import type { ImageCatalogue, ImageEntry } from './catalogue.js';
@@ -175,6 +176,8 @@ export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstan
     childLoggerFactory: (logger) => logger,
     // we log each response ourselves (download records, refusals)
     logController: new LogController({ disableRequestLogging: true }),
+    // no route has a schema: ajv and fast-json-stringify's compiler are not loaded at start (issue 12)
+    schemaController: lazySchemaCompilers,
     // Malformed requests, oversized headers (431), timeouts: answered by Node, logged here.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
       const code = err.code ?? '';

@@ -132,7 +132,7 @@ describe('ztp serve start-up output (issue 10)', () => {
 // for a hardwareModuleName serial, or the CMS code of the first bootstrap reply). No start loads
 // TypeBox (the configuration is checked by src/schema.ts; TypeBox words an error only when the
 // check fails), @opentelemetry/api (no collector configured) nor prom-client (nothing counted or
-// scraped yet) nor fast-xml-parser (no XML body yet). A module hook in the child names every package it resolves from node_modules
+// scraped yet) nor fast-xml-parser (no XML body yet), nor fastify's schema compilers (ajv and the fast-json-stringify compiler: no route has a schema). A module hook in the child names every package it resolves from node_modules
 // on stderr.
 describe('ztp serve start-up path (issue 12)', () => {
   beforeAll(() => buildCli(), 300_000);
@@ -152,9 +152,24 @@ describe('ztp serve start-up path (issue 12)', () => {
 }
 `,
     );
+    // CommonJS packages (fastify's own dependencies) are loaded by require(), which the ESM
+    // resolve hook does not see: a preload names those too.
+    const cjsHook = join(dir, 'cjs-hook.cjs');
+    writeFileSync(
+      cjsHook,
+      `const Module = require('node:module');
+const resolve = Module._resolveFilename;
+Module._resolveFilename = function (...args) {
+  const file = resolve.apply(this, args);
+  const m = /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(file);
+  if (m) process.stderr.write('loaded-package ' + m[1] + '\\n');
+  return file;
+};
+`,
+    );
     const register = join(dir, 'register.mjs');
     writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
-    const env = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${register}`.trim() };
+    const env = { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${register} --require ${cjsHook}`.trim() };
     const loaded: Set<string>[] = [];
     for (let i = 0; i < 2; i++) {
       const p = startZtp(await serveArgs(dir), env);
@@ -177,6 +192,11 @@ describe('ztp serve start-up path (issue 12)', () => {
       expect(start).not.toContain('prom-client');
       // fast-xml-parser is required on the first XML body, not imported at start
       expect(start).not.toContain('fast-xml-parser');
+      // no route of the suite has a schema: fastify's compilers load on first use (lazySchemaCompilers)
+      expect(start).not.toContain('ajv');
+      expect(start).not.toContain('@fastify/ajv-compiler');
+      // (fast-json-stringify itself is fastify's: its error serializer needs the runtime part)
+      expect(start).not.toContain('@fastify/fast-json-stringify-compiler');
     }
   }, 180_000);
 });
