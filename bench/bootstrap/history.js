@@ -10,12 +10,12 @@
 // --sql / --pragma (applied to this build's phase only) are for trying a schema or setting
 // before changing the code, e.g. --sql "DROP INDEX events_type" or --pragma wal_autocheckpoint=0.
 import { compiledSources, log, opt } from '../common.js';
+import { registryCopies, serialOf } from './registry.js';
 import { fork } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-const serialOf = (i) => `BENCH-${String(i).padStart(5, '0')}`;
 
 if (process.argv[2] === '--child') await child(JSON.parse(process.argv[3]));
 else await main();
@@ -32,24 +32,7 @@ async function main() {
   const dataDir = mkdtempSync(join(tmpdir(), 'ztp-bench-history-'));
   const builds = { this: dist, ...(AGAINST ? { against: AGAINST } : {}) };
 
-  const templates = new Map();
-  async function freshDb(build) {
-    if (!templates.has(build)) {
-      const file = join(mkdtempSync(join(dataDir, 'template-')), 'ztp.db');
-      const { openDatabase } = await import(join(build, 'db/database.js'));
-      const { DeviceStore } = await import(join(build, 'devices/store.js'));
-      const db = openDatabase({ file });
-      const store = new DeviceStore(db);
-      store.transaction(() => {
-        for (let i = 0; i < DEVICES; i++) store.upsert({ serial: serialOf(i), profile: 'rfc8572', bootImage: 'dpu-os.img', config: `hostname dpu-${i}\n` }, 'bench');
-      });
-      db.close();
-      templates.set(build, file);
-    }
-    const file = join(mkdtempSync(join(dataDir, 'db-')), 'ztp.db');
-    copyFileSync(templates.get(build), file);
-    return file;
-  }
+  const freshDb = registryCopies(dataDir, DEVICES);
 
   async function run(name) {
     const build = builds[name];

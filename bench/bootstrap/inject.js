@@ -11,14 +11,14 @@
 //        [--cpu-prof <dir>]
 // History writes go to a WAL database file (as `ztp serve` does), not :memory:.
 import { compiledSources, log, opt } from '../common.js';
+import { registryCopies, serialOf } from './registry.js';
 import { fork } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const RPC = '/restconf/operations/ietf-sztp-bootstrap-server:';
 const input = (o) => JSON.stringify({ 'ietf-sztp-bootstrap-server:input': o });
-const serialOf = (i) => `BENCH-${String(i).padStart(5, '0')}`;
 
 if (process.argv[2] === '--child') await child(await new Promise((r) => process.once('message', r)));
 else await main();
@@ -55,26 +55,7 @@ async function main() {
     } : {}),
   };
 
-  // Each phase gets a fresh copy of the same registry (made once per build, by that build's own
-  // migrations), so history grows alike for every phase.
-  const templates = new Map();
-  async function freshDb(build) {
-    if (!templates.has(build)) {
-      const file = join(mkdtempSync(join(dataDir, 'template-')), 'ztp.db');
-      const { openDatabase } = await import(join(build, 'db/database.js'));
-      const { DeviceStore } = await import(join(build, 'devices/store.js'));
-      const db = openDatabase({ file });
-      const store = new DeviceStore(db);
-      store.transaction(() => {
-        for (let i = 0; i < DEVICES; i++) store.upsert({ serial: serialOf(i), profile: 'rfc8572', bootImage: 'dpu-os.img', config: `hostname dpu-${i}\n` }, 'bench');
-      });
-      db.close();
-      templates.set(build, file);
-    }
-    const file = join(mkdtempSync(join(dataDir, 'db-')), 'ztp.db');
-    copyFileSync(templates.get(build), file);
-    return file;
-  }
+  const freshDb = registryCopies(dataDir, DEVICES);
 
   async function run(name, requests = REQUESTS) {
     const p = PHASES[name];
@@ -120,14 +101,14 @@ async function main() {
     console.log(pad(k, 20) + pad(ms(rs.map((r) => r.usPerReq)), 24) + pad(ms(rs.map((r) => r.rps), 0), 24) + rs.reduce((a, r) => a + r.errors, 0));
   }
   console.log('');
-  const extra = (a, b) => results[a].length && results[b].length && console.log(`${pad(`${a} − ${b}`, 34)} ${ms(results[a].map((r, i) => r.usPerReq - results[b][i].usPerReq))} µs/req (per round)`);
+  const extra = (a, b) => results[a]?.length && results[b]?.length && console.log(`${pad(`${a} − ${b}`, 34)} ${ms(results[a].map((r, i) => r.usPerReq - results[b][i].usPerReq))} µs/req (per round)`);
   extra('signed', 'bareSigned');
   extra('unsigned', 'bareUnsigned');
   extra('progress', 'bareProgress');
   extra('signedAgainst', 'bareSigned');
   extra('unsignedAgainst', 'bareUnsigned');
   extra('progressAgainst', 'bareProgress');
-  const ratio = (a, b) => results[a].length && results[b].length && console.log(`${pad(`${a} / ${b}`, 34)} ${ms(results[a].map((r, i) => r.usPerReq / results[b][i].usPerReq), 2)} CPU per request (per round)`);
+  const ratio = (a, b) => results[a]?.length && results[b]?.length && console.log(`${pad(`${a} / ${b}`, 34)} ${ms(results[a].map((r, i) => r.usPerReq / results[b][i].usPerReq), 2)} CPU per request (per round)`);
   ratio('signed', 'signedAgainst');
   ratio('unsigned', 'unsignedAgainst');
   ratio('progress', 'progressAgainst');
