@@ -31,6 +31,31 @@ describe('database', () => {
     expect(() => openDatabase({ file })).toThrow(/newer/);
   });
 
+  it('history counts by source and type (for /metrics) are kept by the database for every writer, and seeded on upgrade', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ztp-db-')), 'ztp.db');
+    const groupBy = (db: ReturnType<typeof openDatabase>) => db.prepare('SELECT source, type, count(*) AS n FROM events GROUP BY source, type ORDER BY source, type').all();
+    // a database at migration 005 with history already in it
+    const old = openDatabase({ file });
+    const oldStore = new DeviceStore(old);
+    for (let i = 0; i < 5; i++) oldStore.record({ serial: null, source: 'admin', type: 'audit' });
+    oldStore.record({ serial: null, source: 'dhcp', type: 'lease' });
+    old.exec('DROP TRIGGER events_counted; DROP TABLE event_counts;');
+    old.pragma('user_version = 5');
+    old.close();
+    const db = openDatabase({ file });
+    const store = new DeviceStore(db);
+    expect(store.eventCounts()).toEqual([{ source: 'admin', type: 'audit', n: 5 }, { source: 'dhcp', type: 'lease', n: 1 }]);
+    // the suite's writes (single and group-committed) and another process's connection
+    store.record({ serial: null, source: 'dhcp', type: 'lease' });
+    await Promise.all([1, 2, 3].map(() => store.recordCommitted({ serial: null, source: 'bootstrap', type: 'progress' })));
+    const other = openDatabase({ file });
+    new DeviceStore(other).record({ serial: null, source: 'images', type: 'download' });
+    other.close();
+    expect(store.eventCounts()).toEqual(groupBy(db));
+    expect(store.eventCounts()).toContainEqual({ source: 'bootstrap', type: 'progress', n: 3 });
+    db.close();
+  });
+
   it('history is append-only: UPDATE and DELETE are refused by the database', () => {
     const db = openDatabase({ file: ':memory:' });
     const store = new DeviceStore(db);
