@@ -33,3 +33,13 @@ export function compiledSources(name, probe) {
   }
   return dist;
 }
+
+/** The median of a list of numbers (the mean of the two middle ones for an even count). */
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** "median (min–max)" with d decimals: how every bench prints a figure over its rounds. */
+export const medianSpread = (xs, d = 0) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;

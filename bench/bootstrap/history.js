@@ -9,7 +9,7 @@
 //        [--sql "<statements run on the copy before the phase>"] [--pragma "name=value"]
 // --sql / --pragma (applied to this build's phase only) are for trying a schema or setting
 // before changing the code, e.g. --sql "DROP INDEX events_type" or --pragma wal_autocheckpoint=0.
-import { compiledSources, log, opt } from '../common.js';
+import { compiledSources, log, opt, median, medianSpread } from '../common.js';
 import { registryCopies, serialOf } from './registry.js';
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -55,12 +55,7 @@ async function main() {
   }
   rmSync(dataDir, { recursive: true, force: true });
 
-  const median = (xs) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = s.length >> 1;
-    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-  };
-  const ms = (xs, d = 2) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
+  const ms = (xs, d = 2) => medianSpread(xs, d);
   const pad = (s, n) => String(s).padEnd(n);
   console.log(`history write (recordCommitted): ${DEVICES} devices, ${CONCURRENCY} in flight, ${EVENTS} events per phase, ${ROUNDS} rounds; node ${process.version}, ${cpus().length} cores, load average ${loadavg()[0].toFixed(1)} at the end`);
   if (SQL || PRAGMA) console.log(`this build's phases with ${[SQL && `--sql "${SQL}"`, PRAGMA && `--pragma ${PRAGMA}`].filter(Boolean).join(' ')}`);

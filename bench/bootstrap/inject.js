@@ -10,7 +10,7 @@
 //        [--devices 10000] [--against <dist>] [--phases signed,progress,...] [--no-build]
 //        [--cpu-prof <dir>]
 // History writes go to a WAL database file (as `ztp serve` does), not :memory:.
-import { compiledSources, log, opt } from '../common.js';
+import { compiledSources, log, opt, medianSpread } from '../common.js';
 import { registryCopies, serialOf } from './registry.js';
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -87,12 +87,7 @@ async function main() {
   }
   rmSync(dataDir, { recursive: true, force: true });
 
-  const median = (xs) => {
-    const s = [...xs].sort((a, b) => a - b);
-    const m = s.length >> 1;
-    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-  };
-  const ms = (xs, d = 1) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
+  const ms = (xs, d = 1) => medianSpread(xs, d);
   const pad = (s, n) => String(s).padEnd(n);
   console.log(`bootstrap app without TLS (inject()): ${DEVICES} devices, ${CONCURRENCY} in flight, ${REQUESTS} requests per phase, ${ROUNDS} rounds; node ${process.version}, ${cpus().length} cores, load average ${loadavg()[0].toFixed(1)} at the end`);
   console.log('median (min–max) over the rounds\n');

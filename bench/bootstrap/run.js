@@ -18,7 +18,7 @@
 //                               [--no-build] [--cpu-prof <dir>]
 // --against <dist>: a compiled dist of another checkout (e.g. the commit before a change) serves
 // the signed and unsigned phases too, in the same rounds, for a same-run before/after.
-import { compiledSources, log, opt } from '../common.js';
+import { compiledSources, log, opt, median, medianSpread } from '../common.js';
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -181,12 +181,7 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 rmSync(dataDir, { recursive: true, force: true });
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const ms = (xs, d = 0) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
+const ms = medianSpread;
 const pad = (s, n) => String(s).padEnd(n);
 const names = { progressAgainst: 'report-progress, --against build', signed: 'get-bootstrapping-data, signed', signedNonce: 'signed + nonce (never cached)', signedAgainst: 'signed, --against build', unsignedAgainst: 'unsigned, --against build', bareSigned: 'bare fastify, signed body size', unsigned: 'get-bootstrapping-data, unsigned', bareUnsigned: 'bare fastify, unsigned body size', progress: 'report-progress (committed)' };
 

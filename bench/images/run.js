@@ -29,7 +29,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { args, compiledSources, log, opt, root } from '../common.js';
+import { args, compiledSources, log, opt, root, median, medianSpread } from '../common.js';
 
 const ROUNDS = Number(opt('rounds', 3));
 const SECONDS = Number(opt('seconds', 8));
@@ -162,12 +162,7 @@ async function runCase(c, base, caFile, serverPids) {
   return r;
 }
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-const fmt = (xs, d) => (xs.length === 1 ? xs[0].toFixed(d) : `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`);
+const fmt = (xs, d) => (xs.length === 1 ? xs[0].toFixed(d) : medianSpread(xs, d));
 
 /** nginx and `ztp serve` as the TLS client sees them: protocol and cipher. */
 function tlsOf(port, caFile) {

@@ -7,7 +7,7 @@
 // --after a,b: import these dist modules first (not counted), so a row is what its module adds
 // to them (e.g. --after cli/main.js,log.js: what a service costs beyond the CLI and the logger).
 //   node bench/startup/imports.js [--rounds 5] [--against <dist>] [--no-build] [--only a,b] [--after a,b]
-import { compiledSources, log, opt, root } from '../common.js';
+import { compiledSources, log, opt, root, medianSpread } from '../common.js';
 import { execFileSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -50,12 +50,7 @@ function measure(spec, before) {
   return JSON.parse(out.trim().split('\n').pop());
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const fmt = (xs, d = 0) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
+const fmt = medianSpread;
 
 const rows = [
   ...PACKAGES.map((p) => ({ label: p, spec: p, cwd: root })),

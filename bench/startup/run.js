@@ -14,7 +14,7 @@
 // in alternating rounds in the same run (its first start too), so the two are compared under the
 // same machine load.
 //   node bench/startup/run.js [--rounds 7] [--idle 2] [--settle 30] [--against <dist>] [--no-build] [--cpu-prof <dir>]
-import { compiledSources, log, opt } from '../common.js';
+import { compiledSources, log, opt, median, medianSpread } from '../common.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -68,12 +68,7 @@ async function once(build = dist) {
   return { readyMs: ready, cpuMs: atReady.cpuS * 1000, rssMb: idle.rssMb, hwmMb: idle.hwmMb, settledMb: settled?.rssMb };
 }
 
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-const fmt = (xs, d = 0) => `${median(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
+const fmt = medianSpread;
 
 function report(label, first, rounds) {
   console.log(`\n${label}: first start, PKI generated: ready ${first.readyMs.toFixed(0)} ms, CPU ${first.cpuMs.toFixed(0)} ms, idle RSS ${first.rssMb.toFixed(1)} MB`);
