@@ -44,13 +44,22 @@ export interface Checkpointer {
 // src/ (tests) and dist/. better-sqlite3 is required by the path the main thread resolved.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+// A SqliteError reaches the main thread as a bare {code} (structured clone drops its message):
+// rethrown as a plain Error, the owner's log says what failed.
+const plain = (fn) => {
+  try {
+    return fn();
+  } catch (e) {
+    throw new Error('background checkpoint: ' + (e && e.code ? e.code + ': ' : '') + (e && e.message ? e.message : String(e)));
+  }
+};
 const Database = require(workerData.driver);
-const db = new Database(workerData.file, { fileMustExist: true });
+const db = plain(() => new Database(workerData.file, { fileMustExist: true }));
 db.pragma('busy_timeout = 5000');
 db.pragma('synchronous = NORMAL');
 // This connection never writes, so it never checkpoints on its own.
 db.pragma('wal_autocheckpoint = 0');
-const checkpoint = () => db.pragma('wal_checkpoint(PASSIVE)');
+const checkpoint = () => plain(() => db.pragma('wal_checkpoint(PASSIVE)'));
 const timer = setInterval(checkpoint, workerData.intervalMs);
 parentPort.on('message', (m) => {
   if (m !== 'close') return;

@@ -2,7 +2,7 @@
 // the event loop, start only once the WAL grows, and stop cleanly. Polls wait for the worker's
 // effect with a generous deadline; nothing here asserts how long anything took.
 import Database from 'better-sqlite3';
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -75,6 +75,25 @@ describe('checkpointInBackground', () => {
     const again = openDatabase({ file });
     expect(new DeviceStore(again).eventsAfter(0, 10_000).filter((e) => e.type === 'after-start')).toHaveLength(20);
     again.close();
+  });
+
+  it('a worker that fails (its database file gone) is reported once, close() does not hang, and the owner keeps committing with the fallback threshold', async () => {
+    const file = dbFile();
+    const db = openDatabase({ file });
+    const errors: Error[] = [];
+    const checkpoints = checkpointInBackground(db, { intervalMs: 10, fallbackPages: 5_000, onError: (err) => errors.push(err) });
+    // The owner's connection stays open on the moved file; the worker opens by name and fails.
+    renameSync(file, `${file}.moved`);
+    checkpoints.start();
+    await until(() => errors.length > 0, 'the worker to report its failure');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toMatch(/^background checkpoint: SQLITE_CANTOPEN: /);
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(5_000);
+    await checkpoints.close();
+    const store = new DeviceStore(db);
+    await store.recordCommitted({ serial: null, source: 'admin', type: 'after-failure' });
+    expect(store.eventsAfter(0).map((e) => e.type)).toContain('after-failure');
+    db.close();
   });
 
   it('close() is idempotent and leaves the database usable by its owner', async () => {
