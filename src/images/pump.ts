@@ -74,11 +74,8 @@ export const READ_PLAN = {
   https: { chunkSize: 256 * 1024, budgetBytes: 4 * 1024 * 1024 },
 } as const;
 
-/** Default budget size for sharedBudget() callers that name none. */
-export const DEFAULT_BUFFER_BYTES = 8 * 1024 * 1024;
-
 /** The process-wide budget for one chunk size (both image listeners share it). */
-export function sharedBudget(chunkSize: number, totalBytes = DEFAULT_BUFFER_BYTES): BufferBudget {
+export function sharedBudget(chunkSize: number, totalBytes: number): BufferBudget {
   let b = shared.get(chunkSize);
   if (!b) shared.set(chunkSize, (b = new BufferBudget(chunkSize, Math.max(2, Math.floor(totalBytes / chunkSize)))));
   return b;
