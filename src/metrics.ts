@@ -80,7 +80,7 @@ export class Metrics {
   private loading: Promise<Loaded> | undefined;
   /** counts made before prom-client finished loading, applied in order once it has */
   private waiting: ((loaded: Loaded) => void)[] = [];
-  /** the first count prom-client refused while waiting (a label the family does not have): render() reports it */
+  /** the first count prom-client refused while waiting (a label the family does not have): the next render() reports it */
   private refused: unknown;
   private readonly defaultMetrics: boolean;
 
@@ -202,7 +202,11 @@ export class Metrics {
   /** The text exposition format (0.0.4) of every family (loads prom-client on the first scrape). */
   async render(): Promise<{ contentType: string; body: string }> {
     const { registry } = await this.load();
-    if (this.refused) throw this.refused;
+    // Reported by one scrape, as a count refused after loading throws at its call site once;
+    // the scrapes after it serve the families again.
+    const refused = this.refused;
+    this.refused = undefined;
+    if (refused) throw refused;
     return { contentType: registry.contentType, body: await registry.metrics() };
   }
 

@@ -57,9 +57,11 @@ describe('prom-client loaded on first use', () => {
     expect((await new Metrics().render()).body).toContain('process_cpu_seconds_total');
   });
 
-  it('a count prom-client refuses while it loads is not lost silently: the scrape fails', async () => {
+  it('a count prom-client refuses while it loads is not lost silently: the next scrape fails, and the ones after it serve again', async () => {
     const metrics = new Metrics({ defaultMetrics: false });
     (metrics.bootstrapAuth.inc as (labels: Record<string, string>) => void)({ colour: 'red' });
     await expect(metrics.render()).rejects.toThrow(/colour/);
+    metrics.bootstrapAuth.inc({ method: 'cert' });
+    expect((await metrics.render()).body).toContain('ztp_bootstrap_auth_total{method="cert"} 1');
   });
 });
