@@ -11,6 +11,7 @@
 //        [--cpu-prof <dir>]
 // History writes go to a WAL database file (as `ztp serve` does), not :memory:.
 import { compiledSources, log, opt, medianSpread } from '../common.js';
+import { bareApp, suiteBootstrapApp } from './apps.js';
 import { registryCopies, serialOf } from './registry.js';
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -111,35 +112,23 @@ async function main() {
 
 async function child(spec) {
   const { X509Certificate } = await import('node:crypto');
-  const { default: Fastify } = await import('fastify');
   const load = (m) => import(join(spec.build, m));
   let app;
   if (spec.bare !== undefined) {
-    const body = spec.bare >= 0 ? 'x'.repeat(spec.bare) : undefined;
-    app = Fastify({ logger: false });
-    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, b, done) => done(null, b));
-    app.post(spec.path, async (_req, reply) => (body === undefined ? reply.code(204).send() : reply.type('application/yang-data+json').send(body)));
+    app = bareApp({ path: spec.path, body: spec.bare >= 0 ? 'x'.repeat(spec.bare) : undefined });
   } else {
     const { validateConfig } = await load('config.js');
     const { ensureLabPki } = await load('pki/lab.js');
-    const { buildBootstrapApp } = await load('bootstrap/app.js');
-    const { DeviceAuthenticator } = await load('bootstrap/auth.js');
-    const { imageResolver } = await load('bootstrap/images.js');
-    const { BootstrapResponder } = await load('bootstrap/responder.js');
     const { openDatabase } = await load('db/database.js');
     const { DeviceStore } = await load('devices/store.js');
-    const { createLogger } = await load('log.js');
     const config = validateConfig({ dataDir: spec.dataDir });
     const { pki } = await ensureLabPki(spec.dataDir, config.pki, 'localhost');
     const store = new DeviceStore(openDatabase({ file: spec.dbFile }));
-    const responder = new BootstrapResponder({ pki, images: imageResolver(() => ({ url: 'https://images.lab/dpu-os.img', sha256: 'ab'.repeat(32), osName: 'DPU-OS', osVersion: '1' })), encrypt: false });
     // The certificate object is the one per connection over TLS: one per device here.
     const certificates = spec.identities.map((pem) => { const x509 = new X509Certificate(pem); return { authorized: true, pem: x509.toString(), x509 }; });
-    app = buildBootstrapApp({
+    app = await suiteBootstrapApp(spec.build, {
       store,
-      responder,
-      authenticator: new DeviceAuthenticator(store, { mode: 'cert-or-basic', serialFrom: 'serialNumber' }),
-      log: createLogger('warn'),
+      pki,
       maxBodyBytes: config.bootstrap.maxBodyBytes,
       credentialsOf: (req) => ({ certificate: certificates[Number(req.headers['x-bench-device'])] }),
     });

@@ -3,9 +3,9 @@
 //   node bench/bootstrap/server.js bare <dist> <dataDir> <n>   a bare fastify HTTPS route, n-byte body
 // Listens on a port the kernel picks and sends {ready, port} over IPC; on "reset" starts counting
 // CPU, on "stats" replies with peak RSS and the CPU (user + system, ms) since the reset.
-import Fastify from 'fastify';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
+import { bareApp, suiteBootstrapApp } from './apps.js';
 
 const [mode, dist, dataDir, sizeArg] = process.argv.slice(2);
 const load = (m) => import(join(dist, m));
@@ -22,18 +22,10 @@ let app;
 let events = 0;
 let commits = 0;
 if (mode === 'bare') {
-  const body = 'x'.repeat(Number(sizeArg));
-  app = Fastify({ https, logger: false });
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  app.post('/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data', async (_req, reply) => reply.type('application/yang-data+json').send(body));
+  app = bareApp({ path: '/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data', body: 'x'.repeat(Number(sizeArg)), https });
 } else {
-  const { buildBootstrapApp } = await load('bootstrap/app.js');
-  const { DeviceAuthenticator } = await load('bootstrap/auth.js');
-  const { imageResolver } = await load('bootstrap/images.js');
-  const { BootstrapResponder } = await load('bootstrap/responder.js');
   const { openDatabase } = await load('db/database.js');
   const { DeviceStore } = await load('devices/store.js');
-  const { createLogger } = await load('log.js');
   const db = openDatabase({ file: join(dataDir, 'ztp.db') });
   // As `ztp serve` runs it: WAL checkpoints on their own thread, in builds that have them.
   // BENCH_NO_CHECKPOINTER=1 leaves them to SQLite (to measure what the worker changes).
@@ -51,16 +43,7 @@ if (mode === 'bare') {
     commits++;
     process.nextTick(() => (announcing = false));
   });
-  const responder = new BootstrapResponder({ pki, images: imageResolver(() => ({ url: 'https://images.lab/dpu-os.img', sha256: 'ab'.repeat(32), osName: 'DPU-OS', osVersion: '1' })), encrypt: false });
-  app = buildBootstrapApp({
-    store,
-    responder,
-    authenticator: new DeviceAuthenticator(store, { mode: 'cert-or-basic', serialFrom: 'serialNumber' }),
-    // Warnings and errors only: a log line per request would measure the terminal.
-    log: createLogger('warn'),
-    maxBodyBytes: config.bootstrap.maxBodyBytes,
-    https,
-  });
+  app = await suiteBootstrapApp(dist, { store, pki, maxBodyBytes: config.bootstrap.maxBodyBytes, https });
 }
 
 let peakRss = 0;
