@@ -34,3 +34,30 @@ export function bareApp({ path, body, https }) {
   app.post(path, async (_req, reply) => (body === undefined ? reply.code(204).send() : reply.type('application/yang-data+json').send(body)));
   return app;
 }
+
+/**
+ * The floor of what the suite must do per request (issue 12): the bare route, plus the device's
+ * serial from its verified IDevID (looked up once per connection) and one history row committed
+ * through the suite's own store before the reply, as the brief requires of every sZTP request.
+ * Nothing else of ours: no RESTCONF codec, no reply cache, no failure limiter, no metrics.
+ */
+export function bareCommittedApp({ path, body, https, store }) {
+  const app = bareApp({ path: '/unused', body, https });
+  const serials = new WeakMap();
+  const serialOf = (socket) => {
+    let serial = serials.get(socket);
+    if (serial === undefined) {
+      const subject = socket.getPeerX509Certificate?.()?.subject ?? '';
+      serial = /^serialNumber=(.*)$/m.exec(subject)?.[1] ?? null;
+      serials.set(socket, serial);
+    }
+    return serial;
+  };
+  app.post(path, async (req, reply) => {
+    const serial = serialOf(req.raw.socket);
+    if (!serial || !store.cached(serial)) return reply.code(403).send();
+    await store.recordCommitted({ serial, source: 'bootstrap', type: 'request', data: { rpc: 'get-bootstrapping-data', result: 'ok', auth: 'cert', ip: req.ip } });
+    return reply.type('application/yang-data+json').send(body);
+  });
+  return app;
+}

@@ -1,11 +1,13 @@
 // Server side of the bootstrap benchmark, run as its own process so its RSS and CPU are its own.
 //   node bench/bootstrap/server.js suite <dist> <dataDir>      the real bootstrap app (compiled src/)
 //   node bench/bootstrap/server.js bare <dist> <dataDir> <n>   a bare fastify HTTPS route, n-byte body
+//   node bench/bootstrap/server.js bareCommitted <dist> <dataDir> <n>   the same, plus one history row
+//                                                               committed per request (apps.js)
 // Listens on a port the kernel picks and sends {ready, port} over IPC; on "reset" starts counting
 // CPU, on "stats" replies with peak RSS and the CPU (user + system, ms) since the reset.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { bareApp, suiteBootstrapApp } from './apps.js';
+import { bareApp, bareCommittedApp, suiteBootstrapApp } from './apps.js';
 
 const [mode, dist, dataDir, sizeArg] = process.argv.slice(2);
 const load = (m) => import(join(dist, m));
@@ -24,6 +26,7 @@ let commits = 0;
 if (mode === 'bare') {
   app = bareApp({ path: '/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data', body: 'x'.repeat(Number(sizeArg)), https });
 } else {
+  // the suite, or the bare route with the suite's store (bareCommitted)
   const { openDatabase } = await load('db/database.js');
   const { DeviceStore } = await load('devices/store.js');
   const db = openDatabase({ file: join(dataDir, 'ztp.db') });
@@ -43,7 +46,9 @@ if (mode === 'bare') {
     commits++;
     process.nextTick(() => (announcing = false));
   });
-  app = await suiteBootstrapApp(dist, { store, pki, maxBodyBytes: config.bootstrap.maxBodyBytes, https });
+  app = mode === 'bareCommitted'
+    ? bareCommittedApp({ path: '/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data', body: 'x'.repeat(Number(sizeArg)), https, store })
+    : await suiteBootstrapApp(dist, { store, pki, maxBodyBytes: config.bootstrap.maxBodyBytes, https });
 }
 
 let peakRss = 0;

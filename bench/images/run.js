@@ -2,7 +2,9 @@
 // Image server benchmark: `ztp serve` (the product as users run it: every default service on,
 // SQLite, log level info to a file) against nginx (Debian package, one worker, sendfile on plain
 // HTTP, TLS 1.3 with a certificate made at run time by openssl) serving the SAME blob files on
-// loopback, in one run, rounds alternating which server goes first.
+// loopback, in one run, rounds alternating which server goes first. A third peer, Node's floor
+// (bench/images/node-floor.js: node:http(s) + fs.createReadStream and nothing else), splits the
+// gap to nginx into what any Node server pays and what `ztp serve` adds.
 //
 //   node bench/images/run.js [--rounds 3] [--seconds 8] [--big-gib 2] [--only id,id]
 //                            [--no-build] [--server-cpu-prof DIR] [--node-args '--max-semi-space-size=2']
@@ -171,7 +173,7 @@ function tlsOf(port, caFile) {
   return `${/Protocol version: (\S+)/.exec(text)?.[1] ?? '?'} ${/Ciphersuite: (\S+)/.exec(text)?.[1] ?? '?'}`;
 }
 
-const LABEL = { nginx: 'nginx', ours: '`ztp serve`', before: '`ztp serve` (before)' };
+const LABEL = { nginx: 'nginx', floor: 'Node floor', ours: '`ztp serve`', before: '`ztp serve` (before)' };
 
 function readTrace(file) {
   try {
@@ -266,6 +268,15 @@ async function main() {
       }
     };
 
+    // --- Node's floor (bench/images/node-floor.js): node:http(s) + fs.createReadStream, nothing else
+    const [fPort, fTlsPort] = [await freePort(), await freePort()];
+    const floor = spawn(process.execPath, [join(here, 'node-floor.js'), String(fPort), String(fTlsPort), join(crt, 'cert.pem'), join(crt, 'key.pem'), ...Object.entries(names).map(([n, sha]) => `${n}=${blobs}/${sha}`)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    cleanup.push(() => floor.kill('SIGTERM'));
+    await new Promise((res, rej) => {
+      floor.stdout.once('data', res);
+      floor.once('exit', (code) => rej(new Error(`node-floor exited ${code}`)));
+    });
+
     // --- ztp serve with every default service; images on kernel-picked ports. With --against, a
     // second `ztp serve` from another build gets a copy of the data directory whose blobs are hard
     // links (same inodes, so the same page cache) and its own SQLite file and PKI.
@@ -284,6 +295,7 @@ async function main() {
     const servers = {
       nginx: { base: { http: `http://127.0.0.1:${nPort}`, https: `https://127.0.0.1:${nTlsPort}` }, pids: nginxPids, tls: tlsOf(nTlsPort, caFile) },
     };
+    servers.floor = { base: { http: `http://127.0.0.1:${fPort}`, https: `https://127.0.0.1:${fTlsPort}` }, pids: () => [floor.pid], tls: tlsOf(fTlsPort, caFile) };
     for (const [name, z] of Object.entries(ztps)) servers[name] = { base: z.base, pids: () => [z.child.pid], tls: tlsOf(z.tlsPort, caFile) };
     const names_ = Object.keys(servers);
     // Warm-up: page cache, and our first-serve digest verification of each blob (issue 11).
@@ -313,7 +325,7 @@ async function main() {
 
     const lines = [];
     const p = (s = '') => lines.push(s);
-    p(`image server: \`ztp serve\` vs nginx ${execFileSync('nginx', ['-v'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim() || ''}`.trim());
+    p(`image server: \`ztp serve\` vs nginx and Node's floor ${execFileSync('nginx', ['-v'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString().trim() || ''}`.trim());
     p(`${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${cpus()[0]?.model.trim()}, Linux ${release()}, node ${process.version}; ${ROUNDS} rounds alternating which server goes first, ${SECONDS} s per concurrent case; loopback`);
     p(`load generators (wrk -t2, curl) and servers share the ${cpus().length} cores; other engineers were using the machine: load average ${load0.map((x) => x.toFixed(1)).join(' ')} before, ${load1.map((x) => x.toFixed(1)).join(' ')} after (${((Date.now() - t0) / 1000) | 0} s)`);
     if (NODE_ARGS.length) p(`ztp serve ran with node ${NODE_ARGS.join(' ')}`);
@@ -322,8 +334,8 @@ async function main() {
     p(`RSS after start and warm-up, before the cases: ${names_.map((n) => `${LABEL[n]} ${(idleRss[n] / MIB).toFixed(0)} MiB`).join(', ')} (ztp serve: every service, not only images)`);
     p(`TLS as negotiated: ${names_.map((n) => `${LABEL[n]} ${servers[n].tls}`).join('; ')}`);
     p();
-    p('| case | server | MiB/s | req/s | p99 ms | server CPU s/GiB | load-gen CPU s/GiB | peak RSS MiB | ztp / nginx (MiB/s, per round) |');
-    p('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    p('| case | server | MiB/s | req/s | p99 ms | server CPU s/GiB | load-gen CPU s/GiB | peak RSS MiB | / nginx (MiB/s, per round) | / Node floor (CPU s/GiB, per round) |');
+    p('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     const summary = {};
     const perRound = (rs, a, b, f) => rs[a].map((x, i) => f(x) / f(rs[b][i]));
     const cpuPerGiB = (r) => r.serverCpu / (r.bytes / GIB);
@@ -331,14 +343,15 @@ async function main() {
     for (const c of CASES) {
       const rs = results[c.id];
       const ratios = perRound(rs, 'ours', 'nginx', rate);
-      summary[c.id] = { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+      const overFloor = perRound(rs, 'ours', 'floor', cpuPerGiB);
+      summary[c.id] = { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios), cpuOverFloor: median(overFloor) };
       for (const name of names_) {
         const runs = rs[name];
         const errors = runs.reduce((n, r) => n + r.errors, 0);
         p(
           `| ${c.label} | ${LABEL[name]} | ${fmt(runs.map((r) => r.bytes / r.seconds / MIB), 0)} | ${fmt(runs.map((r) => r.requests / r.seconds), 1)} | ${fmt(runs.map((r) => r.p99), 0)} | ` +
             `${fmt(runs.map(cpuPerGiB), 2)} | ${fmt(runs.map((r) => r.genCpu / (r.bytes / GIB)), 2)} | ${fmt(runs.map((r) => r.rss / MIB), 0)} | ` +
-            `${name !== 'nginx' ? fmt(perRound(rs, name, 'nginx', rate), 2) : ''}${errors ? ` (${errors} errors)` : ''} |`,
+            `${name !== 'nginx' ? fmt(perRound(rs, name, 'nginx', rate), 2) : ''}${errors ? ` (${errors} errors)` : ''} | ${name !== 'nginx' && name !== 'floor' ? fmt(perRound(rs, name, 'floor', cpuPerGiB), 2) : ''} |`,
         );
       }
     }

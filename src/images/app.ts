@@ -154,7 +154,7 @@ export async function buildImagesApp(deps: ImagesAppDeps): Promise<FastifyInstan
   const { catalogue, config, log } = deps;
   const now = deps.now ?? Date.now;
   const plan = READ_PLAN[deps.scheme];
-  const buffers = deps.buffers ?? sharedBudget(deps.chunkSize ?? plan.chunkSize, plan.budgetBytes);
+  const buffers = deps.buffers ?? sharedBudget(deps.scheme, deps.chunkSize ?? plan.chunkSize, plan.budgetBytes);
   const peerIdentity = deps.peerIdentity ?? tlsPeerIdentity;
   const classify = viewClassifier(config);
   // keyed by name, digest and catalogue version: a replaced image gets new headers

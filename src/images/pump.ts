@@ -56,28 +56,30 @@ export class BufferBudget {
   }
 }
 
-const shared = new Map<number, BufferBudget>();
+const shared = new Map<string, BufferBudget>();
 /**
- * Read size and buffer budget per listener, process-wide (both budgets together: 12 MiB of
- * buffers, at most 16 MiB with the TLS ciphertext below). Measured in the same runs (issue 12,
- * README "Benchmarks"):
+ * Read size and buffer budget per listener, process-wide (both budgets together: 16 MiB of
+ * buffers, plus ~82 KiB of TLS ciphertext per HTTPS connection, see TLS_WRITE_SLICE). Measured in
+ * the same runs (issue 12, README "Benchmarks"):
  * - Plain HTTP: 1 MiB reads cost 0.67–0.72 s of CPU per GiB against 0.86–0.96 with 256 KiB (a
  *   quarter of the thread-pool hand-offs and socket writes); 8 of them keep 256 readers busy on a
  *   LAN, because a buffer is held only from its read until the kernel took its write.
- * - HTTPS: Node encrypts a whole write into the connection's output buffer before sending any of
- *   it, so each buffer in a write has a ciphertext copy beside it (1 MiB reads: 177 MiB peak at 64
- *   readers). 256 KiB reads keep that copy small for 6% more CPU per GiB; 16 buffers are plenty
- *   where AES, not the reads, sets the pace.
+ * - HTTPS: the same 1 MiB reads, written in TLS_WRITE_SLICE slices. Before the slices, a 1 MiB
+ *   read meant a 1 MiB ciphertext copy kept per connection (177 MiB peak at 64 readers), so HTTPS
+ *   read 256 KiB; with the slices, 1 MiB reads cost 12–22% less CPU per GiB than 256 KiB ones for
+ *   the same peak RSS (1.01–1.02×).
  */
 export const READ_PLAN = {
   http: { chunkSize: 1024 * 1024, budgetBytes: 8 * 1024 * 1024 },
-  https: { chunkSize: 256 * 1024, budgetBytes: 4 * 1024 * 1024 },
+  https: { chunkSize: 1024 * 1024, budgetBytes: 8 * 1024 * 1024 },
 } as const;
 
-/** The process-wide budget for one chunk size (both image listeners share it). */
-export function sharedBudget(chunkSize: number, totalBytes: number): BufferBudget {
-  let b = shared.get(chunkSize);
-  if (!b) shared.set(chunkSize, (b = new BufferBudget(chunkSize, Math.max(2, Math.floor(totalBytes / chunkSize)))));
+/** The process-wide budget of one listener kind (plain or TLS) and read size: every image app of that kind shares it. */
+export function sharedBudget(listener: string, chunkSize: number, totalBytes: number): BufferBudget {
+  // one per listener kind and read size: HTTPS readers, slower to drain, never queue plain ones
+  const key = `${listener}/${chunkSize}`;
+  let b = shared.get(key);
+  if (!b) shared.set(key, (b = new BufferBudget(chunkSize, Math.max(2, Math.floor(totalBytes / chunkSize)))));
   return b;
 }
 

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { request } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { buildImagesApp } from '../../src/images/app.js';
-import { BufferBudget } from '../../src/images/pump.js';
+import { BufferBudget, READ_PLAN, sharedBudget } from '../../src/images/pump.js';
 import { silentLogger } from '../../src/log.js';
 import { addBuffer, makeEnv, pattern, type ImagesEnv } from './helpers.js';
 
@@ -88,5 +88,24 @@ describe('file pump: read buffers bounded for the whole process', () => {
     const b2 = budget.tryAcquire();
     expect(b1 && b2).toBeTruthy();
     expect(budget.tryAcquire()).toBeUndefined();
+  });
+
+  it('plain and TLS listeners each get their own process-wide budget, even at the same read size', () => {
+    // READ_PLAN reads 1 MiB on both since the TLS slices (issue 12); one shared budget would let
+    // slow-draining HTTPS readers queue every plain one.
+    expect(READ_PLAN.https.chunkSize).toBe(READ_PLAN.http.chunkSize);
+    const plain = sharedBudget('http', READ_PLAN.http.chunkSize, READ_PLAN.http.budgetBytes);
+    const tls = sharedBudget('https', READ_PLAN.https.chunkSize, READ_PLAN.https.budgetBytes);
+    expect(tls).not.toBe(plain);
+    expect(sharedBudget('http', READ_PLAN.http.chunkSize, READ_PLAN.http.budgetBytes)).toBe(plain);
+    expect(tls.chunkSize).toBe(1024 * 1024);
+    const held = Array.from({ length: 8 }, () => tls.tryAcquire());
+    expect(held.every(Boolean)).toBe(true);
+    expect(tls.tryAcquire()).toBeUndefined();
+    // the TLS budget spent, a plain reader still gets a buffer at once
+    const b = plain.tryAcquire();
+    expect(b).toBeTruthy();
+    plain.release(b!);
+    for (const h of held) tls.release(h!);
   });
 });
