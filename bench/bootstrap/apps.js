@@ -1,6 +1,7 @@
 // The two apps the bootstrap benches measure, built the same way by the TLS bench's server
 // (server.js) and the in-process one (inject.js): the suite's bootstrap app from a compiled
 // build, and the bare fastify route it is compared with.
+import Database from 'better-sqlite3';
 import Fastify from 'fastify';
 import { join } from 'node:path';
 
@@ -59,5 +60,43 @@ export function bareCommittedApp({ path, body, https, store }) {
     await store.recordCommitted({ serial, source: 'bootstrap', type: 'request', data: { rpc: 'get-bootstrapping-data', result: 'ok', auth: 'cert', ip: req.ip } });
     return reply.type('application/yang-data+json').send(body);
   });
+  return app;
+}
+
+/**
+ * The lowest floor: the bare route plus the cheapest durable row SQLite can keep (a table with no
+ * index, no trigger, no state; WAL, synchronous NORMAL, the same group commit per event-loop
+ * turn as the suite's store). Any design that records each request before replying pays this.
+ */
+export function bareRowApp({ path, body, https, file }) {
+  const app = bareApp({ path: '/unused', body, https });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec('CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY, at TEXT NOT NULL, serial TEXT, data TEXT NOT NULL)');
+  const insert = db.prepare('INSERT INTO requests (at, serial, data) VALUES (?, ?, ?)');
+  const commit = db.transaction((rows, at) => { for (const r of rows) insert.run(at, r.serial, r.data); });
+  let pending = [];
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    try {
+      commit(batch, new Date().toISOString());
+      for (const p of batch) p.resolve();
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+    }
+  };
+  const serials = new WeakMap();
+  app.post(path, async (req, reply) => {
+    let serial = serials.get(req.raw.socket);
+    if (serial === undefined) serials.set(req.raw.socket, (serial = /^serialNumber=(.*)$/m.exec(req.raw.socket.getPeerX509Certificate?.()?.subject ?? '')?.[1] ?? null));
+    await new Promise((resolve, reject) => {
+      pending.push({ serial, data: JSON.stringify({ rpc: 'get-bootstrapping-data', result: 'ok', auth: 'cert', ip: req.ip }), resolve, reject });
+      if (pending.length === 1) setImmediate(flush);
+    });
+    return reply.type('application/yang-data+json').send(body);
+  });
+  app.addHook('onClose', async () => db.close());
   return app;
 }

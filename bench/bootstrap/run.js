@@ -162,6 +162,7 @@ const PHASES = {
   bareUnsigned: () => phase('bare', GET, plainBody, 200, sizes.unsigned),
   // the floor the brief sets: the bare route plus a committed history row per request
   bareCommitted: () => phase('bareCommitted', GET, plainBody, 200, sizes.unsigned),
+  bareRow: () => phase('bareRow', GET, plainBody, 200, sizes.unsigned),
   progress: () => phase('suite', RPC + 'report-progress', progressBodies, 204),
   ...(AGAINST ? {
     signedAgainst: () => phase('suite', GET, signedBody, 200, 0, AGAINST),
@@ -172,7 +173,7 @@ const PHASES = {
 const results = Object.fromEntries(Object.keys(PHASES).map((k) => [k, []]));
 for (let round = 0; round < ROUNDS; round++) {
   // Alternate which of each pair goes first, so neither always meets the same machine load.
-  const order = round % 2 === 0 ? ['signed', 'bareSigned', 'bareUnsigned', 'bareCommitted', 'unsigned', 'progress', 'signedNonce'] : ['bareSigned', 'signed', 'unsigned', 'bareCommitted', 'bareUnsigned', 'progress', 'signedNonce'];
+  const order = round % 2 === 0 ? ['signed', 'bareSigned', 'bareUnsigned', 'bareRow', 'bareCommitted', 'unsigned', 'progress', 'signedNonce'] : ['bareSigned', 'signed', 'unsigned', 'bareCommitted', 'bareRow', 'bareUnsigned', 'progress', 'signedNonce'];
   // Each --against phase right beside its own, before it in odd rounds and after it in even ones.
   const withAgainst = AGAINST ? order.flatMap((n) => (PHASES[`${n}Against`] ? (round % 2 === 0 ? [n, `${n}Against`] : [`${n}Against`, n]) : [n])) : order;
   for (const name of withAgainst.filter((n) => !ONLY || ONLY.includes(n))) {
@@ -185,7 +186,7 @@ rmSync(dataDir, { recursive: true, force: true });
 
 const ms = medianSpread;
 const pad = (s, n) => String(s).padEnd(n);
-const names = { progressAgainst: 'report-progress, --against build', signed: 'get-bootstrapping-data, signed', signedNonce: 'signed + nonce (never cached)', signedAgainst: 'signed, --against build', unsignedAgainst: 'unsigned, --against build', bareSigned: 'bare fastify, signed body size', unsigned: 'get-bootstrapping-data, unsigned', bareUnsigned: 'bare fastify, unsigned body size', bareCommitted: 'bare + committed history row', progress: 'report-progress (committed)' };
+const names = { progressAgainst: 'report-progress, --against build', signed: 'get-bootstrapping-data, signed', signedNonce: 'signed + nonce (never cached)', signedAgainst: 'signed, --against build', unsignedAgainst: 'unsigned, --against build', bareSigned: 'bare fastify, signed body size', unsigned: 'get-bootstrapping-data, unsigned', bareUnsigned: 'bare fastify, unsigned body size', bareCommitted: 'bare + committed history row', bareRow: 'bare + cheapest committed row', progress: 'report-progress (committed)' };
 
 console.log(`bootstrap benchmark: ${DEVICES} registered devices, ${CONCURRENCY} concurrent mTLS devices, ${LOADERS} load processes, ${ROUNDS} rounds × ${SECONDS} s per phase`);
 console.log(`node ${process.version}, ${cpus().length} cores shared by server and load generator (load average ${loadavg()[0].toFixed(1)} at the end)`);
@@ -224,6 +225,10 @@ if (AGAINST) {
   if (both('bareCommitted', 'bareUnsigned')) {
     verdict('floor (bare + row) / bare req/s (per round)', per('bareCommitted', 'bareUnsigned', (a, b) => a.rps / b.rps), 0.95, true, '%');
     verdict('floor (bare + row): server CPU per request / bare', per('bareCommitted', 'bareUnsigned', (a, b) => a.serverUsPerReq / b.serverUsPerReq), 1.05, false);
+  }
+  if (both('bareRow', 'bareUnsigned')) {
+    verdict('lowest floor (bare + unindexed row) / bare req/s', per('bareRow', 'bareUnsigned', (a, b) => a.rps / b.rps), 0.95, true, '%');
+    verdict('lowest floor: server CPU per request / bare', per('bareRow', 'bareUnsigned', (a, b) => a.serverUsPerReq / b.serverUsPerReq), 1.05, false);
   }
   if (both('unsigned', 'bareCommitted')) console.log(`${pad('unsigned: server CPU per request / floor', 44)} ${ms(per('unsigned', 'bareCommitted', (a, b) => a.serverUsPerReq / b.serverUsPerReq), 2)}×`);
 }

@@ -3,11 +3,13 @@
 //   node bench/bootstrap/server.js bare <dist> <dataDir> <n>   a bare fastify HTTPS route, n-byte body
 //   node bench/bootstrap/server.js bareCommitted <dist> <dataDir> <n>   the same, plus one history row
 //                                                               committed per request (apps.js)
+//   node bench/bootstrap/server.js bareRow <dist> <dataDir> <n>   the same with the cheapest row:
+//                                                               an unindexed table of its own
 // Listens on a port the kernel picks and sends {ready, port} over IPC; on "reset" starts counting
 // CPU, on "stats" replies with peak RSS and the CPU (user + system, ms) since the reset.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { bareApp, bareCommittedApp, suiteBootstrapApp } from './apps.js';
+import { bareApp, bareCommittedApp, bareRowApp, suiteBootstrapApp } from './apps.js';
 
 const [mode, dist, dataDir, sizeArg] = process.argv.slice(2);
 const load = (m) => import(join(dist, m));
@@ -25,6 +27,8 @@ let events = 0;
 let commits = 0;
 if (mode === 'bare') {
   app = bareApp({ path: '/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data', body: 'x'.repeat(Number(sizeArg)), https });
+} else if (mode === 'bareRow') {
+  app = bareRowApp({ path: '/restconf/operations/ietf-sztp-bootstrap-server:get-bootstrapping-data', body: 'x'.repeat(Number(sizeArg)), https, file: join(dataDir, `bare-rows-${process.pid}.db`) });
 } else {
   // the suite, or the bare route with the suite's store (bareCommitted)
   const { openDatabase } = await load('db/database.js');
