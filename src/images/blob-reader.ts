@@ -11,7 +11,8 @@
 // Cost. A verified blob keeps its descriptor open (shared by every reader, reference-counted,
 // closed after `idleMs` unused or when more than `maxOpen` are cached), so a BMC's thousands of
 // range reads cost no open/close each; one synchronous fstat per request (no disk access on an
-// open descriptor) sees an in-place change, after which the blob is verified again.
+// open descriptor) sees an in-place change, after which the blob is verified again. A descriptor
+// closed while idle is reopened without hashing when the file's identity is the one verified.
 import { createHash } from 'node:crypto';
 import { constants, fstatSync, read as fsRead, type BigIntStats } from 'node:fs';
 import { open, readlink, realpath, stat, lstat, type FileHandle } from 'node:fs/promises';
@@ -56,13 +57,22 @@ function sameIdentity(a: BigIntStats, b: BigIntStats): boolean {
   return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
 }
 
+/** File identities remembered as verified: far more than a lab's catalogue holds, ~200 bytes each. */
+const MAX_VERIFIED = 10_000;
+
 export class BlobReaders {
   private readonly open = new Map<string, Cached>();
   /** sha256 → identity of the file that failed verification (refused until it changes) */
   private readonly damaged = new Map<string, string>();
   private readonly verifying = new Map<string, Promise<Cached>>();
-  /** sha256 → identity of the file an ingest of this process hashed while writing it */
-  private readonly hashed = new Map<string, string>();
+  /**
+   * sha256 → identity of the file last found to hash to it (verified here, or hashed by an ingest
+   * of this process while writing it). A descriptor closed after idleMs reopens the same file
+   * without hashing it again: before, a BMC pausing longer than that between two reads made the
+   * next one hash the whole ISO again on the event loop (issue 12: ~0.6–0.8 s of CPU per GiB, found
+   * as HTTPS streams costing twice their usual CPU after a pause). Bounded; forget() drops one.
+   */
+  private readonly verified = new Map<string, string>();
   private anchor: Promise<string> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly idleMs: number;
@@ -147,7 +157,7 @@ export class BlobReaders {
    */
   async noteHashed(sha256: string, path: string): Promise<void> {
     try {
-      this.hashed.set(sha256, identityOf(await lstat(path, { bigint: true })));
+      this.trust(sha256, identityOf(await lstat(path, { bigint: true })));
     } catch {
       // gone already: nothing to trust
     }
@@ -158,7 +168,7 @@ export class BlobReaders {
     const c = this.open.get(sha256);
     if (c) this.retire(sha256, c);
     this.damaged.delete(sha256);
-    this.hashed.delete(sha256);
+    this.verified.delete(sha256);
   }
 
   /** Closes every cached descriptor not in use; the rest close at their last release. */
@@ -218,17 +228,18 @@ export class BlobReaders {
       const real = await realPathOfOpen(handle, path, st);
       if (real !== join(anchor, sha256)) throw damage('outside-store', 'the blob resolves outside the image store', { sha256, resolved: real }, this.firstSeen(sha256, identity));
       if (this.damaged.get(sha256) === identity) throw damage('digest-mismatch', 'stored content does not hash to its sha256', { sha256 }, false);
-      const ingested = this.hashed.get(sha256) === identity;
-      this.hashed.delete(sha256);
-      if (!ingested) this.verifications++;
-      const actual = ingested ? sha256 : await hashOpen(handle, Number(st.size), this.hashChunk);
+      const trusted = this.verified.get(sha256) === identity;
+      if (!trusted) this.verifications++;
+      const actual = trusted ? sha256 : await hashOpen(handle, Number(st.size), this.hashChunk);
       // The file may have changed while we read it: hash what is there now, next time.
-      const after = ingested ? identity : identityOf(await handle.stat({ bigint: true }));
+      const after = trusted ? identity : identityOf(await handle.stat({ bigint: true }));
       if (actual !== sha256 || after !== identity) {
+        this.verified.delete(sha256);
         if (after !== identity) throw damage('digest-mismatch', 'the blob changed while it was being verified', { sha256 }, false);
         throw damage('digest-mismatch', `stored content hashes to ${actual}, not its name`, { sha256, actual }, this.firstSeen(sha256, identity));
       }
       this.damaged.delete(sha256);
+      this.trust(sha256, identity);
       const c: Cached = { handle, identity, stat: st, size: Number(st.size), refs: 0, lastUsed: Date.now(), retired: false };
       const old = this.open.get(sha256);
       if (old) this.retire(sha256, old);
@@ -239,6 +250,13 @@ export class BlobReaders {
     } finally {
       if (!keep) await handle.close().catch(() => undefined);
     }
+  }
+
+  /** Remembers that the file with `identity` hashes to `sha256` (most recent last; oldest dropped past the bound). */
+  private trust(sha256: string, identity: string): void {
+    this.verified.delete(sha256);
+    this.verified.set(sha256, identity);
+    if (this.verified.size > MAX_VERIFIED) this.verified.delete(this.verified.keys().next().value!);
   }
 
   /** true the first time a (blob, file identity) is refused, so logs and history say it once */

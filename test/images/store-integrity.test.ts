@@ -183,4 +183,47 @@ describe('verified descriptor cache', () => {
       readers.closeAll();
     }
   });
+
+  it('a descriptor closed after idleMs reopens the same file without hashing it again; a change made while it was closed is still hashed and refused', async () => {
+    // Issue 12: the identity verified used to live only as long as the open descriptor, so a BMC
+    // pausing longer than idleMs between two reads made the next one hash the whole ISO again.
+    const root = join(env.dir, 'idle-store');
+    mkdirSync(join(root, 'sha256'), { recursive: true });
+    const blob = pattern(300_000, 7);
+    const path = join(root, 'sha256', sha256(blob));
+    writeFileSync(path, blob);
+    const readers = new BlobReaders(root, { idleMs: 50 });
+    try {
+      const read = async () => {
+        const lease = await readers.acquire(sha256(blob), path);
+        try {
+          const got = Buffer.alloc(lease.size);
+          readSync(lease.fd, got, 0, lease.size, 0);
+          return got;
+        } finally {
+          lease.release();
+        }
+      };
+      expect((await read()).equals(blob)).toBe(true);
+      expect(readers.verifications).toBe(1);
+      // the idle sweep (every max(1 s, idleMs / 2)) closes the unused descriptor
+      for (let i = 0; i < 60 && readers.openCount > 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(readers.openCount).toBe(0);
+      expect((await read()).equals(blob)).toBe(true);
+      expect(readers.verifications).toBe(1);
+      // closed again, then changed in place: the new identity is hashed, and refused
+      readers.closeAll();
+      const fd = openSync(path, 'r+');
+      writeSync(fd, Buffer.from('X'), 0, 1, 0);
+      closeSync(fd);
+      await expect(readers.acquire(sha256(blob), path)).rejects.toMatchObject({ code: 'IMAGES_CONTENT_DAMAGED', details: { reason: 'digest-mismatch' } });
+      expect(readers.verifications).toBe(2);
+      // put back: the restored bytes (a new ctime, so a new identity) are hashed and served
+      writeFileSync(path, blob);
+      expect((await read()).equals(blob)).toBe(true);
+      expect(readers.verifications).toBe(3);
+    } finally {
+      readers.closeAll();
+    }
+  });
 });
