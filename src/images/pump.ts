@@ -66,8 +66,9 @@ const shared = new Map<string, BufferBudget>();
  *   LAN, because a buffer is held only from its read until the kernel took its write.
  * - HTTPS: the same 1 MiB reads, written in TLS_WRITE_SLICE slices. Before the slices, a 1 MiB
  *   read meant a 1 MiB ciphertext copy kept per connection (177 MiB peak at 64 readers), so HTTPS
- *   read 256 KiB; with the slices, 1 MiB reads cost 12–22% less CPU per GiB than 256 KiB ones for
- *   the same peak RSS (1.01–1.02×).
+ *   read 256 KiB; with the slices, 1 MiB reads cost 12–22% less CPU per GiB than 256 KiB ones at
+ *   the same peak RSS in a 2-round run, 1–5% less (spreads spanning 1.0) for 3–9% more peak RSS in
+ *   a 3-round one.
  */
 export const READ_PLAN = {
   http: { chunkSize: 1024 * 1024, budgetBytes: 8 * 1024 * 1024 },
