@@ -4,6 +4,7 @@
 import Database from 'better-sqlite3';
 import Fastify from 'fastify';
 import { join } from 'node:path';
+import { setImmediate } from 'node:timers';
 
 /** Every bench device boots the same catalogue image. */
 const benchImage = () => ({ url: 'https://images.lab/dpu-os.img', sha256: 'ab'.repeat(32), osName: 'DPU-OS', osVersion: '1' });
