@@ -1,6 +1,7 @@
-// The two apps the bootstrap benches measure, built the same way by the TLS bench's server
+// The apps the bootstrap benches measure, built the same way by the TLS bench's server
 // (server.js) and the in-process one (inject.js): the suite's bootstrap app from a compiled
-// build, and the bare fastify route it is compared with.
+// build, the bare fastify route it is compared with, and the two floors between them (issue 12:
+// the bare route plus the suite's history row, and plus the cheapest committed row).
 import Database from 'better-sqlite3';
 import Fastify from 'fastify';
 import { join } from 'node:path';
