@@ -39,8 +39,7 @@ export interface BlobReadersOptions {
 
 interface Cached {
   handle: FileHandle;
-  identity: string;
-  /** the fields of `identity`, compared on every request without building a string */
+  /** the file's identity when verified, compared on every request (sameIdentity) without building a string */
   stat: BigIntStats;
   size: number;
   refs: number;
@@ -240,7 +239,7 @@ export class BlobReaders {
       }
       this.damaged.delete(sha256);
       this.trust(sha256, identity);
-      const c: Cached = { handle, identity, stat: st, size: Number(st.size), refs: 0, lastUsed: Date.now(), retired: false };
+      const c: Cached = { handle, stat: st, size: Number(st.size), refs: 0, lastUsed: Date.now(), retired: false };
       const old = this.open.get(sha256);
       if (old) this.retire(sha256, old);
       this.open.set(sha256, c);
