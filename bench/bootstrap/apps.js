@@ -30,13 +30,30 @@ export async function suiteBootstrapApp(build, { store, pki, maxBodyBytes, https
   });
 }
 
-/** A bare fastify route at `path` answering `body` (a 204 when undefined), raw bytes in as ours takes them. */
-export function bareApp({ path, body, https }) {
+/**
+ * A bare fastify route at `path` answering `body` (a 204 when undefined), raw bytes in as ours
+ * takes them. `record(req, reply)`, when given, is awaited before the reply (the floors below); a
+ * reply it returns is sent instead. Without it the route is exactly the bare peer.
+ */
+export function bareApp({ path, body, https, record }) {
   const app = Fastify({ logger: false, ...(https ? { https } : {}) });
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, b, done) => done(null, b));
-  app.post(path, async (_req, reply) => (body === undefined ? reply.code(204).send() : reply.type('application/yang-data+json').send(body)));
+  const send = (reply) => (body === undefined ? reply.code(204).send() : reply.type('application/yang-data+json').send(body));
+  app.post(path, record ? async (req, reply) => (await record(req, reply)) ?? send(reply) : async (_req, reply) => send(reply));
   return app;
 }
+
+/** The serial number of the verified IDevID on a connection, read once per connection (null: none). */
+function connectionSerials() {
+  const serials = new WeakMap();
+  return (socket) => {
+    let serial = serials.get(socket);
+    if (serial === undefined) serials.set(socket, (serial = /^serialNumber=(.*)$/m.exec(socket.getPeerX509Certificate?.()?.subject ?? '')?.[1] ?? null));
+    return serial;
+  };
+}
+
+const requestEvent = (req) => ({ rpc: 'get-bootstrapping-data', result: 'ok', auth: 'cert', ip: req.ip });
 
 /**
  * The floor of what the suite must do per request (issue 12): the bare route, plus the device's
@@ -45,24 +62,15 @@ export function bareApp({ path, body, https }) {
  * Nothing else of ours: no RESTCONF codec, no reply cache, no failure limiter, no metrics.
  */
 export function bareCommittedApp({ path, body, https, store }) {
-  const app = bareApp({ path: '/unused', body, https });
-  const serials = new WeakMap();
-  const serialOf = (socket) => {
-    let serial = serials.get(socket);
-    if (serial === undefined) {
-      const subject = socket.getPeerX509Certificate?.()?.subject ?? '';
-      serial = /^serialNumber=(.*)$/m.exec(subject)?.[1] ?? null;
-      serials.set(socket, serial);
-    }
-    return serial;
-  };
-  app.post(path, async (req, reply) => {
-    const serial = serialOf(req.raw.socket);
-    if (!serial || !store.cached(serial)) return reply.code(403).send();
-    await store.recordCommitted({ serial, source: 'bootstrap', type: 'request', data: { rpc: 'get-bootstrapping-data', result: 'ok', auth: 'cert', ip: req.ip } });
-    return reply.type('application/yang-data+json').send(body);
+  const serialOf = connectionSerials();
+  return bareApp({
+    path, body, https,
+    record: async (req, reply) => {
+      const serial = serialOf(req.raw.socket);
+      if (!serial || !store.cached(serial)) return reply.code(403).send();
+      await store.recordCommitted({ serial, source: 'bootstrap', type: 'request', data: requestEvent(req) });
+    },
   });
-  return app;
 }
 
 /**
@@ -71,7 +79,6 @@ export function bareCommittedApp({ path, body, https, store }) {
  * turn as the suite's store). Any design that records each request before replying pays this.
  */
 export function bareRowApp({ path, body, https, file }) {
-  const app = bareApp({ path: '/unused', body, https });
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
@@ -89,15 +96,13 @@ export function bareRowApp({ path, body, https, file }) {
       for (const p of batch) p.reject(err);
     }
   };
-  const serials = new WeakMap();
-  app.post(path, async (req, reply) => {
-    let serial = serials.get(req.raw.socket);
-    if (serial === undefined) serials.set(req.raw.socket, (serial = /^serialNumber=(.*)$/m.exec(req.raw.socket.getPeerX509Certificate?.()?.subject ?? '')?.[1] ?? null));
-    await new Promise((resolve, reject) => {
-      pending.push({ serial, data: JSON.stringify({ rpc: 'get-bootstrapping-data', result: 'ok', auth: 'cert', ip: req.ip }), resolve, reject });
+  const serialOf = connectionSerials();
+  const app = bareApp({
+    path, body, https,
+    record: (req) => new Promise((resolve, reject) => {
+      pending.push({ serial: serialOf(req.raw.socket), data: JSON.stringify(requestEvent(req)), resolve: () => resolve(undefined), reject });
       if (pending.length === 1) setImmediate(flush);
-    });
-    return reply.type('application/yang-data+json').send(body);
+    }),
   });
   app.addHook('onClose', async () => db.close());
   return app;
