@@ -5,10 +5,9 @@
 // @fastify/static) do, without their checks, without fastify, SQLite, logging or the catalogue.
 //   node bench/images/node-floor.js <httpPort> <httpsPort> <cert.pem> <key.pem> <name=path>...
 // Sends "ready" on stdout once both listen.
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { createServer as createHttp } from 'node:http';
 import { createServer as createHttps } from 'node:https';
-import { readFileSync } from 'node:fs';
 
 const [httpPort, httpsPort, certFile, keyFile, ...files] = process.argv.slice(2);
 const byPath = new Map(files.map((f) => {
@@ -32,6 +31,10 @@ function handle(req, res) {
   if (m) {
     start = Number(m[1]);
     end = m[2] ? Math.min(Number(m[2]), file.size - 1) : file.size - 1;
+    if (start > end) {
+      res.writeHead(416, { 'content-range': `bytes */${file.size}` }).end();
+      return;
+    }
     res.writeHead(206, { 'content-length': end - start + 1, 'content-range': `bytes ${start}-${end}/${file.size}`, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
   } else {
     res.writeHead(200, { 'content-length': file.size, 'accept-ranges': 'bytes', 'content-type': 'application/octet-stream' });
