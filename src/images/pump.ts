@@ -66,9 +66,9 @@ const shared = new Map<string, BufferBudget>();
  *   LAN, because a buffer is held only from its read until the kernel took its write.
  * - HTTPS: the same 1 MiB reads, written in TLS_WRITE_SLICE slices. Before the slices, a 1 MiB
  *   read meant a 1 MiB ciphertext copy kept per connection (177 MiB peak at 64 readers), so HTTPS
- *   read 256 KiB; with the slices, 1 MiB reads cost 12–22% less CPU per GiB than 256 KiB ones at
- *   the same peak RSS in a 2-round run, 1–5% less (spreads spanning 1.0) for 3–9% more peak RSS in
- *   a 3-round one.
+ *   read 256 KiB; with the slices, 1 MiB reads cost 0.88× (0.85–0.92) the CPU per GiB of 256 KiB
+ *   ones at 64 readers for the same peak RSS in a 2-round run, 0.95–0.99× (spreads spanning 1.0)
+ *   for 3–9% more peak RSS in a 3-round one.
  */
 export const READ_PLAN = {
   http: { chunkSize: 1024 * 1024, budgetBytes: 8 * 1024 * 1024 },
@@ -92,7 +92,7 @@ export function sharedBudget(listener: string, chunkSize: number, totalBytes: nu
  * with HTTPS readers whatever our budget. In 64 KiB slices, each after the previous one left, a
  * connection keeps ~82 KiB. The price, measured in the same runs: ~15% more server CPU per GiB
  * over HTTPS (more, smaller writes); 128 KiB slices cost the same and kept 3 MiB more. With 1 MiB
- * reads, 256 KiB slices saved 9–14% CPU per GiB for 14–37% more peak RSS at 64–256 readers.
+ * reads, 256 KiB slices cost 0.88× the CPU per GiB for 1.14–1.37× the peak RSS at 64–256 readers.
  */
 export const TLS_WRITE_SLICE = 64 * 1024;
 
